@@ -1,0 +1,135 @@
+//! The half-open trial leases, kept in a fixed array so that no allocator is needed.
+
+use crate::config::MAX_HALF_OPEN_PERMITS;
+
+const SLOTS: usize = MAX_HALF_OPEN_PERMITS as usize;
+
+/// One outstanding half-open trial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub(crate) struct Lease {
+    pub(crate) id: u64,
+    pub(crate) expires_at: u64,
+}
+
+/// Live leases, packed at the front in the order they were granted, so that two sets holding
+/// the same leases compare equal (and a snapshot round-trips exactly).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Leases {
+    slots: [Option<Lease>; SLOTS],
+}
+
+impl Leases {
+    pub(crate) fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Lease> {
+        self.slots.iter().flatten()
+    }
+
+    /// Stores a lease; `false` when every slot is taken.
+    pub(crate) fn insert(&mut self, lease: Lease) -> bool {
+        match self.slots.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => {
+                *slot = Some(lease);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes the lease with this id; `false` when it is not held.
+    pub(crate) fn remove(&mut self, id: u64) -> bool {
+        match self
+            .slots
+            .iter_mut()
+            .find(|slot| matches!(slot, Some(lease) if lease.id == id))
+        {
+            Some(slot) => {
+                *slot = None;
+                self.pack();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops every lease that has run out by `now`.
+    pub(crate) fn expire(&mut self, now: u64) {
+        for slot in &mut self.slots {
+            if matches!(slot, Some(lease) if lease.expires_at <= now) {
+                *slot = None;
+            }
+        }
+        self.pack();
+    }
+
+    fn pack(&mut self) {
+        let mut next = 0;
+        for i in 0..SLOTS {
+            if let Some(lease) = self.slots[i].take() {
+                self.slots[next] = Some(lease);
+                next += 1;
+            }
+        }
+    }
+
+    /// Shortens every lease to end no later than `latest`.
+    pub(crate) fn clamp(&mut self, latest: u64) {
+        for lease in self.slots.iter_mut().flatten() {
+            lease.expires_at = lease.expires_at.min(latest);
+        }
+    }
+
+    pub(crate) fn earliest_expiry(&self) -> Option<u64> {
+        self.iter().map(|lease| lease.expires_at).min()
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_impl {
+    //! A sequence of the live leases; a snapshot with more than the slots can hold is rejected.
+
+    use super::{Lease, Leases, SLOTS};
+    use core::fmt;
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    impl Serialize for Leases {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(self.len()))?;
+            for lease in self.iter() {
+                seq.serialize_element(lease)?;
+            }
+            seq.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Leases {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_seq(LeasesVisitor)
+        }
+    }
+
+    struct LeasesVisitor;
+
+    impl<'de> Visitor<'de> for LeasesVisitor {
+        type Value = Leases;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a list of at most {SLOTS} leases")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Leases, A::Error> {
+            let mut leases = Leases::default();
+            while let Some(lease) = seq.next_element::<Lease>()? {
+                if !leases.insert(lease) {
+                    return Err(A::Error::invalid_length(SLOTS + 1, &self));
+                }
+            }
+            Ok(leases)
+        }
+    }
+}

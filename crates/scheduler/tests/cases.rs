@@ -1,0 +1,416 @@
+//! Worked examples of each policy.
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use scheduler::{
+    Backoff, BackoffError, Due, ErrorClass, Interval, Jitter, ProbeSchedule, ProbeState, Ramp,
+    RampConfig, RampError, Reason, RetryDecision, RetryPolicy, RetryRule, due,
+};
+
+const T0: u64 = 1_700_000_000_000;
+
+fn rng() -> SmallRng {
+    SmallRng::seed_from_u64(42)
+}
+
+#[test]
+fn backoff_rejects_what_cannot_work() {
+    assert_eq!(
+        Backoff::new(10, 0.5, 100, Jitter::Full).unwrap_err(),
+        BackoffError::Factor(0.5)
+    );
+    assert!(Backoff::new(10, f64::NAN, 100, Jitter::Full).is_err());
+    assert!(Backoff::new(10, f64::INFINITY, 100, Jitter::Full).is_err());
+    let err = Backoff::new(10, 2.0, 9, Jitter::Full).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "backoff cap (9 ms) must not be below its base (10 ms)"
+    );
+    assert!(Backoff::new(10, 1.0, 10, Jitter::None).is_ok());
+}
+
+#[test]
+fn ceilings_are_the_seed_sequence() {
+    let b = Backoff::new(5_000, 2.0, 60_000, Jitter::None).unwrap();
+    let ceilings: Vec<u64> = (0..6).map(|n| b.ceiling(n)).collect();
+    assert_eq!(ceilings, [5_000, 10_000, 20_000, 40_000, 60_000, 60_000]);
+    assert_eq!(b.ceiling(u32::MAX), 60_000);
+    assert_eq!(b.delay(2, 0, &mut rng()), 20_000);
+    assert_eq!(b.with_jitter(Jitter::Full).jitter(), Jitter::Full);
+}
+
+#[test]
+fn decorrelated_jitter_grows_from_the_previous_delay() {
+    let b = Backoff::new(1_000, 2.0, 1_000_000, Jitter::Decorrelated).unwrap();
+    let mut rng = rng();
+    let mut previous = 1_000;
+    let mut delays = Vec::new();
+    for n in 0..200 {
+        let d = b.delay(n, previous, &mut rng);
+        assert!((1_000..=previous * 3).contains(&d));
+        delays.push(d);
+        previous = d;
+    }
+    assert!(
+        delays.iter().any(|&d| d > 100_000),
+        "it climbs towards the cap"
+    );
+}
+
+#[test]
+fn full_and_equal_jitter_spread_delays() {
+    let mut rng = rng();
+    let full = Backoff::new(1_000, 2.0, 1_000, Jitter::Full).unwrap();
+    let equal = full.with_jitter(Jitter::Equal);
+    let f: Vec<u64> = (0..1_000).map(|_| full.delay(0, 0, &mut rng)).collect();
+    let e: Vec<u64> = (0..1_000).map(|_| equal.delay(0, 0, &mut rng)).collect();
+    assert!(f.iter().any(|&d| d < 250) && f.iter().any(|&d| d > 750));
+    assert!(
+        e.iter().all(|&d| d >= 500) && e.iter().any(|&d| d < 600) && e.iter().any(|&d| d > 900)
+    );
+}
+
+#[test]
+fn retry_defaults_are_the_predecessors() {
+    let policy = RetryPolicy::default();
+    let mut rng = rng();
+    assert_eq!(
+        policy.decide(ErrorClass::ServerDown, 1_000, 0, T0, &mut rng),
+        RetryDecision::Retry {
+            at: T0,
+            delay_ms: 0,
+            counts_attempt: false
+        }
+    );
+    assert_eq!(
+        policy.decide(ErrorClass::Permanent, 0, 0, T0, &mut rng),
+        RetryDecision::DeadLetter
+    );
+    let RetryRule::Backoff {
+        backoff,
+        max_retries,
+    } = policy.rule(ErrorClass::Transient)
+    else {
+        panic!("transient retries with backoff")
+    };
+    assert_eq!(
+        (backoff.base_ms(), backoff.cap_ms(), max_retries),
+        (5_000, 80_000, 5)
+    );
+    assert_eq!(backoff.ceiling(4), 80_000);
+    let RetryRule::Backoff {
+        backoff,
+        max_retries,
+    } = policy.rule(ErrorClass::NotFound)
+    else {
+        panic!("not found retries with backoff")
+    };
+    assert_eq!(
+        (backoff.base_ms(), backoff.cap_ms(), max_retries),
+        (30_000, 600_000, 12)
+    );
+    for retries in 0..5 {
+        match policy.decide(ErrorClass::Transient, retries, 0, T0, &mut rng) {
+            RetryDecision::Retry {
+                at,
+                delay_ms,
+                counts_attempt,
+            } => {
+                assert!(counts_attempt);
+                assert_eq!(at, T0 + delay_ms);
+                assert!(delay_ms <= 5_000 << retries);
+            }
+            RetryDecision::DeadLetter => panic!("retry {retries} is allowed"),
+        }
+    }
+    assert_eq!(
+        policy.decide(ErrorClass::Transient, 5, 0, T0, &mut rng),
+        RetryDecision::DeadLetter
+    );
+    assert!(matches!(
+        policy.decide(ErrorClass::NotFound, 11, 0, T0, &mut rng),
+        RetryDecision::Retry { .. }
+    ));
+    assert_eq!(
+        policy.decide(ErrorClass::NotFound, 12, 0, T0, &mut rng),
+        RetryDecision::DeadLetter
+    );
+}
+
+#[test]
+fn retry_passes_the_previous_delay_to_decorrelated_jitter() {
+    let backoff = Backoff::new(1_000, 2.0, 1_000_000, Jitter::Decorrelated).unwrap();
+    let policy = RetryPolicy {
+        transient: RetryRule::Backoff {
+            backoff,
+            max_retries: 100,
+        },
+        ..RetryPolicy::default()
+    };
+    let mut rng = rng();
+    for _ in 0..100 {
+        let RetryDecision::Retry { delay_ms, .. } =
+            policy.decide(ErrorClass::Transient, 3, 50_000, T0, &mut rng)
+        else {
+            panic!("retries remain")
+        };
+        assert!((1_000..=150_000).contains(&delay_ms));
+        let RetryDecision::Retry { delay_ms, .. } =
+            policy.decide(ErrorClass::Transient, 3, 0, T0, &mut rng)
+        else {
+            panic!("retries remain")
+        };
+        assert!(
+            (1_000..=3_000).contains(&delay_ms),
+            "no previous delay starts from the base"
+        );
+    }
+}
+
+#[test]
+fn due_handles_first_runs_intervals_and_clock_steps() {
+    assert_eq!(due(None, Interval::DAILY, T0), Due::Now(Reason::FirstRun));
+    assert_eq!(due(None, Interval::Never, T0), Due::Never);
+    assert_eq!(due(Some(T0), Interval::Never, T0 + 1), Due::Never);
+    assert_eq!(
+        due(Some(T0), Interval::HOURLY, T0 + 3_599_999),
+        Due::At(T0 + 3_600_000)
+    );
+    assert_eq!(
+        due(Some(T0), Interval::HOURLY, T0 + 3_600_000),
+        Due::Now(Reason::IntervalElapsed)
+    );
+    assert_eq!(
+        due(Some(T0), Interval::WEEKLY, T0),
+        Due::At(T0 + 604_800_000)
+    );
+    assert_eq!(
+        due(Some(T0 + 1), Interval::WEEKLY, T0),
+        Due::Now(Reason::ClockSteppedBack)
+    );
+    assert_eq!(
+        due(Some(u64::MAX - 1), Interval::DAILY, u64::MAX - 1),
+        Due::At(u64::MAX)
+    );
+}
+
+#[test]
+fn intervals_parse_and_print() {
+    let cases = [
+        ("never", Interval::Never),
+        ("hourly", Interval::HOURLY),
+        ("Daily", Interval::DAILY),
+        (" weekly ", Interval::WEEKLY),
+        ("250ms", Interval::Every(250)),
+        ("90s", Interval::Every(90_000)),
+        ("30m", Interval::Every(1_800_000)),
+        ("6h", Interval::Every(21_600_000)),
+        ("2d", Interval::Every(172_800_000)),
+        ("1w", Interval::WEEKLY),
+    ];
+    for (text, interval) in cases {
+        assert_eq!(text.parse::<Interval>(), Ok(interval), "{text}");
+    }
+    for bad in [
+        "",
+        "0s",
+        "5",
+        "m",
+        "5 minutes",
+        "-1h",
+        "99999999999999999999w",
+        "1.5h",
+    ] {
+        let err = bad.parse::<Interval>().unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("invalid interval {bad:?}")),
+            "{err}"
+        );
+        assert!(err.contains("such as 90s, 30m"), "{err}");
+    }
+    let printed: Vec<String> = [
+        Interval::Never,
+        Interval::Every(90_000),
+        Interval::Every(7_200_000),
+        Interval::DAILY,
+        Interval::WEEKLY,
+        Interval::Every(1_500),
+        Interval::Every(0),
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(printed, ["never", "90s", "2h", "1d", "1w", "1500ms", "0ms"]);
+    let json = serde_json::to_string(&Interval::Every(1_800_000)).unwrap();
+    assert_eq!(json, r#""30m""#);
+    assert_eq!(
+        serde_json::from_str::<Interval>(&json).unwrap(),
+        Interval::Every(1_800_000)
+    );
+    assert!(serde_json::from_str::<Interval>(r#""soon""#).is_err());
+}
+
+#[test]
+fn probe_schedule_arms_backs_off_resets_and_disarms() {
+    let mut rng = rng();
+    let mut p = ProbeSchedule::new(Backoff::new(5_000, 2.0, 60_000, Jitter::None).unwrap());
+    assert!(!p.is_due(T0));
+    assert_eq!(p.poll_timeout(), None);
+    p.arm(T0, &mut rng);
+    assert_eq!(p.poll_timeout(), Some(T0 + 5_000));
+    p.arm(T0 + 1_000, &mut rng);
+    assert_eq!(
+        p.poll_timeout(),
+        Some(T0 + 5_000),
+        "arming twice keeps the schedule"
+    );
+    assert!(!p.is_due(T0 + 4_999));
+    assert!(p.is_due(T0 + 5_000));
+    let mut now = T0 + 5_000;
+    for expected in [10_000, 20_000, 40_000, 60_000, 60_000] {
+        let next = p.record(false, now, &mut rng);
+        assert_eq!(next - now, expected);
+        now = next;
+    }
+    assert_eq!(p.state().failures, 5);
+    assert_eq!(p.record(true, now, &mut rng), now + 5_000);
+    assert_eq!(p.state().failures, 0);
+    p.disarm();
+    assert_eq!(p.state(), ProbeState::default());
+    assert!(!p.is_due(u64::MAX));
+}
+
+#[test]
+fn a_probe_due_more_than_a_cap_ahead_means_the_clock_stepped_back() {
+    let mut rng = rng();
+    let mut p = ProbeSchedule::default();
+    p.arm(T0, &mut rng);
+    let at = p.poll_timeout().unwrap();
+    assert!(!p.is_due(at - 60_000));
+    assert!(p.is_due(at - 60_001));
+    let restored = ProbeSchedule::restore(*p.plan(), p.state());
+    assert_eq!(restored, p);
+}
+
+#[test]
+fn decorrelated_probes_start_over_after_a_healthy_probe() {
+    let mut rng = rng();
+    let mut p = ProbeSchedule::new(Backoff::new(1_000, 2.0, 60_000, Jitter::Decorrelated).unwrap());
+    p.arm(T0, &mut rng);
+    let mut now = T0;
+    for _ in 0..20 {
+        now = p.record(false, now, &mut rng);
+    }
+    let next = p.record(true, now, &mut rng);
+    assert!(
+        next - now <= 3_000,
+        "healthy resets the previous interval to the base"
+    );
+}
+
+#[test]
+fn ramp_rises_linearly_to_its_target() {
+    let mut ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    assert_eq!(ramp.rate(T0), 5.0);
+    assert_eq!(ramp.rate(T0 + 150_000), 12.5);
+    assert_eq!(ramp.rate(T0 + 300_000), 20.0);
+    assert_eq!(ramp.rate(T0 + 3_000_000), 20.0);
+    assert_eq!(ramp.rate(T0 - 1), 5.0, "before the start is the start");
+    // One token at the start, then 5 per second.
+    assert_eq!(ramp.try_acquire(T0), Ok(()));
+    assert_eq!(ramp.try_acquire(T0), Err(T0 + 200));
+    assert_eq!(ramp.try_acquire(T0 + 200), Ok(()));
+    let instant = RampConfig {
+        ramp_ms: 0,
+        ..RampConfig::default()
+    };
+    assert_eq!(Ramp::start(instant, T0).unwrap().rate(T0), 20.0);
+}
+
+#[test]
+fn ramp_halves_on_errors_and_restores_after_the_hold() {
+    let mut ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    for i in 0..7 {
+        ramp.record(true, T0 + i);
+    }
+    for i in 0..3 {
+        ramp.record(false, T0 + 10 + i);
+    }
+    assert_eq!(ramp.error_rate(T0 + 20), Some(0.3));
+    assert!(!ramp.is_halved(), "30 % is not above 30 %");
+    ramp.record(false, T0 + 30);
+    assert!(ramp.is_halved());
+    assert_eq!(ramp.rate(T0), 2.5);
+    assert_eq!(ramp.rate(T0 + 300_000), 10.0);
+    // The errors age out of the one-minute window, but the hold lasts a minute from halving.
+    ramp.record(true, T0 + 30 + 59_999);
+    assert!(ramp.is_halved());
+    ramp.record(true, T0 + 30 + 60_000);
+    assert!(!ramp.is_halved());
+    assert_eq!(ramp.error_rate(T0 + 10 * 60_000), None);
+}
+
+#[test]
+fn ramp_stays_halved_while_errors_stay_above_the_restore_line() {
+    let mut ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    ramp.record(false, T0);
+    assert!(ramp.is_halved());
+    let mut now = T0;
+    for _ in 0..30 {
+        now += 5_000;
+        // 1 failure in 5 results: 20 %, between the lines.
+        for ok in [true, true, true, true, false] {
+            ramp.record(ok, now);
+        }
+        assert!(ramp.is_halved());
+    }
+}
+
+#[test]
+fn ramp_rejects_what_cannot_work() {
+    let bad = [
+        RampConfig {
+            initial_per_sec: 0.0,
+            ..RampConfig::default()
+        },
+        RampConfig {
+            target_per_sec: f64::NAN,
+            ..RampConfig::default()
+        },
+        RampConfig {
+            halve_above: 1.5,
+            ..RampConfig::default()
+        },
+        RampConfig {
+            restore_below: 0.5,
+            ..RampConfig::default()
+        },
+        RampConfig {
+            window_ms: 0,
+            ..RampConfig::default()
+        },
+    ];
+    for config in bad {
+        assert!(Ramp::start(config, T0).is_err(), "{config:?}");
+    }
+    assert_eq!(
+        RampConfig {
+            target_per_sec: -1.0,
+            ..RampConfig::default()
+        }
+        .validate()
+        .unwrap_err(),
+        RampError::Rate(-1.0)
+    );
+}
+
+#[test]
+fn ramp_state_round_trips_through_json() {
+    let mut ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    let _ = ramp.try_acquire(T0);
+    ramp.record(false, T0 + 5);
+    let json = serde_json::to_string(&ramp.state()).unwrap();
+    let restored =
+        Ramp::restore(RampConfig::default(), serde_json::from_str(&json).unwrap()).unwrap();
+    assert_eq!(restored, ramp);
+}

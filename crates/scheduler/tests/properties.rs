@@ -1,0 +1,137 @@
+//! Bounds that hold for every input. Case counts come from `PROPTEST_CASES`.
+
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use scheduler::{Backoff, Jitter, ProbeSchedule, Ramp, RampConfig};
+
+fn jitter() -> impl Strategy<Value = Jitter> {
+    prop_oneof![
+        Just(Jitter::None),
+        Just(Jitter::Full),
+        Just(Jitter::Equal),
+        Just(Jitter::Decorrelated),
+    ]
+}
+
+fn backoff() -> impl Strategy<Value = Backoff> {
+    (0u64..1_000_000, 1.0f64..4.0, 0u64..1_000_000_000, jitter()).prop_map(
+        |(base, factor, extra, jitter)| {
+            Backoff::new(base, factor, base + extra, jitter).expect("valid by construction")
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn ceilings_grow_and_stay_under_the_cap(b in backoff(), attempt in 0u32..200) {
+        let here = b.ceiling(attempt);
+        prop_assert!(here <= b.cap_ms());
+        prop_assert!(here >= b.base_ms().min(b.cap_ms()));
+        prop_assert!(b.ceiling(attempt + 1) >= here);
+    }
+
+    #[test]
+    fn every_jitter_stays_within_its_formula(
+        b in backoff(),
+        attempt in any::<u32>(),
+        previous in any::<u64>(),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let t = b.ceiling(attempt);
+        let d = b.delay(attempt, previous, &mut rng);
+        match b.jitter() {
+            Jitter::None => prop_assert_eq!(d, t),
+            Jitter::Full => prop_assert!(d <= t),
+            Jitter::Equal => prop_assert!(d >= t / 2 && d <= t),
+            Jitter::Decorrelated => {
+                prop_assert!(d >= b.base_ms() && d <= b.cap_ms());
+                prop_assert!(d <= previous.saturating_mul(3).max(b.base_ms()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_delays(b in backoff(), seed in any::<u64>()) {
+        let run = |seed| {
+            let mut rng = SmallRng::seed_from_u64(seed);
+            let mut previous = b.base_ms();
+            (0..20).map(|n| { previous = b.delay(n, previous, &mut rng); previous }).collect::<Vec<_>>()
+        };
+        prop_assert_eq!(run(seed), run(seed));
+    }
+
+    #[test]
+    fn probe_intervals_follow_the_plan(
+        outcomes in proptest::collection::vec(any::<bool>(), 1..50),
+        seed in any::<u64>(),
+        start in 0u64..u64::MAX / 2,
+    ) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut probes = ProbeSchedule::default();
+        probes.arm(start, &mut rng);
+        let mut now = probes.poll_timeout().unwrap();
+        prop_assert!(now - start >= 2_500 && now - start <= 5_000);
+        let mut failures = 0u32;
+        for healthy in outcomes {
+            prop_assert!(probes.is_due(now));
+            let next = probes.record(healthy, now, &mut rng);
+            failures = if healthy { 0 } else { failures + 1 };
+            let ceiling = probes.plan().ceiling(failures);
+            prop_assert!(next - now >= ceiling / 2 && next - now <= ceiling);
+            prop_assert!(next - now <= 60_000);
+            prop_assert!(!probes.is_due(next - 1));
+            now = next;
+        }
+    }
+
+    #[test]
+    fn ramp_rate_stays_between_half_the_floor_and_the_ceiling(
+        initial in 0.1f64..100.0,
+        target in 0.1f64..100.0,
+        ramp_ms in 0u64..1_000_000,
+        steps in proptest::collection::vec((0u64..20_000, any::<bool>(), any::<bool>()), 1..300),
+        start in 0u64..1_000_000_000_000,
+    ) {
+        let config = RampConfig { initial_per_sec: initial, target_per_sec: target, ramp_ms, ..RampConfig::default() };
+        let mut ramp = Ramp::start(config, start).unwrap();
+        let low = initial.min(target) / 2.0;
+        let high = initial.max(target);
+        let mut now = start;
+        let mut taken = 0u64;
+        for (dt, acquire, ok) in steps {
+            now += dt;
+            if acquire {
+                if ramp.try_acquire(now).is_ok() {
+                    taken += 1;
+                }
+            } else {
+                ramp.record(ok, now);
+            }
+            let rate = ramp.rate(now);
+            prop_assert!(rate >= low - 1e-9 && rate <= high + 1e-9, "rate {} outside [{}, {}]", rate, low, high);
+            // A token bucket of one second's capacity never hands out more than the rate allows.
+            let allowed = 1.0 + high.max(1.0) + high * (now - start) as f64 / 1_000.0;
+            prop_assert!(taken as f64 <= allowed, "{} tokens taken, at most {} allowed", taken, allowed);
+        }
+    }
+
+    #[test]
+    fn ramp_survives_any_timestamps(
+        steps in proptest::collection::vec((any::<u64>(), any::<bool>(), any::<bool>()), 1..100),
+    ) {
+        let mut ramp = Ramp::start(RampConfig::default(), 0).unwrap();
+        for (now, acquire, ok) in steps {
+            if acquire {
+                if let Err(at) = ramp.try_acquire(now) {
+                    prop_assert!(at > now || now == u64::MAX);
+                }
+            } else {
+                ramp.record(ok, now);
+            }
+            let rate = ramp.rate(now);
+            prop_assert!((2.5..=20.0).contains(&rate));
+        }
+    }
+}

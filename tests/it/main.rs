@@ -1,0 +1,5 @@
+//! End-to-end tests of the `plexsync` binary. One test binary; each module covers a command.
+
+mod harness;
+
+mod cli;

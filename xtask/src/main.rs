@@ -1,0 +1,56 @@
+//! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
+
+mod bench;
+mod checks;
+mod cmd;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+Usage: cargo xtask <command> [options]
+
+Commands:
+  proptest [--cases N]      property tests of breaker-core and scheduler, N cases each (default 10000)
+  mutants [--crate NAME]    cargo-mutants on breaker-core and scheduler (installs cargo-mutants if missing)
+  nostd                     builds breaker-core for a bare-metal target without std
+  bench breaker             times breaker-core's permit/report cycle and probe decisions
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["proptest", rest @ ..] => checks::proptest(rest),
+        ["mutants", rest @ ..] => checks::mutants(rest),
+        ["nostd"] => checks::nostd(),
+        ["bench", rest @ ..] if cfg!(debug_assertions) => {
+            // Timings of a debug build mean nothing: rerun this command optimised.
+            cmd::run(
+                cmd::cargo()
+                    .args([
+                        "run",
+                        "--quiet",
+                        "--release",
+                        "--package",
+                        "xtask",
+                        "--",
+                        "bench",
+                    ])
+                    .args(rest),
+            )
+        }
+        ["bench", "breaker"] => bench::breaker(),
+        [] | ["help" | "--help" | "-h"] => {
+            print!("{HELP}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command `{}`\n\n{HELP}", args.join(" "))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
