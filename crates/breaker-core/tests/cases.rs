@@ -451,7 +451,10 @@ fn a_snapshot_with_more_leases_than_slots_is_rejected() {
     let err = serde_json::from_str::<Snapshot>(&json)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("at most 16 leases"), "{err}");
+    assert!(
+        err.contains("invalid length 17, expected a list of at most 16 leases"),
+        "{err}"
+    );
     let full = json.replacen(r#"{"id":0,"expires_at":5},"#, "", 1);
     assert!(serde_json::from_str::<Snapshot>(&full).is_ok());
 }
@@ -485,4 +488,44 @@ fn states_and_permits_describe_themselves() {
         (p.generation(), p.is_trial(), p.issued_at()),
         (0, false, T0 + 3)
     );
+}
+
+#[test]
+fn time_and_the_input_can_both_cause_a_transition() {
+    let mut b = tripped(config(1));
+    let both = b.probe(Health::Unhealthy, T0 + 1_000);
+    assert!(!both.is_empty());
+    assert_eq!(both.len(), 2);
+    let steps: Vec<(State, State, Cause)> = both.iter().map(|t| (t.from, t.to, t.cause)).collect();
+    assert_eq!(
+        steps,
+        [
+            (State::Open, State::HalfOpen, Cause::OpenWaitElapsed),
+            (State::HalfOpen, State::Open, Cause::ProbeUnhealthy),
+        ]
+    );
+    assert_eq!(both.last().map(|t| t.generation), Some(3));
+    let none = b.handle_timeout(T0 + 1_001);
+    assert!(none.is_empty());
+    assert_eq!(none.len(), 0);
+    assert_eq!(none.last(), None);
+}
+
+#[test]
+fn a_new_config_does_not_shorten_a_running_wait_unless_the_clock_steps_back() {
+    let long = Config::builder()
+        .failure_threshold(1)
+        .open_wait_ms(60_000)
+        .build()
+        .unwrap();
+    let b = tripped(long);
+    let mut shorter = Breaker::restore(config(1), b.snapshot());
+    assert!(shorter.handle_timeout(T0).is_empty());
+    assert_eq!(
+        shorter.poll_timeout(),
+        Some(T0 + 60_000),
+        "same instant: no step back"
+    );
+    assert!(shorter.handle_timeout(T0 - 1).is_empty());
+    assert_eq!(shorter.poll_timeout(), Some(T0 - 1 + 1_000));
 }
