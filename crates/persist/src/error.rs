@@ -1,0 +1,122 @@
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong in this crate. Every message names the file and what was being
+/// done, and none contains the contents of a file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. "write the temporary file".
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Another process held the lock for longer than the timeout.
+    #[error(
+        "timed out after {waited:?} waiting for the lock {path}; another plexsync process is holding it (if none is running, the lock is held by a stopped process)"
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The filesystem does not support file locks.
+    #[error(
+        "the filesystem holding {path} does not support file locks ({source}); put the data directory on a local disk"
+    )]
+    LockUnsupported {
+        /// The lock file.
+        path: PathBuf,
+        /// The error the lock call returned.
+        #[source]
+        source: io::Error,
+    },
+    /// A file could not be understood. It has been moved aside, not deleted.
+    #[error(
+        "{path} could not be read ({cause}); it was moved to {moved_to} and nothing in it was used"
+    )]
+    Corrupt {
+        /// Where the file was.
+        path: PathBuf,
+        /// Where it is now.
+        moved_to: PathBuf,
+        /// What was wrong with it.
+        cause: String,
+    },
+    /// A file was written by a newer version. It has been moved aside, not deleted.
+    #[error(
+        "{path} was written by a newer plexsync (schema {found}; this one reads up to {supported}); it was moved to {moved_to}"
+    )]
+    FutureSchema {
+        /// Where the file was.
+        path: PathBuf,
+        /// Where it is now.
+        moved_to: PathBuf,
+        /// The schema in the file.
+        found: u32,
+        /// The newest schema this version reads.
+        supported: u32,
+    },
+    /// A queue written by a newer version. Nothing was changed or moved: its jobs would be lost
+    /// to this version, so it refuses to touch them.
+    #[error(
+        "{path} was written by a newer plexsync (schema {found}; this one reads up to {supported}); upgrade plexsync, or move the queue directory away to start an empty queue"
+    )]
+    TooNew {
+        /// The snapshot file.
+        path: PathBuf,
+        /// The schema in the file.
+        found: u32,
+        /// The newest schema this version reads.
+        supported: u32,
+    },
+    /// A value could not be turned into JSON (a bug in the caller's type, not a disk problem).
+    #[error("could not encode the new contents of {path}: {source}")]
+    Encode {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// The serializer's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A lease was reported after it had expired and the job had gone to another worker, or
+    /// after the job was acknowledged.
+    #[error("the lease on job {job} is no longer held (it expired, or the job was finished)")]
+    LeaseLost {
+        /// The job.
+        job: crate::JobId,
+    },
+    /// A job key that cannot be stored.
+    #[error("a job key must be 1 to {max} bytes long (got {len})")]
+    BadKey {
+        /// The key's length in bytes.
+        len: usize,
+        /// The longest allowed key.
+        max: usize,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

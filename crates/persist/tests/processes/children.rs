@@ -1,0 +1,84 @@
+//! What the child processes do.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use persist::{Queue, QueueOptions, StateFile};
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as u64
+}
+
+pub(crate) fn run(args: &[String]) -> ExitCode {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["increment", path, times] => increment(path, times),
+        ["enqueue-drain", dir, worker, jobs, log] => enqueue_drain(dir, worker, jobs, log),
+        ["grow", path] => return grow(path),
+        ["torture", dir, log, seed] => crate::torture::worker(dir, log, seed),
+        _ => Err(format!("unknown child role {args:?}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("child: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn increment(path: &str, times: &str) -> Result<(), String> {
+    let times: u32 = times.parse().map_err(|_| "bad count")?;
+    let file: StateFile<u64> = StateFile::new(path, 1);
+    for _ in 0..times {
+        file.update(|n| *n += 1).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn enqueue_drain(dir: &str, worker: &str, jobs: &str, log: &str) -> Result<(), String> {
+    let jobs: u32 = jobs.parse().map_err(|_| "bad count")?;
+    let mut queue = Queue::open(dir, QueueOptions::default()).map_err(|e| e.to_string())?;
+    let mut acked = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| e.to_string())?;
+    for i in 0..jobs {
+        queue
+            .enqueue(&format!("w{worker}-{i}"), &serde_json::json!(i), now())
+            .map_err(|e| e.to_string())?;
+        // Interleave draining with enqueueing, then drain what is left.
+        if i % 2 == 1 {
+            drain_one(&mut queue, &mut acked)?;
+        }
+    }
+    while drain_one(&mut queue, &mut acked)? {}
+    Ok(())
+}
+
+fn drain_one(queue: &mut Queue, log: &mut std::fs::File) -> Result<bool, String> {
+    let Some(lease) = queue.lease(60_000, now()).map_err(|e| e.to_string())? else {
+        return Ok(false);
+    };
+    queue.ack(&lease).map_err(|e| e.to_string())?;
+    writeln!(log, "{}", lease.job.key).map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+/// Tries to store a state far larger than the file-size limit the parent set.
+fn grow(path: &str) -> ExitCode {
+    let file: StateFile<Vec<String>> = StateFile::new(path, 1);
+    match file.update(|v| v.extend((0..2_000).map(|i| format!("filler line {i:>40}")))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(3)
+        }
+    }
+}

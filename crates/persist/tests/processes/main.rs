@@ -1,0 +1,207 @@
+//! Tests with real processes: several at once, and processes killed with SIGKILL.
+//!
+//! This binary is its own helper: run without arguments (as `cargo test` does) it runs the
+//! tests, which start copies of it with `child <role> …` to do the work. It speaks enough of
+//! libtest's command line for `--list` and name filters to work.
+
+mod children;
+mod torture;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use persist::{Queue, QueueOptions, StateFile};
+
+type TestFn = fn() -> Result<(), String>;
+
+const TESTS: &[(&str, TestFn)] = &[
+    (
+        "eight_processes_incrementing_lose_nothing",
+        eight_processes_incrementing_lose_nothing,
+    ),
+    (
+        "eight_processes_enqueue_and_drain_every_job_once",
+        eight_processes_enqueue_and_drain_every_job_once,
+    ),
+    (
+        "a_write_that_fails_for_lack_of_space_leaves_the_old_state",
+        a_write_that_fails_for_lack_of_space_leaves_the_old_state,
+    ),
+    ("crash_torture", torture::crash_torture),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("child") {
+        return children::run(&args[1..]);
+    }
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in TESTS {
+            println!("{name}: test");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let exact = args.iter().any(|a| a == "--exact");
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let selected: Vec<&(&str, TestFn)> = TESTS
+        .iter()
+        .filter(|(name, _)| {
+            filters.is_empty()
+                || filters.iter().any(|f| {
+                    if exact {
+                        *name == f.as_str()
+                    } else {
+                        name.contains(f.as_str())
+                    }
+                })
+        })
+        .collect();
+    println!("\nrunning {} tests", selected.len());
+    let mut failed = Vec::new();
+    for (name, test) in &selected {
+        let start = Instant::now();
+        match test() {
+            Ok(()) => println!("test {name} ... ok ({:.1?})", start.elapsed()),
+            Err(why) => {
+                println!("test {name} ... FAILED\n    {why}");
+                failed.push(*name);
+            }
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        selected.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub(crate) fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("persist-{name}-"))
+        .tempdir()
+        .expect("a temporary directory")
+}
+
+/// A command running this binary as a child with `role` and `args`.
+pub(crate) fn child(role: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+    command.arg("child").arg(role).args(args);
+    command
+}
+
+pub(crate) fn check(condition: bool, message: impl FnOnce() -> String) -> Result<(), String> {
+    if condition { Ok(()) } else { Err(message()) }
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+fn eight_processes_incrementing_lose_nothing() -> Result<(), String> {
+    let tmp = temp_dir("increments");
+    let path: PathBuf = tmp.path().join("counter.json");
+    let children: Vec<_> = (0..8)
+        .map(|_| child("increment", &[path_arg(&path), "500"]).spawn())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("could not start a child: {e}"))?;
+    for mut c in children {
+        let status = c.wait().map_err(|e| e.to_string())?;
+        check(status.success(), || format!("a child failed: {status}"))?;
+    }
+    let count = StateFile::<u64>::new(&path, 1)
+        .load()
+        .map_err(|e| e.to_string())?;
+    check(count == 4_000, || {
+        format!("final count {count}, expected 4000")
+    })
+}
+
+fn eight_processes_enqueue_and_drain_every_job_once() -> Result<(), String> {
+    let tmp = temp_dir("drain");
+    let dir = tmp.path().join("queue");
+    let logs: Vec<PathBuf> = (0..8)
+        .map(|i| tmp.path().join(format!("acked-{i}")))
+        .collect();
+    let children: Vec<_> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
+            child(
+                "enqueue-drain",
+                &[path_arg(&dir), &i.to_string(), "150", path_arg(log)],
+            )
+            .spawn()
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("could not start a child: {e}"))?;
+    for mut c in children {
+        let status = c.wait().map_err(|e| e.to_string())?;
+        check(status.success(), || format!("a child failed: {status}"))?;
+    }
+    let mut acked: Vec<String> = Vec::new();
+    for log in &logs {
+        let text = std::fs::read_to_string(log).map_err(|e| e.to_string())?;
+        acked.extend(text.lines().map(String::from));
+    }
+    let total = acked.len();
+    acked.sort();
+    acked.dedup();
+    check(acked.len() == total, || {
+        format!("{} jobs were acked twice", total - acked.len())
+    })?;
+    check(total == 8 * 150, || {
+        format!("{total} jobs acked, expected 1200")
+    })?;
+    let mut queue = Queue::open(&dir, QueueOptions::default()).map_err(|e| e.to_string())?;
+    let left = queue.jobs().map_err(|e| e.to_string())?;
+    check(left.is_empty(), || {
+        format!("{} jobs left in the queue", left.len())
+    })
+}
+
+fn a_write_that_fails_for_lack_of_space_leaves_the_old_state() -> Result<(), String> {
+    let tmp = temp_dir("full");
+    let path = tmp.path().join("state.json");
+    let file: StateFile<Vec<String>> = StateFile::new(&path, 1);
+    file.update(|v| v.push("precious".into()))
+        .map_err(|e| e.to_string())?;
+    // The child may write files of at most 8 KiB (ulimit -f counts 512-byte blocks in sh), and
+    // ignores SIGXFSZ so that the write fails with EFBIG, as a full disk fails with ENOSPC.
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let output = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 16; exec \"$0\" child grow \"$1\"")
+        .arg(&exe)
+        .arg(&path)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    check(output.status.code() == Some(3), || {
+        format!(
+            "the child should report a failed write, got {} / {stderr}",
+            output.status
+        )
+    })?;
+    check(
+        stderr.contains("could not write the temporary file"),
+        || format!("unclear error: {stderr}"),
+    )?;
+    check(stderr.contains("state.json.tmp"), || {
+        format!("the error names no file: {stderr}")
+    })?;
+    let kept = file.load().map_err(|e| e.to_string())?;
+    check(kept == ["precious"], || {
+        format!("the old state was lost: {kept:?}")
+    })?;
+    check(!tmp.path().join("state.json.tmp").exists(), || {
+        "a half-written temporary file was left behind".into()
+    })
+}
