@@ -69,3 +69,25 @@ pub(crate) fn nostd() -> Result<(), String> {
     eprintln!("xtask: breaker-core builds for {BARE_METAL} without std");
     Ok(())
 }
+
+/// The persist crash-torture test with many more kills than the default run.
+pub(crate) fn torture(args: &[&str]) -> Result<(), String> {
+    let kills = match option(args, "--kills")? {
+        Some(n) => n
+            .parse::<u32>()
+            .map_err(|_| format!("--kills takes a whole number, not `{n}`"))?,
+        None => 2_000,
+    };
+    run(cargo()
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "persist",
+            "--test",
+            "processes",
+            "--",
+            "crash_torture",
+        ])
+        .env("PERSIST_TORTURE_KILLS", kills.to_string()))
+}

@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
 
 mod bench;
+mod bench_queue;
 mod checks;
 mod cmd;
 
@@ -13,7 +14,12 @@ Commands:
   proptest [--cases N]      property tests of breaker-core and scheduler, N cases each (default 10000)
   mutants [--crate NAME]    cargo-mutants on breaker-core and scheduler (installs cargo-mutants if missing)
   nostd                     builds breaker-core for a bare-metal target without std
+  torture [--kills N]       the persist crash-torture test with N SIGKILLs (default 2000)
   bench breaker             times breaker-core's permit/report cycle and probe decisions
+  bench queue [--compare] [--backlog N]
+                            durable queue throughput, one enqueue from a fresh process, and peak
+                            memory and disk draining a backlog of N jobs (default 100000);
+                            --compare runs the same on persist-queue's SQLiteAckQueue (python3)
 ";
 
 fn main() -> ExitCode {
@@ -40,6 +46,9 @@ fn main() -> ExitCode {
             )
         }
         ["bench", "breaker"] => bench::breaker(),
+        ["bench", "queue", rest @ ..] => bench_queue::queue(rest),
+        ["bench-child", rest @ ..] => bench_queue::child(rest),
+        ["torture", rest @ ..] => checks::torture(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
             Ok(())

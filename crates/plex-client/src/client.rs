@@ -1,0 +1,241 @@
+//! The library operations a sync job needs.
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+
+use crate::config::{ConfigError, PlexConfig, redact};
+use crate::edit::MetadataEdit;
+use crate::error::{FailureKind, PlexError};
+use crate::http::{Request, Transport};
+use crate::model::{Envelope, Identity, Item, ItemList, Section, SectionList};
+
+/// A client for one Plex server. Cheap to clone; clones share connections.
+#[derive(Clone, Debug)]
+pub struct PlexClient {
+    pub(crate) transport: std::sync::Arc<Transport>,
+}
+
+/// An item found by its file, and the section it was found in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// The section.
+    pub section: Section,
+    /// The item.
+    pub item: Item,
+}
+
+/// What an edit did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The query pairs sent (after `type` and `id`); empty when Plex already matched and no
+    /// request was made.
+    pub sent: Vec<(String, String)>,
+}
+
+impl PlexClient {
+    /// A client for the server `config` describes. Nothing is sent until a method is called.
+    pub fn new(config: PlexConfig) -> Result<PlexClient, ConfigError> {
+        Ok(PlexClient {
+            transport: std::sync::Arc::new(Transport::new(config)?),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &PlexConfig {
+        self.transport.config()
+    }
+
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        authenticated: bool,
+        timeout: std::time::Duration,
+        headers: &[(&'static str, String)],
+    ) -> Result<T, PlexError> {
+        let url = self.transport.url(path);
+        let shown = redact(&url);
+        let body = self
+            .transport
+            .send(Request {
+                method: Method::GET,
+                url,
+                authenticated,
+                timeout,
+                headers,
+            })
+            .await?;
+        parse(&body, &shown)
+    }
+
+    async fn get_path<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&'static str, String)],
+    ) -> Result<T, PlexError> {
+        let mut url = self.transport.url(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let shown = redact(&url);
+        let body = self
+            .transport
+            .send(Request {
+                method: Method::GET,
+                url,
+                authenticated: true,
+                timeout: self.config().read_timeout,
+                headers,
+            })
+            .await?;
+        parse(&body, &shown)
+    }
+
+    /// The server's identity (`/identity`, which needs no token).
+    pub async fn identity(&self) -> Result<Identity, PlexError> {
+        let envelope: Envelope<Identity> = self
+            .get("/identity", false, self.config().read_timeout, &[])
+            .await?;
+        Ok(envelope.container)
+    }
+
+    /// The library sections.
+    pub async fn sections(&self) -> Result<Vec<Section>, PlexError> {
+        let envelope: Envelope<SectionList> = self.get_path("/library/sections", &[], &[]).await?;
+        Ok(envelope.container.directories)
+    }
+
+    /// One item by its rating key.
+    pub async fn item(&self, rating_key: &str) -> Result<Item, PlexError> {
+        let path = format!("/library/metadata/{}", encode_segment(rating_key));
+        let envelope: Envelope<ItemList> = self.get_path(&path, &[], &[]).await?;
+        envelope.container.items.into_iter().next().ok_or_else(|| {
+            PlexError::new(
+                FailureKind::NotFound,
+                redact(&self.transport.url(&path)),
+                format!("no item {rating_key}"),
+            )
+        })
+    }
+
+    /// The movie or episode whose `Media[].Part[].file` is exactly `file`, searching only the
+    /// sections whose folders contain it. Plex's `file` filter is tried first; as it may match
+    /// loosely, every candidate is checked for an exact match, and if none matches the section
+    /// is walked page by page.
+    pub async fn find_by_file(&self, file: &str) -> Result<Located, PlexError> {
+        let sections = self.sections().await?;
+        for section in sections.into_iter().filter(|s| s.contains(file)) {
+            let Some(kind) = section.video_type() else {
+                continue;
+            };
+            let path = format!("/library/sections/{}/all", encode_segment(&section.key));
+            let kind = kind.to_string();
+            let filtered: Envelope<ItemList> = self
+                .get_path(&path, &[("type", &kind), ("file", file)], &[])
+                .await?;
+            if let Some(item) = exact(filtered.container.items, file) {
+                return Ok(Located { section, item });
+            }
+            let page = self.config().page_size;
+            let mut start = 0u64;
+            loop {
+                let headers = [
+                    ("x-plex-container-start", start.to_string()),
+                    ("x-plex-container-size", page.to_string()),
+                ];
+                let listing: Envelope<ItemList> =
+                    self.get_path(&path, &[("type", &kind)], &headers).await?;
+                let count = listing.container.items.len() as u64;
+                let total = listing.container.total_size;
+                if let Some(item) = exact(listing.container.items, file) {
+                    return Ok(Located { section, item });
+                }
+                start += count;
+                if count == 0 || total.is_some_and(|t| start >= t) || count < u64::from(page) {
+                    break;
+                }
+            }
+        }
+        Err(PlexError::new(
+            FailureKind::NotFound,
+            self.config().redacted_url(),
+            "no movie or episode in Plex has that file",
+        ))
+    }
+
+    /// Makes `located` match `edit`, sending only the fields that differ, in one PUT.
+    pub async fn apply_edit(
+        &self,
+        located: &Located,
+        edit: &MetadataEdit,
+    ) -> Result<Applied, PlexError> {
+        let sent = edit.changes(&located.item);
+        if sent.is_empty() {
+            return Ok(Applied { sent });
+        }
+        let url = self.edit_url(located, &sent)?;
+        self.transport
+            .send(Request {
+                method: Method::PUT,
+                url,
+                authenticated: true,
+                timeout: self.config().read_timeout,
+                headers: &[],
+            })
+            .await?;
+        Ok(Applied { sent })
+    }
+
+    /// The URL of the edit request for `pairs`: `type` and `id` first, then the fields.
+    pub fn edit_url(
+        &self,
+        located: &Located,
+        pairs: &[(String, String)],
+    ) -> Result<reqwest::Url, PlexError> {
+        let item = &located.item;
+        let section = item.section_id.as_deref().unwrap_or(&located.section.key);
+        let path = format!("/library/sections/{}/all", encode_segment(section));
+        let mut url = self.transport.url(&path);
+        let kind = item.type_number().ok_or_else(|| {
+            PlexError::new(
+                FailureKind::Rejected { status: 400 },
+                redact(&url),
+                format!("items of type {:?} cannot be edited", item.kind),
+            )
+        })?;
+        url.query_pairs_mut()
+            .append_pair("type", &kind.to_string())
+            .append_pair("id", &item.rating_key)
+            .extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Ok(url)
+    }
+}
+
+fn exact(items: Vec<Item>, file: &str) -> Option<Item> {
+    items
+        .into_iter()
+        .find(|item| item.files().any(|f| f == file))
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8], shown: &str) -> Result<T, PlexError> {
+    serde_json::from_slice(body).map_err(|e| {
+        PlexError::new(
+            FailureKind::InvalidBody,
+            shown,
+            format!("not the JSON Plex sends: {e}"),
+        )
+    })
+}
+
+/// Percent-encodes one path segment.
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,145 @@
+//! A metadata edit, and the one PUT that applies the part of it that differs from Plex.
+
+use std::collections::BTreeSet;
+
+use crate::model::Item;
+
+/// A field plexsync can write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    /// `title`
+    Title,
+    /// `summary`
+    Summary,
+    /// `tagline`
+    Tagline,
+    /// `studio`
+    Studio,
+    /// `originallyAvailableAt`, `YYYY-MM-DD`
+    OriginallyAvailableAt,
+    /// `contentRating`
+    ContentRating,
+    /// `genre` tags
+    Genres,
+    /// `actor` tags (performers)
+    Actors,
+    /// `collection` tags
+    Collections,
+}
+
+impl Field {
+    /// Every field, in the order they are sent.
+    pub const ALL: [Field; 9] = [
+        Field::Title,
+        Field::Summary,
+        Field::Tagline,
+        Field::Studio,
+        Field::OriginallyAvailableAt,
+        Field::ContentRating,
+        Field::Genres,
+        Field::Actors,
+        Field::Collections,
+    ];
+
+    /// The name Plex uses in edit requests.
+    pub fn plex_name(self) -> &'static str {
+        match self {
+            Field::Title => "title",
+            Field::Summary => "summary",
+            Field::Tagline => "tagline",
+            Field::Studio => "studio",
+            Field::OriginallyAvailableAt => "originallyAvailableAt",
+            Field::ContentRating => "contentRating",
+            Field::Genres => "genre",
+            Field::Actors => "actor",
+            Field::Collections => "collection",
+        }
+    }
+}
+
+/// The metadata a sync wants Plex to show. `None` leaves a field as it is in Plex; for tags,
+/// `Some(vec![])` clears them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetadataEdit {
+    /// Title.
+    pub title: Option<String>,
+    /// Summary.
+    pub summary: Option<String>,
+    /// Tagline.
+    pub tagline: Option<String>,
+    /// Studio.
+    pub studio: Option<String>,
+    /// Release date, `YYYY-MM-DD`.
+    pub originally_available_at: Option<String>,
+    /// Content rating.
+    pub content_rating: Option<String>,
+    /// Genres (Stash tags).
+    pub genres: Option<Vec<String>>,
+    /// Actors (Stash performers).
+    pub actors: Option<Vec<String>>,
+    /// Collections.
+    pub collections: Option<Vec<String>>,
+    /// Fields to lock when they are written, so Plex's agents do not overwrite them.
+    pub lock: BTreeSet<Field>,
+}
+
+impl MetadataEdit {
+    /// The query pairs of the PUT that makes `current` match this edit, after `type` and `id`;
+    /// empty when nothing differs. Only differing fields are sent.
+    pub fn changes(&self, current: &Item) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        let scalars = [
+            (Field::Title, &self.title, &current.title),
+            (Field::Summary, &self.summary, &current.summary),
+            (Field::Tagline, &self.tagline, &current.tagline),
+            (Field::Studio, &self.studio, &current.studio),
+            (
+                Field::OriginallyAvailableAt,
+                &self.originally_available_at,
+                &current.originally_available_at,
+            ),
+            (
+                Field::ContentRating,
+                &self.content_rating,
+                &current.content_rating,
+            ),
+        ];
+        for (field, wanted, now) in scalars {
+            let Some(wanted) = wanted else { continue };
+            if now.as_deref().unwrap_or("") == wanted.as_str() {
+                continue;
+            }
+            let name = field.plex_name();
+            pairs.push((format!("{name}.value"), wanted.clone()));
+            if self.lock.contains(&field) {
+                pairs.push((format!("{name}.locked"), "1".into()));
+            }
+        }
+        let tag_fields = [
+            (Field::Genres, &self.genres, &current.genres),
+            (Field::Actors, &self.actors, &current.actors),
+            (Field::Collections, &self.collections, &current.collections),
+        ];
+        for (field, wanted, now) in tag_fields {
+            let Some(wanted) = wanted else { continue };
+            let wanted_set: BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
+            let now_set: BTreeSet<&str> = now.iter().map(String::as_str).collect();
+            if wanted_set == now_set {
+                continue;
+            }
+            let name = field.plex_name();
+            // Plex replaces the list with the one sent; tags to drop are named explicitly.
+            for (i, tag) in wanted.iter().enumerate() {
+                pairs.push((format!("{name}[{i}].tag.tag"), tag.clone()));
+            }
+            let removed: Vec<&str> = now_set.difference(&wanted_set).copied().collect();
+            if !removed.is_empty() {
+                pairs.push((format!("{name}[].tag.tag-"), removed.join(",")));
+            }
+            if self.lock.contains(&field) {
+                pairs.push((format!("{name}.locked"), "1".into()));
+            }
+        }
+        pairs
+    }
+}

@@ -1,0 +1,47 @@
+//! The Plex Media Server HTTP client for plexsync: a staged deep health check, the library
+//! lookups and metadata edits a sync job needs, and a class for every failure.
+//!
+//! ```no_run
+//! use plex_client::{PlexClient, PlexConfig, Token};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let token = Token::new("your-x-plex-token")?;
+//! let config = PlexConfig::new("http://localhost:32400", token, "persisted-client-uuid")?;
+//! let plex = PlexClient::new(config)?;
+//!
+//! let report = plex.check_health().await;
+//! if report.healthy {
+//!     let found = plex.find_by_file("/data/Movies/Interstate 60 (2002).mkv").await?;
+//!     println!("{} is item {}", found.item.title.unwrap_or_default(), found.item.rating_key);
+//! } else if let Some(failure) = &report.failure {
+//!     println!("Plex is not healthy: {failure} ({:?})", failure.class());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Scope
+//!
+//! This is the only crate in plexsync that speaks HTTP. It asks for JSON, sends the token only
+//! in the `X-Plex-Token` header, identifies itself with a stable client identifier, verifies
+//! TLS certificates unless told otherwise, and caps response bodies. Every failure is a
+//! [`PlexError`] with a [`FailureKind`] and exactly one [`ErrorClass`]: server down,
+//! transient, not found or permanent. No message, `Debug` output or URL it prints carries the
+//! token.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod client;
+mod config;
+mod edit;
+mod error;
+mod health;
+mod http;
+mod model;
+
+pub use client::{Applied, Located, PlexClient};
+pub use config::{ConfigError, PlexConfig, Token, redact};
+pub use edit::{Field, MetadataEdit};
+pub use error::{ErrorClass, FailureKind, PlexError};
+pub use health::{HealthReport, Stage, StageResult};
+pub use model::{Identity, Item, Location, Media, Part, Section};
