@@ -148,7 +148,14 @@ fn retry_passes_the_previous_delay_to_decorrelated_jitter() {
         ..RetryPolicy::default()
     };
     let mut rng = rng();
+    let mut widest = 0;
     for _ in 0..100 {
+        let RetryDecision::Retry { delay_ms: wide, .. } =
+            policy.decide(ErrorClass::Transient, 3, 50_000, T0, &mut rng)
+        else {
+            panic!("retries remain")
+        };
+        widest = widest.max(wide);
         let RetryDecision::Retry { delay_ms, .. } =
             policy.decide(ErrorClass::Transient, 3, 50_000, T0, &mut rng)
         else {
@@ -413,4 +420,96 @@ fn ramp_state_round_trips_through_json() {
     let restored =
         Ramp::restore(RampConfig::default(), serde_json::from_str(&json).unwrap()).unwrap();
     assert_eq!(restored, ramp);
+}
+
+#[test]
+fn ramp_waits_exactly_for_the_missing_part_of_a_token() {
+    let mut ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    assert_eq!(ramp.try_acquire(T0), Ok(()));
+    // 100 ms at 5 jobs/s is half a token: half of the next 200 ms is left to wait.
+    assert_eq!(ramp.try_acquire(T0 + 100), Err(T0 + 200));
+    assert_eq!(ramp.try_acquire(T0 + 199), Err(T0 + 200));
+    assert_eq!(ramp.try_acquire(T0 + 200), Ok(()));
+    // A second holds at most a second's worth of tokens.
+    let mut taken = 0;
+    while ramp.try_acquire(T0 + 60_000).is_ok() {
+        taken += 1;
+    }
+    assert_eq!(taken, 8, "the rate 60 s into the ramp is 8 jobs/s");
+}
+
+#[test]
+fn restored_tokens_that_make_no_sense_start_from_empty() {
+    let ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    let mut json: serde_json::Value = serde_json::to_value(ramp.state()).unwrap();
+    for bad in [serde_json::json!(-5.0), serde_json::json!(1e300)] {
+        json["tokens"] = bad.clone();
+        let state = serde_json::from_value(json.clone()).unwrap();
+        let mut restored = Ramp::restore(RampConfig::default(), state).unwrap();
+        // From empty, one second at 5 jobs/s refills 5 tokens.
+        let mut taken = 0;
+        while restored.try_acquire(T0 + 1_000).is_ok() {
+            taken += 1;
+        }
+        assert_eq!(taken, 5, "tokens {bad}");
+    }
+}
+
+#[test]
+fn ramp_thresholds_may_meet_and_the_lines_are_strict() {
+    let equal = RampConfig {
+        halve_above: 0.2,
+        restore_below: 0.2,
+        ..RampConfig::default()
+    };
+    assert!(equal.validate().is_ok());
+    // Exactly 10 % errors is not below the 10 % restore line.
+    let mut ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    ramp.record(false, T0);
+    assert!(ramp.is_halved());
+    for i in 0..8 {
+        ramp.record(true, T0 + 30_000 + i);
+    }
+    ramp.record(false, T0 + 30_010);
+    // A minute on, the first failure has left the window: 9 successes and 1 failure.
+    ramp.record(true, T0 + 60_000);
+    assert_eq!(ramp.error_rate(T0 + 60_000), Some(0.1));
+    assert!(ramp.is_halved());
+    ramp.record(true, T0 + 60_001);
+    assert!(!ramp.is_halved(), "1 in 11 is below the line");
+}
+
+#[test]
+fn results_older_than_the_window_are_forgotten_even_in_a_reused_slot() {
+    let mut ramp = Ramp::start(
+        RampConfig {
+            hold_ms: 0,
+            ..RampConfig::default()
+        },
+        T0,
+    )
+    .unwrap();
+    let t = T0 - T0 % 5_000; // the start of a 5 s slice of the 60 s window
+    ramp.record(false, t);
+    assert_eq!(ramp.error_rate(t + 59_999), Some(1.0));
+    assert_eq!(ramp.error_rate(t + 60_000), None, "a full window later");
+}
+
+#[test]
+fn a_clock_step_back_restarts_the_hold_from_the_earlier_instant() {
+    let mut ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    ramp.record(false, T0 + 600_000);
+    assert!(ramp.is_halved());
+    // The clock jumps back ten minutes; successes pile up.
+    for i in 0..20 {
+        ramp.record(true, T0 + i);
+    }
+    assert!(ramp.is_halved(), "the hold is not over yet");
+    for i in 0..20 {
+        ramp.record(true, T0 + 60_000 + i);
+    }
+    assert!(
+        !ramp.is_halved(),
+        "a minute after the step back, not after the old instant"
+    );
 }
