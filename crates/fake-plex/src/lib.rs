@@ -1,0 +1,236 @@
+//! A fake Plex Media Server on loopback, for plexsync's tests, its outage simulator and demos.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use fake_plex::{FakePlex, Library, Phase};
+//!
+//! let plex = FakePlex::start(Library::demo()).await?;
+//! // Plex restarting: the port closes, then opens without answering, then answers 503.
+//! plex.set_phase(Phase::Closed).await;
+//! plex.set_phase(Phase::Silent).await;
+//! plex.set_phase(Phase::Maintenance { identity_ok: true }).await;
+//! plex.set_phase(Phase::Ready).await;
+//! println!("serving {} with token {}", plex.url(), plex.token());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Scope
+//!
+//! A real HTTP/1.1 server (hyper) on `127.0.0.1`. It models:
+//!
+//! - **Startup** as [`Phase`]s: the port closed, open but silent, HTTP answering 503
+//!   maintenance (optionally with `/identity` already passing), ready; [`FakePlex::schedule`]
+//!   changes phase at a given time.
+//! - **A library** of sections and items with files, in the JSON shapes of real captures,
+//!   with `file=` filtering (loose, as Plex's is) and paging.
+//! - **Both formats**: XML unless `Accept: application/json`, with the same names, so
+//!   third-party clients such as python-plexapi can connect, read `/identity` and list the
+//!   library.
+//! - **Edits**: `PUT /library/sections/{id}/all?…` applies `field.value`, `field.locked` and tag
+//!   lists to the item and is recorded ([`FakePlex::edits`]) exactly as received.
+//! - **Faults**: latency, hung requests, 5xx or 401 answers, dropped connections
+//!   ([`Fault`]), on every path or on one prefix.
+//!
+//! `cargo xtask fake-plex --port 32400` runs one from the command line.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod library;
+mod render;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use library::{Library, RecordedEdit, SectionSpec};
+use server::{Shared, lock};
+
+/// Where the fake server is in Plex's startup sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The port is closed: connections are refused.
+    Closed,
+    /// The port is open, but nothing answers (connections are accepted and held).
+    Silent,
+    /// HTTP answers 503 with Plex's maintenance body; with `identity_ok`, `/identity`
+    /// already answers 200 while the library still fails.
+    Maintenance {
+        /// Whether `/identity` passes.
+        identity_ok: bool,
+    },
+    /// Everything answers.
+    Ready,
+}
+
+/// A fault injected into requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Wait this long before answering.
+    Latency(Duration),
+    /// Never answer.
+    Hang,
+    /// Close the connection without answering.
+    Drop,
+    /// Answer with this status (503 carries the maintenance body, 401 Plex's HTML).
+    Status(u16),
+}
+
+/// A request as the server saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// `GET`, `PUT`, …
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// The raw query string.
+    pub query: String,
+}
+
+/// How to start a [`FakePlex`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The token clients must send (`X-Plex-Token` header or query parameter).
+    pub token: String,
+    /// The port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The phase to start in. `Closed` still reserves the port.
+    pub phase: Phase,
+    /// What `/identity` reports.
+    pub machine_id: String,
+    /// What `/identity` reports.
+    pub version: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            token: "fake-plex-token".into(),
+            port: 0,
+            phase: Phase::Ready,
+            machine_id: "fakeplex0000000000000000000000000000000a".into(),
+            version: "1.40.0.7998-fake".into(),
+        }
+    }
+}
+
+/// A running fake Plex server; it stops when dropped.
+#[derive(Debug)]
+pub struct FakePlex {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl FakePlex {
+    /// Serves `library` on a free port, ready, with the default token.
+    pub async fn start(library: Library) -> std::io::Result<FakePlex> {
+        FakePlex::start_with(library, Options::default()).await
+    }
+
+    /// Serves `library` as `options` say.
+    pub async fn start_with(library: Library, options: Options) -> std::io::Result<FakePlex> {
+        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let addr = listener.local_addr()?;
+        let (phase, _) = watch::channel(options.phase);
+        let (applied, _) = watch::channel(options.phase);
+        let shared = Arc::new(Shared {
+            library: Mutex::new(library),
+            edits: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
+            token: options.token,
+            machine_id: options.machine_id,
+            version: options.version,
+            phase,
+            applied,
+        });
+        let task = tokio::spawn(server::run(listener, addr, shared.clone()));
+        Ok(FakePlex { addr, shared, task })
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address it listens on (whenever the phase is not `Closed`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The token it accepts.
+    pub fn token(&self) -> &str {
+        &self.shared.token
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        *self.shared.phase.borrow()
+    }
+
+    /// Moves to `phase`, and returns once the port has really closed or reopened.
+    pub async fn set_phase(&self, phase: Phase) {
+        let mut applied = self.shared.applied.subscribe();
+        self.shared.phase.send_replace(phase);
+        // The accept loop acknowledges every phase it has acted on.
+        let _ = applied.wait_for(|now| *now == phase).await;
+    }
+
+    /// Moves to `phase` after `delay`.
+    pub fn schedule(&self, delay: Duration, phase: Phase) {
+        let sender = self.shared.phase.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            sender.send_replace(phase);
+        });
+    }
+
+    /// Injects `fault` into every request.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).push((None, fault));
+    }
+
+    /// Injects `fault` into requests whose path starts with `prefix`.
+    pub fn inject_on(&self, prefix: &str, fault: Fault) {
+        lock(&self.shared.faults).push((Some(prefix.to_owned()), fault));
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// The edits received so far, in order.
+    pub fn edits(&self) -> Vec<RecordedEdit> {
+        lock(&self.shared.edits).clone()
+    }
+
+    /// The requests received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// An item as it is now (after edits).
+    pub fn item(&self, rating_key: &str) -> Option<Map<String, Value>> {
+        lock(&self.shared.library).item(rating_key).cloned()
+    }
+
+    /// Changes the library, e.g. to add an item as a scan would.
+    pub fn with_library<R>(&self, change: impl FnOnce(&mut Library) -> R) -> R {
+        change(&mut lock(&self.shared.library))
+    }
+}
+
+impl Drop for FakePlex {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

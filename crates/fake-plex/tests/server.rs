@@ -1,0 +1,299 @@
+//! The fake server through plexsync's real client and through plain HTTP.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use fake_plex::{FakePlex, Fault, Library, Options, Phase};
+use plex_client::{
+    ErrorClass, FailureKind, Field, MetadataEdit, PlexClient, PlexConfig, Stage, Token,
+};
+
+fn client(plex: &FakePlex) -> PlexClient {
+    let config = PlexConfig::new(
+        &plex.url(),
+        Token::new(plex.token()).unwrap(),
+        "fake-plex-tests",
+    )
+    .unwrap()
+    .health_deadline(Duration::from_millis(400));
+    PlexClient::new(config).unwrap()
+}
+
+async fn get(url: &str, accept_json: bool, token: Option<&str>) -> (u16, String) {
+    let http = reqwest::Client::new();
+    let mut request = http.get(url);
+    if accept_json {
+        request = request.header("accept", "application/json");
+    }
+    if let Some(token) = token {
+        request = request.header("x-plex-token", token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_startup_sequence_as_the_health_check_sees_it() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let plex_client = client(&plex);
+
+    plex.set_phase(Phase::Closed).await;
+    let report = plex_client.check_health().await;
+    assert_eq!(
+        (report.reached, report.failure_kind()),
+        (None, Some(FailureKind::Refused))
+    );
+
+    plex.set_phase(Phase::Silent).await;
+    let report = plex_client.check_health().await;
+    assert_eq!(report.reached, Some(Stage::Connect));
+    assert_eq!(report.failure_kind(), Some(FailureKind::ReadTimeout));
+
+    plex.set_phase(Phase::Maintenance { identity_ok: false })
+        .await;
+    let report = plex_client.check_health().await;
+    assert_eq!(report.reached, Some(Stage::Connect));
+    assert_eq!(report.failure_kind(), Some(FailureKind::Maintenance));
+
+    plex.set_phase(Phase::Maintenance { identity_ok: true })
+        .await;
+    let report = plex_client.check_health().await;
+    assert_eq!(report.reached, Some(Stage::Identity), "{report:?}");
+    assert_eq!(report.failure_kind(), Some(FailureKind::Maintenance));
+    assert_eq!(
+        report.identity.as_ref().unwrap().version,
+        "1.40.0.7998-fake"
+    );
+
+    plex.set_phase(Phase::Ready).await;
+    let report = plex_client.check_health().await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(plex.phase(), Phase::Ready);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_phase_change_can_be_scheduled() {
+    let plex = FakePlex::start_with(
+        Library::demo(),
+        Options {
+            phase: Phase::Closed,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    plex.schedule(Duration::from_secs(90), Phase::Ready);
+    tokio::time::sleep(Duration::from_secs(89)).await;
+    assert_eq!(plex.phase(), Phase::Closed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(plex.phase(), Phase::Ready);
+}
+
+#[tokio::test]
+async fn xml_unless_json_is_asked_for() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let (status, xml) = get(&format!("{}/identity", plex.url()), false, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MediaContainer"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"claimed="1""#) && xml.contains(r#"version="1.40.0.7998-fake""#),
+        "{xml}"
+    );
+    let (_, json) = get(&format!("{}/identity", plex.url()), true, None).await;
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["MediaContainer"]["claimed"], true);
+
+    let (_, sections) = get(
+        &format!("{}/library/sections", plex.url()),
+        false,
+        Some(plex.token()),
+    )
+    .await;
+    assert!(
+        sections.contains(r#"<Directory "#)
+            && sections.contains(r#"<Location id="1" path="/data/Movies"/>"#),
+        "{sections}"
+    );
+    let (_, movies) = get(
+        &format!("{}/library/sections/1/all?type=1", plex.url()),
+        false,
+        Some(plex.token()),
+    )
+    .await;
+    assert_eq!(movies.matches("<Metadata ").count(), 4, "{movies}");
+    assert!(
+        movies.contains("<Part ") && movies.contains(r#"file="/data/Movies/Sintel (2010).mkv""#)
+    );
+    assert!(movies.contains(r#"<Genre tag="Animation"/>"#));
+}
+
+#[tokio::test]
+async fn the_token_is_required_except_for_identity() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let url = format!("{}/library/sections", plex.url());
+    assert_eq!(get(&url, true, None).await.0, 401);
+    assert_eq!(get(&url, true, Some("wrong")).await.0, 401);
+    assert_eq!(get(&url, true, Some(plex.token())).await.0, 200);
+    let in_query = format!("{url}?X-Plex-Token={}", plex.token());
+    assert_eq!(get(&in_query, true, None).await.0, 200);
+    assert_eq!(
+        get(
+            &format!("{}/no/such/path", plex.url()),
+            true,
+            Some(plex.token())
+        )
+        .await
+        .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn paging_and_the_loose_file_filter() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let http = reqwest::Client::new();
+    let response = http
+        .get(format!("{}/library/sections/1/all?type=1", plex.url()))
+        .header("accept", "application/json")
+        .header("x-plex-token", plex.token())
+        .header("x-plex-container-start", "1")
+        .header("x-plex-container-size", "2")
+        .send()
+        .await
+        .unwrap();
+    let page: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let container = &page["MediaContainer"];
+    assert_eq!(
+        (container["size"].as_u64(), container["totalSize"].as_u64()),
+        (Some(2), Some(4))
+    );
+    assert_eq!(container["Metadata"][0]["title"], "Elephants Dream");
+    let (_, loose) = get(
+        &format!(
+            "{}/library/sections/1/all?type=1&file=%2Fdata%2FMovies",
+            plex.url()
+        ),
+        true,
+        Some(plex.token()),
+    )
+    .await;
+    let loose: serde_json::Value = serde_json::from_str(&loose).unwrap();
+    assert_eq!(
+        loose["MediaContainer"]["size"], 4,
+        "a folder matches every file in it"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_finds_edits_and_then_leaves_an_item_alone() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let plex_client = client(&plex);
+    let file = "/data/Movies/Sintel (2010).mkv";
+    let located = plex_client.find_by_file(file).await.unwrap();
+    assert_eq!(located.item.title.as_deref(), Some("Sintel"));
+    let edit = MetadataEdit {
+        title: Some("Sintel (Director's Cut)".into()),
+        studio: Some("Blender Institute".into()),
+        genres: Some(vec!["Fantasy".into(), "Short".into()]),
+        actors: Some(vec!["Halina Reijn".into()]),
+        lock: BTreeSet::from([Field::Title, Field::Genres]),
+        ..MetadataEdit::default()
+    };
+    let applied = plex_client.apply_edit(&located, &edit).await.unwrap();
+    let edits = plex.edits();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].section, "1");
+    assert_eq!(edits[0].rating_key, located.item.rating_key);
+    let sent: Vec<(String, String)> = [("type", "1"), ("id", located.item.rating_key.as_str())]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain(applied.sent.clone())
+        .collect();
+    assert_eq!(edits[0].pairs, sent, "Plex received exactly what was sent");
+
+    let after = plex_client.find_by_file(file).await.unwrap();
+    assert_eq!(after.item.title.as_deref(), Some("Sintel (Director's Cut)"));
+    assert_eq!(after.item.studio.as_deref(), Some("Blender Institute"));
+    assert_eq!(after.item.genres, ["Fantasy", "Short"]);
+    assert_eq!(after.item.actors, ["Halina Reijn"]);
+    let raw = plex.item(&after.item.rating_key).unwrap();
+    let locked: Vec<&str> = raw["Field"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(locked, ["title", "genre"]);
+
+    let again = plex_client.apply_edit(&after, &edit).await.unwrap();
+    assert!(again.sent.is_empty());
+    assert_eq!(plex.edits().len(), 1, "nothing differs, nothing is sent");
+}
+
+#[tokio::test]
+async fn injected_faults_reach_the_client_as_their_kinds() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let plex_client = client(&plex);
+
+    plex.inject(Fault::Status(500));
+    let err = plex_client.sections().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.class()),
+        (
+            FailureKind::UnexpectedStatus { status: 500 },
+            ErrorClass::Transient
+        )
+    );
+    plex.clear_faults();
+
+    plex.inject(Fault::Status(401));
+    assert_eq!(
+        plex_client.sections().await.unwrap_err().kind(),
+        FailureKind::Unauthorized
+    );
+    plex.clear_faults();
+
+    plex.inject(Fault::Drop);
+    let err = plex_client.sections().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.class()),
+        (FailureKind::ConnectionLost, ErrorClass::Transient)
+    );
+    plex.clear_faults();
+
+    plex.inject(Fault::Latency(Duration::from_millis(50)));
+    assert!(
+        plex_client.sections().await.is_ok(),
+        "latency alone is not a failure"
+    );
+    plex.clear_faults();
+
+    plex.inject_on("/library", Fault::Hang);
+    let report = plex_client.check_health().await;
+    assert_eq!(report.reached, Some(Stage::Identity), "only /library hangs");
+    assert_eq!(report.failure_kind(), Some(FailureKind::ReadTimeout));
+    plex.clear_faults();
+    assert!(plex_client.check_health().await.healthy);
+}
+
+#[tokio::test]
+async fn a_scan_can_add_an_item_while_serving() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let plex_client = client(&plex);
+    let file = "/data/Movies/New (2024).mkv";
+    assert_eq!(
+        plex_client.find_by_file(file).await.unwrap_err().kind(),
+        FailureKind::NotFound
+    );
+    let key = plex.with_library(|library| library.add_movie("1", "New", file));
+    let found = plex_client.find_by_file(file).await.unwrap();
+    assert_eq!(found.item.rating_key, key);
+    assert!(
+        plex.requests()
+            .iter()
+            .any(|r| r.path == "/library/sections/1/all" && r.query.contains("file="))
+    );
+}
