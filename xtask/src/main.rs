@@ -4,6 +4,7 @@ mod bench;
 mod bench_queue;
 mod checks;
 mod cmd;
+mod plex;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,14 @@ Commands:
   nostd                     builds breaker-core for a bare-metal target without std
   torture [--kills N]       the persist crash-torture test with N SIGKILLs (default 2000)
   bench breaker             times breaker-core's permit/report cycle and probe decisions
+  fake-plex [--port N] [--token T] [--phase P] [--startup]
+                            serves the demo library on 127.0.0.1 until Ctrl-C; P is closed,
+                            silent, maintenance, identity-only or ready; --startup walks
+                            through Plex's startup sequence
+  compat                    checks that python-plexapi can use the fake server (installs
+                            plexapi into target/python-deps if missing)
+  bench plex [--samples N]  deep health check and edit round trip against the fake server,
+                            beside python-plexapi's server.query('/identity')
   bench queue [--compare] [--backlog N]
                             durable queue throughput, one enqueue from a fresh process, and peak
                             memory and disk draining a backlog of N jobs (default 100000);
@@ -47,6 +56,9 @@ fn main() -> ExitCode {
         }
         ["bench", "breaker"] => bench::breaker(),
         ["bench", "queue", rest @ ..] => bench_queue::queue(rest),
+        ["bench", "plex", rest @ ..] => plex::bench(rest),
+        ["fake-plex", rest @ ..] => plex::fake_plex(rest),
+        ["compat"] => plex::compat(),
         ["bench-child", rest @ ..] => bench_queue::child(rest),
         ["torture", rest @ ..] => checks::torture(rest),
         [] | ["help" | "--help" | "-h"] => {

@@ -10,7 +10,8 @@ pub(crate) fn json(container: &Map<String, Value>) -> String {
 }
 
 /// The same container as Plex's XML: scalars become attributes, lists of objects become child
-/// elements named by their key.
+/// elements named by their key, except that JSON's `Metadata` items are `Video`, `Directory`,
+/// `Track` or `Photo` elements by their type, as in Plex's XML.
 pub(crate) fn xml(container: &Map<String, Value>) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     element(&mut out, "MediaContainer", container);
@@ -41,7 +42,17 @@ fn element(out: &mut String, name: &str, fields: &Map<String, Value>) {
     }
     out.push('>');
     for (child, fields) in children {
-        element(out, child, fields);
+        let name = if child == "Metadata" {
+            match fields.get("type").and_then(Value::as_str) {
+                Some("show" | "season" | "artist" | "album" | "collection") => "Directory",
+                Some("track") => "Track",
+                Some("photo") => "Photo",
+                _ => "Video",
+            }
+        } else {
+            child
+        };
+        element(out, name, fields);
     }
     out.push_str("</");
     out.push_str(name);

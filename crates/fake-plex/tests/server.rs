@@ -123,7 +123,12 @@ async fn xml_unless_json_is_asked_for() {
         Some(plex.token()),
     )
     .await;
-    assert_eq!(movies.matches("<Metadata ").count(), 4, "{movies}");
+    assert_eq!(
+        movies.matches("<Video ").count(),
+        4,
+        "Plex's XML calls movies Video: {movies}"
+    );
+    assert!(!movies.contains("<Metadata"));
     assert!(
         movies.contains("<Part ") && movies.contains(r#"file="/data/Movies/Sintel (2010).mkv""#)
     );

@@ -184,6 +184,9 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
         };
     }
     if err.is_connect() {
+        if has_tls_cause(err) {
+            return FailureKind::Tls;
+        }
         return connect_kind(io_kind, &chain);
     }
     if err.is_decode() {
@@ -210,37 +213,104 @@ pub(crate) fn connect_kind(io_kind: Option<io::ErrorKind>, chain: &str) -> Failu
     }
 }
 
-fn io_kind(err: &reqwest::Error) -> Option<io::ErrorKind> {
-    let mut source = err.source();
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return Some(io.kind());
-        }
-        source = e.source();
+/// Every cause of `err`, outermost first. An I/O error that wraps another error hides it
+/// from `source()`, so the walk looks inside with `get_ref`.
+fn causes_of(err: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut found = Vec::new();
+    let mut next = err.source();
+    while let Some(e) = next {
+        found.push(e);
+        next = match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
-    None
+    found
+}
+
+/// Whether a rustls error is among the causes.
+fn has_tls_cause(err: &reqwest::Error) -> bool {
+    causes_of(err).iter().any(|e| e.is::<rustls::Error>())
+}
+
+/// The innermost I/O error's kind among the causes.
+fn io_kind(err: &reqwest::Error) -> Option<io::ErrorKind> {
+    causes_of(err)
+        .iter()
+        .rev()
+        .find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind))
 }
 
 /// Every cause's message, lower-cased and joined; reqwest's own message names the URL, so
 /// only the causes are used.
 fn causes(err: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(&e.to_string().to_ascii_lowercase());
-        text.push_str(": ");
-        source = e.source();
-    }
-    text
+    causes_of(err)
+        .iter()
+        .map(|e| e.to_string().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The innermost cause, for the error detail (reqwest's own message would name the URL).
 fn cause(err: &reqwest::Error) -> String {
-    let mut last = None;
-    let mut source = err.source();
-    while let Some(e) = source {
-        last = Some(e.to_string());
-        source = e.source();
+    causes_of(err)
+        .last()
+        .map_or_else(|| classify(err).as_str().to_owned(), |e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_named_by_their_causes() {
+        let cases = [
+            (
+                Some(io::ErrorKind::ConnectionRefused),
+                "tcp connect error: connection refused",
+                FailureKind::Refused,
+            ),
+            (
+                None,
+                "dns error: failed to lookup address information: name or service not known",
+                FailureKind::Dns,
+            ),
+            (
+                Some(io::ErrorKind::Other),
+                "client error (connect): invalid peer certificate: unknownissuer",
+                FailureKind::Tls,
+            ),
+            (
+                None,
+                "received corrupt message of type invalidcontenttype: tls handshake",
+                FailureKind::Tls,
+            ),
+            (
+                Some(io::ErrorKind::TimedOut),
+                "tcp connect error: timed out",
+                FailureKind::ConnectTimeout,
+            ),
+            (
+                Some(io::ErrorKind::Other),
+                "something else entirely",
+                FailureKind::Refused,
+            ),
+        ];
+        for (kind, chain, expected) in cases {
+            assert_eq!(connect_kind(kind, chain), expected, "{chain}");
+        }
     }
-    last.unwrap_or_else(|| classify(err).as_str().to_owned())
+
+    #[test]
+    fn maintenance_is_recognised_by_its_body() {
+        assert!(is_maintenance(
+            br#"<Response code="503" title="Maintenance" status="x"/>"#
+        ));
+        assert!(is_maintenance(b"Plex is running startup maintenance tasks"));
+        assert!(is_maintenance(
+            b"Currently running maintenance tasks, try later"
+        ));
+        assert!(!is_maintenance(b"<html>Service Unavailable</html>"));
+        assert!(!is_maintenance(b""));
+    }
 }

@@ -658,3 +658,25 @@ fn bad_settings_are_refused_with_what_to_fix() {
     assert!(Token::new("two words").is_err());
     assert!(Token::new("tab\there").is_err());
 }
+
+#[tokio::test]
+async fn https_to_a_plain_http_port_is_a_tls_failure() {
+    let server = MockServer::start().await;
+    healthy(&server).await;
+    let https = server.uri().replace("http://", "https://");
+    let plex = PlexClient::new(config(&https)).unwrap();
+    let err = plex.sections().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.class()),
+        (FailureKind::Tls, ErrorClass::Permanent),
+        "{err}"
+    );
+    assert!(err.to_string().contains("TLS failed"), "{err}");
+    let report = plex.check_health().await;
+    assert_eq!(
+        report.reached,
+        Some(Stage::Connect),
+        "TCP works, TLS does not"
+    );
+    assert_eq!(report.failure_kind(), Some(FailureKind::Tls));
+}
