@@ -220,10 +220,8 @@ impl Ramp {
 
     fn update_halving(&mut self, now: u64) {
         let rate = self.error_rate(now).unwrap_or(0.0);
-        if self.state.halved_since.is_some_and(|since| since > now) {
-            // The clock stepped back: the hold counts from the earlier instant.
-            self.state.halved_since = Some(now);
-        }
+        // A clock that stepped back makes the hold count from the earlier instant.
+        self.state.halved_since = self.state.halved_since.map(|since| since.min(now));
         match self.state.halved_since {
             None if rate > self.config.halve_above => self.state.halved_since = Some(now),
             Some(since)
