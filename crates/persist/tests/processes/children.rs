@@ -20,6 +20,7 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
         ["increment", path, times] => increment(path, times),
         ["enqueue-drain", dir, worker, jobs, log] => enqueue_drain(dir, worker, jobs, log),
         ["grow", path] => return grow(path),
+        ["enqueue-big", dir] => return enqueue_big(dir),
         ["torture", dir, log, seed] => crate::torture::worker(dir, log, seed),
         _ => Err(format!("unknown child role {args:?}")),
     };
@@ -76,6 +77,19 @@ fn grow(path: &str) -> ExitCode {
     let file: StateFile<Vec<String>> = StateFile::new(path, 1);
     match file.update(|v| v.extend((0..2_000).map(|i| format!("filler line {i:>40}")))) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Tries to enqueue a job far larger than the file-size limit the parent set.
+fn enqueue_big(dir: &str) -> ExitCode {
+    let result = Queue::open(dir, QueueOptions::default())
+        .and_then(|mut queue| queue.enqueue("big", &serde_json::json!("x".repeat(64 * 1024)), 1));
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(3)
