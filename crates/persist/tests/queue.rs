@@ -460,16 +460,7 @@ fn enqueue_never_reads_the_queue() {
     q.enqueue("a", &json!(0), T0).unwrap();
     q.compact().unwrap();
     // A snapshot from a newer version: anything that read it would refuse to go on.
-    let snapshot = fs::read_dir(tmp.path().join("queue"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("snapshot-")
-        })
-        .unwrap();
+    let snapshot = paths_starting(tmp.path(), "snapshot-").pop().unwrap();
     let header = br#"{"kind":"header","schema":99}"#;
     let line = format!(
         "{:08x} {}\n",
@@ -501,19 +492,18 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-fn segment_paths(dir: &Path) -> Vec<PathBuf> {
+fn paths_starting(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = fs::read_dir(dir.join("queue"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("segment-")
-        })
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
         .collect();
     paths.sort();
     paths
+}
+
+fn segment_paths(dir: &Path) -> Vec<PathBuf> {
+    paths_starting(dir, "segment-")
 }
 
 #[test]
@@ -575,16 +565,7 @@ fn damaged_snapshots_keep_every_intact_record() {
         q.enqueue(&format!("k{i}"), &json!(i), T0).unwrap();
     }
     q.compact().unwrap();
-    let snapshot = fs::read_dir(tmp.path().join("queue"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("snapshot-")
-        })
-        .unwrap();
+    let snapshot = paths_starting(tmp.path(), "snapshot-").pop().unwrap();
     let text = fs::read_to_string(&snapshot).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "a header and four jobs");
@@ -604,16 +585,7 @@ fn damaged_snapshots_keep_every_intact_record() {
     assert_eq!(recovery.damaged_files, [snapshot]);
     // A zero-length snapshot: nothing to keep, reported, and the queue still works.
     fresh.compact().unwrap();
-    let snapshot = fs::read_dir(tmp.path().join("queue"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("snapshot-")
-        })
-        .unwrap();
+    let snapshot = paths_starting(tmp.path(), "snapshot-").pop().unwrap();
     fs::write(&snapshot, b"").unwrap();
     let mut emptied = queue(tmp.path());
     assert!(emptied.jobs().unwrap().is_empty());

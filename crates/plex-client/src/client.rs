@@ -45,14 +45,19 @@ impl PlexClient {
         self.transport.config()
     }
 
+    /// GETs `path` with `query` and parses Plex's JSON answer.
     pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
+        query: &[(&str, &str)],
         authenticated: bool,
         timeout: std::time::Duration,
         headers: &[(&'static str, String)],
     ) -> Result<T, PlexError> {
-        let url = self.transport.url(path);
+        let mut url = self.transport.url(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let shown = redact(&url);
         let body = self
             .transport
@@ -67,48 +72,36 @@ impl PlexClient {
         parse(&body, &shown)
     }
 
-    async fn get_path<T: DeserializeOwned>(
+    /// An authenticated GET with the read timeout.
+    async fn get_library<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, &str)],
         headers: &[(&'static str, String)],
     ) -> Result<T, PlexError> {
-        let mut url = self.transport.url(path);
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        let shown = redact(&url);
-        let body = self
-            .transport
-            .send(Request {
-                method: Method::GET,
-                url,
-                authenticated: true,
-                timeout: self.config().read_timeout,
-                headers,
-            })
-            .await?;
-        parse(&body, &shown)
+        self.get(path, query, true, self.config().read_timeout, headers)
+            .await
     }
 
     /// The server's identity (`/identity`, which needs no token).
     pub async fn identity(&self) -> Result<Identity, PlexError> {
         let envelope: Envelope<Identity> = self
-            .get("/identity", false, self.config().read_timeout, &[])
+            .get("/identity", &[], false, self.config().read_timeout, &[])
             .await?;
         Ok(envelope.container)
     }
 
     /// The library sections.
     pub async fn sections(&self) -> Result<Vec<Section>, PlexError> {
-        let envelope: Envelope<SectionList> = self.get_path("/library/sections", &[], &[]).await?;
+        let envelope: Envelope<SectionList> =
+            self.get_library("/library/sections", &[], &[]).await?;
         Ok(envelope.container.directories)
     }
 
     /// One item by its rating key.
     pub async fn item(&self, rating_key: &str) -> Result<Item, PlexError> {
         let path = format!("/library/metadata/{}", encode_segment(rating_key));
-        let envelope: Envelope<ItemList> = self.get_path(&path, &[], &[]).await?;
+        let envelope: Envelope<ItemList> = self.get_library(&path, &[], &[]).await?;
         envelope.container.items.into_iter().next().ok_or_else(|| {
             PlexError::new(
                 FailureKind::NotFound,
@@ -131,7 +124,7 @@ impl PlexClient {
             let path = format!("/library/sections/{}/all", encode_segment(&section.key));
             let kind = kind.to_string();
             let filtered: Envelope<ItemList> = self
-                .get_path(&path, &[("type", &kind), ("file", file)], &[])
+                .get_library(&path, &[("type", &kind), ("file", file)], &[])
                 .await?;
             if let Some(item) = exact(filtered.container.items, file) {
                 return Ok(Located { section, item });
@@ -143,8 +136,9 @@ impl PlexClient {
                     ("x-plex-container-start", start.to_string()),
                     ("x-plex-container-size", page.to_string()),
                 ];
-                let listing: Envelope<ItemList> =
-                    self.get_path(&path, &[("type", &kind)], &headers).await?;
+                let listing: Envelope<ItemList> = self
+                    .get_library(&path, &[("type", &kind)], &headers)
+                    .await?;
                 let count = listing.container.items.len() as u64;
                 let total = listing.container.total_size;
                 if let Some(item) = exact(listing.container.items, file) {

@@ -132,7 +132,7 @@ impl PlexClient {
 
         *current = (Stage::Identity, Instant::now());
         let identity: Result<Envelope<Identity>, PlexError> =
-            self.get("/identity", false, remaining(), &[]).await;
+            self.get("/identity", &[], false, remaining(), &[]).await;
         match identity {
             Ok(envelope) => {
                 record(report, *current, Ok(()));
@@ -145,8 +145,9 @@ impl PlexClient {
         }
 
         *current = (Stage::Library, Instant::now());
-        let library: Result<Envelope<SectionList>, PlexError> =
-            self.get("/library/sections", true, remaining(), &[]).await;
+        let library: Result<Envelope<SectionList>, PlexError> = self
+            .get("/library/sections", &[], true, remaining(), &[])
+            .await;
         record(report, *current, library.map(|_| ()));
     }
 
