@@ -41,38 +41,29 @@ impl Leases {
 
     /// Removes the lease with this id; `false` when it is not held.
     pub(crate) fn remove(&mut self, id: u64) -> bool {
-        match self
-            .slots
-            .iter_mut()
-            .find(|slot| matches!(slot, Some(lease) if lease.id == id))
-        {
-            Some(slot) => {
-                *slot = None;
-                self.pack();
-                true
-            }
-            None => false,
-        }
+        self.retain(|lease| lease.id != id) > 0
     }
 
     /// Drops every lease that has run out by `now`.
     pub(crate) fn expire(&mut self, now: u64) {
-        for slot in &mut self.slots {
-            if matches!(slot, Some(lease) if lease.expires_at <= now) {
-                *slot = None;
-            }
-        }
-        self.pack();
+        let _ = self.retain(|lease| lease.expires_at > now);
     }
 
-    fn pack(&mut self) {
-        let mut next = 0;
+    /// Keeps the leases `keep` accepts, packed in their order, and says how many went.
+    fn retain(&mut self, keep: impl Fn(&Lease) -> bool) -> usize {
+        let mut kept = 0;
+        let mut dropped = 0;
         for i in 0..SLOTS {
             if let Some(lease) = self.slots[i].take() {
-                self.slots[next] = Some(lease);
-                next += 1;
+                if keep(&lease) {
+                    self.slots[kept] = Some(lease);
+                    kept += 1;
+                } else {
+                    dropped += 1;
+                }
             }
         }
+        dropped
     }
 
     /// Shortens every lease to end no later than `latest`.
