@@ -47,6 +47,7 @@ fn time_spawns(mut command: impl FnMut() -> Command) -> Result<Duration, String>
     let mut samples = Vec::with_capacity(SPAWNS);
     for _ in 0..SPAWNS {
         let mut c = command();
+        c.stdout(std::process::Stdio::null());
         let start = Instant::now();
         let status = c.status().map_err(err)?;
         samples.push(start.elapsed());
@@ -101,8 +102,11 @@ pub(crate) fn queue(args: &[&str]) -> Result<(), String> {
             .ok_or("--backlog takes a number of jobs")?,
         None => 100_000,
     };
-    let scratch =
-        Scratch(std::env::temp_dir().join(format!("plexsync-bench-{}", std::process::id())));
+    let base = match args.iter().position(|a| *a == "--dir") {
+        Some(i) => PathBuf::from(args.get(i + 1).ok_or("--dir takes a directory")?),
+        None => std::env::temp_dir(),
+    };
+    let scratch = Scratch(base.join(format!("plexsync-bench-{}", std::process::id())));
     std::fs::create_dir_all(&scratch.0).map_err(err)?;
     let script = crate::cmd::root().join("xtask/bench/sqlite_queue.py");
     if compare {

@@ -25,10 +25,11 @@ Commands:
                             plexapi into target/python-deps if missing)
   bench plex [--samples N]  deep health check and edit round trip against the fake server,
                             beside python-plexapi's server.query('/identity')
-  bench queue [--compare] [--backlog N]
+  bench queue [--compare] [--backlog N] [--dir D]
                             durable queue throughput, one enqueue from a fresh process, and peak
                             memory and disk draining a backlog of N jobs (default 100000);
-                            --compare runs the same on persist-queue's SQLiteAckQueue (python3)
+                            --compare runs the same on persist-queue's SQLiteAckQueue (python3);
+                            --dir puts the queues in D (e.g. /dev/shm, to see CPU cost alone)
 ";
 
 fn main() -> ExitCode {

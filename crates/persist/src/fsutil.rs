@@ -2,7 +2,7 @@
 //! moving a bad file aside.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,6 +50,18 @@ pub(crate) fn parent(path: &Path) -> &Path {
 /// or the new, never a mixture: write a temporary file beside it, sync it, rename it over the
 /// target, sync the directory. The caller holds the lock that makes the temporary name free.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |out, tmp| {
+        out.write_all(bytes)
+            .map_err(Error::io("write the temporary file", tmp))
+    })
+}
+
+/// [`write_atomic`] for contents written piece by piece by `fill`, which is given a buffered
+/// writer and the temporary file's path (for its errors).
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
+) -> Result<()> {
     let tmp = sibling(path, ".tmp");
     match fs::remove_file(&tmp) {
         Ok(()) => {}
@@ -57,13 +69,16 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Err(e) => return Err(Error::io("remove the stale temporary file", &tmp)(e)),
     }
     let result = (|| {
-        let mut file = private()
+        let file = private()
             .write(true)
             .create_new(true)
             .open(&tmp)
             .map_err(Error::io("create the temporary file", &tmp))?;
-        file.write_all(bytes)
-            .map_err(Error::io("write the temporary file", &tmp))?;
+        let mut out = BufWriter::with_capacity(64 << 10, file);
+        fill(&mut out, &tmp)?;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io("write the temporary file", &tmp)(e.into_error()))?;
         file.sync_all()
             .map_err(Error::io("sync the temporary file", &tmp))?;
         fs::rename(&tmp, path).map_err(Error::io("rename the temporary file over", path))

@@ -31,13 +31,3 @@ pub(crate) fn decode<T: DeserializeOwned>(line: &[u8]) -> Option<T> {
     }
     serde_json::from_slice(body).ok()
 }
-
-/// Splits `bytes` into complete lines. Bytes after the last newline are a write that never
-/// finished; their length is returned separately.
-pub(crate) fn complete_lines(bytes: &[u8]) -> (impl Iterator<Item = &[u8]>, usize) {
-    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let lines = bytes[..end]
-        .split(|&b| b == b'\n')
-        .take(bytes[..end].iter().filter(|&&b| b == b'\n').count());
-    (lines, bytes.len() - end)
-}

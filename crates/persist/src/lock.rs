@@ -6,7 +6,7 @@
 //! timeout even if the holder is stopped; a Stash hook must never hang.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,16 +17,23 @@ use crate::fsutil;
 /// How long to wait for a lock unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A held lock; dropping it releases the lock.
+/// A lock file, opened once and locked as often as needed.
 #[derive(Debug)]
-pub(crate) struct Held {
+pub(crate) struct LockFile {
     file: File,
+    path: PathBuf,
 }
 
-impl Drop for Held {
+/// A held lock; dropping it releases the lock.
+#[derive(Debug)]
+pub(crate) struct Held<'a> {
+    file: &'a File,
+}
+
+impl Drop for Held<'_> {
     fn drop(&mut self) {
-        // Closing the file releases the lock anyway; unlocking first only makes it prompt.
-        let _ = fs4::FileExt::unlock(&self.file);
+        // Closing the file would release the lock too; unlocking makes it prompt.
+        let _ = fs4::FileExt::unlock(self.file);
     }
 }
 
@@ -36,36 +43,75 @@ pub(crate) enum Mode {
     Shared,
 }
 
-/// Takes the lock at `path` (creating the file, mode 0600, if needed), waiting up to `timeout`.
-pub(crate) fn acquire(path: &Path, mode: Mode, timeout: Duration) -> Result<Held> {
-    let file = fsutil::private()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(Error::io("open the lock file", path))?;
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(50);
-    loop {
-        let attempt = match mode {
-            Mode::Exclusive => fs4::FileExt::try_lock(&file),
-            Mode::Shared => fs4::FileExt::try_lock_shared(&file),
-        };
-        match attempt {
-            Ok(()) => return Ok(Held { file }),
-            Err(fs4::TryLockError::WouldBlock) => {}
-            Err(fs4::TryLockError::Error(e)) => return Err(lock_error(path.to_owned(), e)),
+impl LockFile {
+    /// Opens (creating, mode 0600) the lock file at `path`.
+    pub(crate) fn open(path: &Path) -> Result<LockFile> {
+        let file = fsutil::private()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(Error::io("open the lock file", path))?;
+        Ok(LockFile {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// A counter kept in the lock file, read with the lock held. The queue bumps it whenever
+    /// it adds or removes files, so that other processes can tell whether the directory
+    /// listing they cached is still right without listing it again.
+    pub(crate) fn generation(&self) -> Result<u64> {
+        let mut bytes = [0u8; 8];
+        let mut file = &self.file;
+        let mut read = 0;
+        file.seek(SeekFrom::Start(0))
+            .map_err(Error::io("read the lock file", &self.path))?;
+        while read < bytes.len() {
+            match file.read(&mut bytes[read..]) {
+                Ok(0) => break,
+                Ok(n) => read += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("read the lock file", &self.path)(e)),
+            }
         }
-        let waited = start.elapsed();
-        if waited >= timeout {
-            return Err(Error::LockTimeout {
-                path: path.to_owned(),
-                waited,
-            });
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// Increases the counter [`LockFile::generation`] reads.
+    pub(crate) fn bump_generation(&self) -> Result<()> {
+        let next = self.generation()?.wrapping_add(1);
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.write_all(&next.to_le_bytes()))
+            .map_err(Error::io("write the lock file", &self.path))
+    }
+
+    /// Takes the lock, waiting up to `timeout`.
+    pub(crate) fn acquire(&self, mode: Mode, timeout: Duration) -> Result<Held<'_>> {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        loop {
+            let attempt = match mode {
+                Mode::Exclusive => fs4::FileExt::try_lock(&self.file),
+                Mode::Shared => fs4::FileExt::try_lock_shared(&self.file),
+            };
+            match attempt {
+                Ok(()) => return Ok(Held { file: &self.file }),
+                Err(fs4::TryLockError::WouldBlock) => {}
+                Err(fs4::TryLockError::Error(e)) => return Err(lock_error(self.path.clone(), e)),
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(Error::LockTimeout {
+                    path: self.path.clone(),
+                    waited,
+                });
+            }
+            thread::sleep(pause.min(timeout - waited));
+            pause = (pause * 2).min(Duration::from_millis(2));
         }
-        thread::sleep(pause.min(timeout - waited));
-        pause = (pause * 2).min(Duration::from_millis(2));
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::lock::{self, DEFAULT_LOCK_TIMEOUT, Mode};
+use crate::lock::{DEFAULT_LOCK_TIMEOUT, LockFile, Mode};
 
 /// A JSON file holding one value of type `T`, with a schema version.
 ///
@@ -116,7 +116,8 @@ where
             // anything (update creates the directory before it gets here).
             return body();
         }
-        let _held = lock::acquire(&self.lock_path, Mode::Exclusive, self.lock_timeout)?;
+        let lock = LockFile::open(&self.lock_path)?;
+        let _held = lock.acquire(Mode::Exclusive, self.lock_timeout)?;
         body()
     }
 

@@ -461,7 +461,7 @@ fn enqueue_never_reads_the_queue() {
     q.compact().unwrap();
     // A snapshot from a newer version: anything that read it would refuse to go on.
     let snapshot = paths_starting(tmp.path(), "snapshot-").pop().unwrap();
-    let header = br#"{"kind":"header","schema":99}"#;
+    let header = br#"{"header":{"schema":99}}"#;
     let line = format!(
         "{:08x} {}\n",
         crc32(header),
@@ -672,4 +672,31 @@ proptest! {
         let stats = q.stats(T0).unwrap();
         prop_assert_eq!(stats.pending, 0);
     }
+}
+
+#[test]
+fn a_queue_that_another_compacted_under_it_writes_to_the_new_files() {
+    let tmp = temp_dir();
+    let mut first = queue(tmp.path());
+    let mut second = queue(tmp.path());
+    first.enqueue("a", &json!("a"), T0).unwrap();
+    second.enqueue("b", &json!("b"), T0).unwrap();
+    assert_eq!(keys(&mut second), ["a", "b"]);
+    // The second has listed the directory and holds the segment open; the first retires it.
+    first.compact().unwrap();
+    first.enqueue("c", &json!("c"), T0).unwrap();
+    first.compact().unwrap();
+    second.enqueue("d", &json!("d"), T0).unwrap();
+    assert_eq!(keys(&mut queue(tmp.path())), ["a", "b", "c", "d"]);
+    // Payloads are read back from wherever compaction moved them.
+    let lease = second.lease(MINUTE, T0).unwrap().unwrap();
+    assert_eq!((lease.job.key.as_str(), lease.job.payload.get()), ("a", "\"a\""));
+    second.ack(&lease).unwrap();
+    let dead = second.lease(MINUTE, T0).unwrap().unwrap();
+    second.dead_letter(&dead, "gone", T0).unwrap();
+    first.compact().unwrap();
+    let letters = second.dead_letters().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].job.payload, json!("b"));
+    assert_eq!(keys(&mut first), ["c", "d"]);
 }

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Identifies a job. Ids increase in enqueue order and are never reused, because each is the
 /// position at which the job's record was written (segment number and byte offset).
@@ -17,6 +19,16 @@ impl JobId {
         JobId(segment << OFFSET_BITS | offset)
     }
 
+    /// The segment its record was written to.
+    pub(crate) fn segment(self) -> u64 {
+        self.0 >> OFFSET_BITS
+    }
+
+    /// The byte offset of its record in that segment.
+    pub(crate) fn offset(self) -> u64 {
+        self.0 & ((1 << OFFSET_BITS) - 1)
+    }
+
     /// The id as a number, e.g. for a command line.
     pub fn get(self) -> u64 {
         self.0
@@ -28,12 +40,51 @@ impl JobId {
     }
 }
 
-/// Segment numbers must leave room for the offset in a 64-bit id.
-pub(crate) const MAX_SEGMENT: u64 = (1 << (64 - OFFSET_BITS)) - 1;
+/// Segment numbers must leave room for the offset in a 64-bit id, and its top bit free (the
+/// view marks snapshot locations with it).
+pub(crate) const MAX_SEGMENT: u64 = (1 << (63 - OFFSET_BITS)) - 1;
 
 impl fmt::Display for JobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// A job's payload: JSON kept as the text it was stored as, which costs far less memory than
+/// a parsed value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    pub(crate) fn encode(value: &impl Serialize) -> serde_json::Result<Payload> {
+        serde_json::value::to_raw_value(value).map(Payload)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The payload as a `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for Payload {}
+
+/// Compares the JSON values, not their text.
+impl PartialEq<serde_json::Value> for Payload {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        self.decode::<serde_json::Value>()
+            .is_ok_and(|v| v == *other)
     }
 }
 
@@ -59,7 +110,7 @@ pub struct Job {
     /// The dedupe key (a scene id): a newer job with the same key supersedes this one.
     pub key: String,
     /// What to do, opaque to the queue.
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     /// When it was enqueued.
     pub enqueued_at: u64,
     /// Retries spent.

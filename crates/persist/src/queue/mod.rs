@@ -6,16 +6,18 @@ mod op;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use job::{Attempt, DeadJob, Job, JobId, Lease, Selection, Stats};
-use journal::Files;
+pub use job::{Attempt, DeadJob, Job, JobId, Lease, Payload, Selection, Stats};
+use journal::{Files, Journal};
 use op::{Op, Record, SCHEMA};
-use view::View;
+use serde::Serialize;
+use view::{Loc, View};
 
 use crate::error::{Error, Result};
-use crate::lock::{self, DEFAULT_LOCK_TIMEOUT, Mode};
+use crate::lock::{DEFAULT_LOCK_TIMEOUT, LockFile, Mode};
 use crate::{fsutil, line};
 
 /// The longest job key, in bytes.
@@ -61,7 +63,8 @@ pub struct Recovery {
 #[derive(Debug)]
 pub struct Queue {
     dir: PathBuf,
-    lock_path: PathBuf,
+    lock: std::sync::Arc<LockFile>,
+    journal: Journal,
     options: QueueOptions,
     loaded: Option<Loaded>,
 }
@@ -84,8 +87,10 @@ impl Queue {
     pub fn open(dir: impl Into<PathBuf>, options: QueueOptions) -> Result<Queue> {
         let dir = dir.into();
         fsutil::ensure_dir(&dir)?;
+        let lock = std::sync::Arc::new(LockFile::open(&dir.join("lock"))?);
         Ok(Queue {
-            lock_path: dir.join("lock"),
+            journal: Journal::new(dir.clone(), lock.clone()),
+            lock,
             dir,
             options,
             loaded: None,
@@ -100,21 +105,24 @@ impl Queue {
     /// Adds a job; it is on disk when this returns. Costs one append whatever the length of
     /// the queue. A pending job with the same `key` is superseded by this one; if the older
     /// one is in flight, this one waits until it is finished.
-    pub fn enqueue(&mut self, key: &str, payload: &serde_json::Value, now: u64) -> Result<JobId> {
+    pub fn enqueue(&mut self, key: &str, payload: &impl Serialize, now: u64) -> Result<JobId> {
         if key.is_empty() || key.len() > MAX_KEY_LEN {
             return Err(Error::BadKey {
                 len: key.len(),
                 max: MAX_KEY_LEN,
             });
         }
-        let _held = lock::acquire(&self.lock_path, Mode::Exclusive, self.options.lock_timeout)?;
-        let files = Files::scan(&self.dir)?;
+        let payload = Payload::encode(payload).map_err(|source| Error::Encode {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let _held = self
+            .lock
+            .acquire(Mode::Exclusive, self.options.lock_timeout)?;
         let mut id = JobId(0);
-        journal::append(
-            &self.dir,
-            &files,
-            self.options.max_segment_bytes,
-            |segment, offset| {
+        let dir = self.dir.clone();
+        self.journal
+            .append(self.options.max_segment_bytes, true, |segment, offset| {
                 id = JobId::at(segment, offset);
                 encode(
                     &[Op::Enqueue {
@@ -123,10 +131,9 @@ impl Queue {
                         payload: payload.clone(),
                         at: now,
                     }],
-                    &self.dir,
+                    &dir,
                 )
-            },
-        )?;
+            })?;
         Ok(id)
     }
 
@@ -141,22 +148,22 @@ impl Queue {
                     .into_iter()
                     .map(|(id, token)| Op::Expire { id, token, at: now })
                     .collect();
-                q.write(|_, _| ops)?;
+                // Losing these to a power cut only delays the release to the next lease call.
+                q.write(false, |_, _| ops)?;
             }
             let Some(id) = q.view()?.next_ready(now) else {
                 return Ok(None);
             };
             let until = now.saturating_add(visibility_ms);
             let mut token = 0;
-            q.write(|segment, offset| {
+            // A lease lost to a power cut only means the job is delivered again, which
+            // at-least-once delivery allows; the ack that follows is synced, and so is the
+            // segment before it.
+            q.write(false, |segment, offset| {
                 token = JobId::at(segment, offset).0;
                 vec![Op::Lease { id, token, until }]
             })?;
-            let job = q
-                .view()?
-                .job(id)
-                .cloned()
-                .ok_or(Error::LeaseLost { job: id })?;
+            let job = q.job(id)?;
             Ok(Some(Lease { job, until, token }))
         })
     }
@@ -201,15 +208,17 @@ impl Queue {
 
     /// The dead-lettered jobs, oldest id first.
     pub fn dead_letters(&mut self) -> Result<Vec<DeadJob>> {
-        self.shared(|view| view.dead().cloned().collect())
+        self.read_only(|q| {
+            let ids: Vec<JobId> = q.view()?.dead().map(|(id, _)| id).collect();
+            ids.into_iter().map(|id| q.dead_job(id)).collect()
+        })
     }
 
     /// The live jobs, in id order.
     pub fn jobs(&mut self) -> Result<Vec<Job>> {
-        self.shared(|view| {
-            let mut jobs: Vec<Job> = view.jobs().cloned().collect();
-            jobs.sort_by_key(|j| j.id);
-            jobs
+        self.read_only(|q| {
+            let ids = q.view()?.live_ids();
+            ids.into_iter().map(|id| q.job(id)).collect()
         })
     }
 
@@ -226,16 +235,16 @@ impl Queue {
             let ids: Vec<JobId> = q
                 .view()?
                 .dead()
-                .filter(|d| match which {
-                    Selection::One(id) => d.job.id == id,
+                .filter(|(id, d)| match which {
+                    Selection::One(one) => *id == one,
                     Selection::All => true,
                     Selection::DeadBetween { from, to } => (from..=to).contains(&d.dead_at),
                 })
-                .map(|d| d.job.id)
+                .map(|(id, _)| id)
                 .collect();
             let count = ids.len();
             if count > 0 {
-                q.write(|_, _| {
+                q.write(true, |_, _| {
                     ids.into_iter()
                         .map(|id| Op::Requeue { id, at: now })
                         .collect()
@@ -252,12 +261,14 @@ impl Queue {
             let ids: Vec<JobId> = q
                 .view()?
                 .dead()
-                .filter(|d| now.saturating_sub(d.dead_at) >= older_than_ms)
-                .map(|d| d.job.id)
+                .filter(|(_, d)| now.saturating_sub(d.dead_at) >= older_than_ms)
+                .map(|(id, _)| id)
                 .collect();
             let count = ids.len();
             if count > 0 {
-                q.write(|_, _| ids.into_iter().map(|id| Op::Purge { id }).collect())?;
+                q.write(true, |_, _| {
+                    ids.into_iter().map(|id| Op::Purge { id }).collect()
+                })?;
             }
             Ok(count)
         })
@@ -284,12 +295,13 @@ impl Queue {
             if !q.view()?.holds(lease.job.id, lease.token) {
                 return Err(Error::LeaseLost { job: lease.job.id });
             }
-            q.write(|_, _| vec![op])
+            q.write(true, |_, _| vec![op])
         })
     }
 
     fn exclusive<R>(&mut self, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
-        let _held = lock::acquire(&self.lock_path, Mode::Exclusive, self.options.lock_timeout)?;
+        let lock = self.lock.clone();
+        let _held = lock.acquire(Mode::Exclusive, self.options.lock_timeout)?;
         self.refresh()?;
         let result = body(self)?;
         if self.due_for_compaction() {
@@ -298,8 +310,42 @@ impl Queue {
         Ok(result)
     }
 
+    /// Runs `body` under the shared lock with the view up to date; `body` may read jobs'
+    /// keys and payloads from disk but must not write.
+    fn read_only<R>(&mut self, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let lock = self.lock.clone();
+        let _held = lock.acquire(Mode::Shared, self.options.lock_timeout)?;
+        self.refresh()?;
+        body(self)
+    }
+
+    /// The live job `id`, with its key and payload read back from disk.
+    fn job(&mut self, id: JobId) -> Result<Job> {
+        let Queue {
+            journal, loaded, ..
+        } = self;
+        let view = &loaded
+            .as_ref()
+            .expect("the view is loaded under the lock")
+            .view;
+        materialize(journal, view, id)
+    }
+
+    /// The dead-lettered job `id`, with its key and payload read back from disk.
+    fn dead_job(&mut self, id: JobId) -> Result<DeadJob> {
+        let Queue {
+            journal, loaded, ..
+        } = self;
+        let view = &loaded
+            .as_ref()
+            .expect("the view is loaded under the lock")
+            .view;
+        materialize_dead(journal, view, id)
+    }
+
     fn shared<R>(&mut self, body: impl FnOnce(&View) -> R) -> Result<R> {
-        let _held = lock::acquire(&self.lock_path, Mode::Shared, self.options.lock_timeout)?;
+        let lock = self.lock.clone();
+        let _held = lock.acquire(Mode::Shared, self.options.lock_timeout)?;
         self.refresh()?;
         Ok(body(self.view()?))
     }
@@ -313,13 +359,11 @@ impl Queue {
 
     /// Appends the records `ops` returns (given the segment and offset they will start at)
     /// and applies them by reading them back, exactly as another process would.
-    fn write(&mut self, ops: impl FnOnce(u64, u64) -> Vec<Op>) -> Result<()> {
-        let files = Files::scan(&self.dir)?;
+    fn write(&mut self, durable: bool, ops: impl FnOnce(u64, u64) -> Vec<Op>) -> Result<()> {
         let dir = self.dir.clone();
-        journal::append(
-            &self.dir,
-            &files,
+        self.journal.append(
             self.options.max_segment_bytes,
+            durable,
             |segment, offset| encode(&ops(segment, offset), &dir),
         )?;
         self.refresh()
@@ -327,7 +371,7 @@ impl Queue {
 
     /// Brings the view up to date with the files. Called with the lock held.
     fn refresh(&mut self) -> Result<()> {
-        let files = Files::scan(&self.dir)?;
+        let files = self.journal.sync_layout()?.clone();
         let reload = match &self.loaded {
             None => true,
             // Someone compacted: what we had read may be gone, so start from their snapshot.
@@ -336,28 +380,33 @@ impl Queue {
         if reload {
             self.loaded = Some(self.load(&files)?);
         }
-        let loaded = self.loaded.as_mut().expect("loaded above");
+        let Queue {
+            journal, loaded, ..
+        } = self;
+        let loaded = loaded.as_mut().expect("loaded above");
         for segment in files.live_segments() {
-            let path = journal::segment_path(&self.dir, segment);
-            let position = loaded.positions.entry(segment).or_insert(0);
-            let Some(bytes) = journal::read_from(&path, *position)? else {
-                continue;
-            };
-            let (lines, _torn) = line::complete_lines(&bytes);
-            let mut consumed = 0u64;
-            for raw in lines {
-                consumed += raw.len() as u64 + 1;
-                loaded.records += 1;
+            let path = journal::segment_path(journal.dir(), segment);
+            let Loaded {
+                view,
+                positions,
+                records,
+                recovery,
+                damaged,
+                ..
+            } = &mut *loaded;
+            let position = positions.entry(segment).or_insert(0);
+            let consumed = journal.read_segment(segment, *position, |_, raw| {
+                *records += 1;
                 match line::decode::<Op>(raw) {
-                    Some(op) => loaded.view.apply(op),
+                    Some(op) => view.apply(op),
                     None => {
-                        loaded.recovery.damaged_lines += 1;
-                        if loaded.damaged.insert(path.clone()) {
-                            loaded.recovery.damaged_files.push(path.clone());
+                        recovery.damaged_lines += 1;
+                        if damaged.insert(path.clone()) {
+                            recovery.damaged_files.push(path.clone());
                         }
                     }
                 }
-            }
+            })?;
             *position += consumed;
         }
         Ok(())
@@ -376,30 +425,49 @@ impl Queue {
             return Ok(loaded);
         }
         let path = journal::snapshot_path(&self.dir, loaded.snapshot);
-        let bytes = journal::read_from(&path, 0)?.unwrap_or_default();
-        let (lines, torn) = line::complete_lines(&bytes);
         let mut header = false;
-        let mut damaged = torn as u64 > 0;
-        for (i, raw) in lines.enumerate() {
+        let mut too_new = None;
+        let mut damaged = false;
+        let mut first = true;
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) => return Err(Error::io("open the snapshot", &path)(e)),
+        };
+        let length = file
+            .metadata()
+            .map_err(Error::io("read the size of", &path))?
+            .len();
+        let number = loaded.snapshot;
+        let consumed = journal::read_lines(&mut file, &path, 0, |offset, raw| {
             match line::decode::<Record>(raw) {
-                Some(Record::Header { schema }) if i == 0 => {
+                Some(Record::Header { schema }) if first => {
                     if schema > SCHEMA {
-                        return Err(Error::TooNew {
-                            path,
-                            found: schema,
-                            supported: SCHEMA,
-                        });
+                        too_new = Some(schema);
                     }
                     header = true;
                 }
-                Some(record @ (Record::Live { .. } | Record::Dead { .. })) => {
-                    loaded.view.restore(record);
+                Some(record @ (Record::Live { .. } | Record::Dead { .. })) if too_new.is_none() => {
+                    loaded
+                        .view
+                        .restore(record, Loc::Snapshot { number, offset });
                 }
                 _ => {
                     loaded.recovery.damaged_lines += 1;
                     damaged = true;
                 }
             }
+            first = false;
+        })?;
+        if let Some(found) = too_new {
+            return Err(Error::TooNew {
+                path,
+                found,
+                supported: SCHEMA,
+            });
+        }
+        // A snapshot is written whole, so bytes after its last newline are damage too.
+        if consumed < length {
+            damaged = true;
         }
         if damaged || !header {
             loaded.damaged.insert(path.clone());
@@ -417,25 +485,64 @@ impl Queue {
 
     /// Compaction with the lock held and the view up to date.
     fn compact_locked(&mut self) -> Result<()> {
-        let files = Files::scan(&self.dir)?;
+        let files = self.journal.sync_layout()?.clone();
         let Some(covered) = files.live_segments().last() else {
             return Ok(());
         };
         // New appends go to a fresh segment, so the snapshot can cover every existing one.
-        let (next, _, _) = journal::create_segment(&self.dir, covered + 1)?;
+        let next = self.journal.start_segment(covered + 1)?;
         let loaded = self
             .loaded
             .as_mut()
             .expect("the view is loaded under the lock");
-        let mut bytes = Vec::new();
-        let header = Record::Header { schema: SCHEMA };
-        for record in std::iter::once(header).chain(loaded.view.records()) {
-            line::encode(&record, &mut bytes).map_err(|source| Error::Encode {
-                path: self.dir.clone(),
-                source,
-            })?;
+        let snapshot = journal::snapshot_path(&self.dir, covered);
+        let live = loaded.view.live_ids();
+        let dead: Vec<JobId> = loaded.view.dead().map(|(id, _)| id).collect();
+        let mut offsets = Vec::with_capacity(live.len() + dead.len());
+        let journal = &mut self.journal;
+        let view = &loaded.view;
+        fsutil::write_atomic_with(&snapshot, |out, tmp| {
+            let mut bytes = Vec::new();
+            let mut offset = 0u64;
+            let mut put = |record: &Record, out: &mut std::io::BufWriter<std::fs::File>| {
+                bytes.clear();
+                line::encode(record, &mut bytes).map_err(|source| Error::Encode {
+                    path: snapshot.clone(),
+                    source,
+                })?;
+                out.write_all(&bytes)
+                    .map_err(Error::io("write the temporary file", tmp))?;
+                let at = offset;
+                offset += bytes.len() as u64;
+                Ok::<u64, Error>(at)
+            };
+            put(&Record::Header { schema: SCHEMA }, out)?;
+            for &id in &live {
+                let job = materialize(journal, view, id)?;
+                let standing = view.standing(id).expect("a live id is live");
+                let record = Record::Live {
+                    job,
+                    lease: standing.lease,
+                    ready_at: standing.ready_at,
+                };
+                offsets.push(put(&record, out)?);
+            }
+            for &id in &dead {
+                let dead = materialize_dead(journal, view, id)?;
+                offsets.push(put(&Record::Dead { dead }, out)?);
+            }
+            Ok(())
+        })?;
+        for (id, offset) in live.into_iter().chain(dead).zip(offsets) {
+            loaded.view.relocate(
+                id,
+                Loc::Snapshot {
+                    number: covered,
+                    offset,
+                },
+            );
         }
-        fsutil::write_atomic(&journal::snapshot_path(&self.dir, covered), &bytes)?;
+        self.journal.changing_layout()?;
         let retired = files
             .segments
             .iter()
@@ -455,12 +562,83 @@ impl Queue {
             }
         }
         fsutil::sync_dir(&self.dir)?;
+        self.journal.sync_layout()?;
         loaded.snapshot = covered;
         loaded.positions = BTreeMap::from([(next, 0)]);
         loaded.records = 0;
         loaded.damaged.clear();
         Ok(())
     }
+}
+
+/// A live job, with its key and payload read back from where the view says they are.
+fn materialize(journal: &mut Journal, view: &View, id: JobId) -> Result<Job> {
+    let meta = view.meta(id).ok_or(Error::LeaseLost { job: id })?;
+    let (key, payload) = body(journal, meta.loc(), id)?;
+    let failures = meta.failures();
+    Ok(Job {
+        id,
+        key,
+        payload,
+        enqueued_at: meta.enqueued_at,
+        attempts: meta.attempts,
+        deliveries: u32::from(meta.deliveries),
+        next_retry_at: failures.next_retry_at,
+        history: failures.history,
+    })
+}
+
+fn materialize_dead(journal: &mut Journal, view: &View, id: JobId) -> Result<DeadJob> {
+    let (_, dead) = view
+        .dead()
+        .find(|(dead_id, _)| *dead_id == id)
+        .ok_or(Error::LeaseLost { job: id })?;
+    let (key, payload) = body(journal, dead.meta.loc(), id)?;
+    let failures = dead.meta.failures();
+    Ok(DeadJob {
+        job: Job {
+            id,
+            key,
+            payload,
+            enqueued_at: dead.meta.enqueued_at,
+            attempts: dead.meta.attempts,
+            deliveries: u32::from(dead.meta.deliveries),
+            next_retry_at: failures.next_retry_at,
+            history: failures.history,
+        },
+        dead_at: dead.dead_at,
+        error: dead.error.clone(),
+    })
+}
+
+/// A job's key and payload, from the record at `loc`.
+fn body(journal: &mut Journal, loc: Loc, id: JobId) -> Result<(String, Payload)> {
+    let raw = journal.read_record(loc)?;
+    let found = match loc {
+        Loc::Segment(_) => match line::decode::<Op>(&raw) {
+            Some(Op::Enqueue {
+                id: stored,
+                key,
+                payload,
+                ..
+            }) if stored == id => Some((key, payload)),
+            _ => None,
+        },
+        Loc::Snapshot { .. } => match line::decode::<Record>(&raw) {
+            Some(Record::Live { job, .. }) if job.id == id => Some((job.key, job.payload)),
+            Some(Record::Dead { dead }) if dead.job.id == id => {
+                Some((dead.job.key, dead.job.payload))
+            }
+            _ => None,
+        },
+    };
+    found.ok_or_else(|| Error::Io {
+        action: "read back job",
+        path: journal.dir().join(id.to_string()),
+        source: std::io::Error::other(
+            "its record is no longer where it was; the queue files were changed by something else",
+        ),
+    })
 }
 
 fn encode(ops: &[Op], dir: &Path) -> Result<Vec<u8>> {

@@ -4,18 +4,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::job::{DeadJob, Job, JobId};
+use super::job::{DeadJob, Job, JobId, Payload};
 
 /// Schema of the snapshot files.
 pub(crate) const SCHEMA: u32 = 1;
 
+// Externally tagged: an internally tagged enum would buffer its fields, which a raw JSON
+// payload cannot be read back from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Op {
     Enqueue {
         id: JobId,
         key: String,
-        payload: serde_json::Value,
+        payload: Payload,
         at: u64,
     },
     Lease {
@@ -58,7 +60,7 @@ pub(crate) enum Op {
 
 /// A line of a snapshot file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Record {
     Header {
         schema: u32,

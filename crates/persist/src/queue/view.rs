@@ -1,9 +1,56 @@
 //! The queue's state in memory, built only by applying journal records.
+//!
+//! Memory per job is kept small and free of per-job allocations: the job's key is held as a
+//! 128-bit keyed hash and its payload not at all. Both stay on disk, where the entry's [`Loc`]
+//! points; they are read back when a job is handed out or listed. The hash keys are drawn at
+//! random per process, so two different keys collide with probability about n²/2¹²⁹.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher;
 
-use super::job::{Attempt, DeadJob, HISTORY, Job, JobId, Stats};
+use super::job::{Attempt, HISTORY, JobId, Stats};
 use super::op::{Op, Record};
+
+/// Where a job's key and payload are on disk: the record that enqueued it, or after
+/// compaction its line in a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Loc {
+    /// In a journal segment, at the position its id encodes.
+    Segment(JobId),
+    /// In snapshot `number`, at byte `offset`.
+    Snapshot { number: u64, offset: u64 },
+}
+
+impl Loc {
+    const SNAPSHOT: u64 = 1 << 63;
+    const OFFSET_BITS: u32 = 40;
+
+    fn pack(self) -> u64 {
+        match self {
+            Loc::Segment(id) => id.0,
+            Loc::Snapshot { number, offset } => {
+                Loc::SNAPSHOT
+                    | (number << Loc::OFFSET_BITS)
+                    | (offset & ((1 << Loc::OFFSET_BITS) - 1))
+            }
+        }
+    }
+
+    fn unpack(packed: u64) -> Loc {
+        if packed & Loc::SNAPSHOT == 0 {
+            Loc::Segment(JobId(packed))
+        } else {
+            let rest = packed & !Loc::SNAPSHOT;
+            Loc::Snapshot {
+                number: rest >> Loc::OFFSET_BITS,
+                offset: rest & ((1 << Loc::OFFSET_BITS) - 1),
+            }
+        }
+    }
+}
+
+type KeyId = u128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
@@ -19,20 +66,129 @@ enum Status {
     },
 }
 
-#[derive(Clone, Debug)]
-struct Entry {
-    job: Job,
-    status: Status,
+/// Failures, kept only for jobs that had any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Failures {
+    pub(crate) next_retry_at: Option<u64>,
+    pub(crate) history: Vec<Attempt>,
 }
 
-/// Per key: the job in flight and the one waiting behind it. At most one of each.
+/// What is known of a job besides its key and payload, packed: it is kept for every job.
+#[derive(Clone, Debug)]
+pub(crate) struct Meta {
+    key: KeyId,
+    loc: u64,
+    pub(crate) enqueued_at: u64,
+    pub(crate) attempts: u32,
+    pub(crate) deliveries: u16,
+    /// Pending behind an in-flight job with the same key (meaningful only while pending).
+    blocked: bool,
+    failures: Option<Box<Failures>>,
+}
+
+impl Meta {
+    pub(crate) fn loc(&self) -> Loc {
+        Loc::unpack(self.loc)
+    }
+
+    pub(crate) fn failures(&self) -> Failures {
+        self.failures.as_deref().cloned().unwrap_or_default()
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    meta: Meta,
+    /// `ready_at` while pending, `until` while leased.
+    time: u64,
+    /// The lease token while leased; 0 while pending (no token is 0).
+    token: u64,
+}
+
+impl Entry {
+    fn new(meta: Meta, status: Status) -> Entry {
+        let mut entry = Entry {
+            meta,
+            time: 0,
+            token: 0,
+        };
+        entry.set_status(status);
+        entry
+    }
+
+    fn status(&self) -> Status {
+        match self.token {
+            0 => Status::Pending {
+                ready_at: self.time,
+                blocked: self.meta.blocked,
+            },
+            token => Status::Leased {
+                token,
+                until: self.time,
+            },
+        }
+    }
+
+    fn set_status(&mut self, status: Status) {
+        match status {
+            Status::Pending { ready_at, blocked } => {
+                self.time = ready_at;
+                self.token = 0;
+                self.meta.blocked = blocked;
+            }
+            Status::Leased { token, until } => {
+                self.time = until;
+                self.token = token;
+                self.meta.blocked = false;
+            }
+        }
+    }
+}
+
+/// A dead-lettered job.
+#[derive(Clone, Debug)]
+pub(crate) struct Dead {
+    pub(crate) meta: Meta,
+    pub(crate) dead_at: u64,
+    pub(crate) error: String,
+}
+
+/// Per key: the job in flight and the one waiting behind it. At most one of each; an id of 0
+/// (never a real id) stands for none.
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
-    leased: Option<JobId>,
-    pending: Option<JobId>,
+    leased: u64,
+    pending: u64,
 }
 
-#[derive(Debug, Default)]
+impl Slot {
+    fn leased(&self) -> Option<JobId> {
+        (self.leased != 0).then_some(JobId(self.leased))
+    }
+
+    fn pending(&self) -> Option<JobId> {
+        (self.pending != 0).then_some(JobId(self.pending))
+    }
+
+    fn set_leased(&mut self, id: Option<JobId>) {
+        self.leased = id.map_or(0, |id| id.0);
+    }
+
+    /// Sets the pending job and returns the one it replaces.
+    fn replace_pending(&mut self, id: Option<JobId>) -> Option<JobId> {
+        let old = self.pending();
+        self.pending = id.map_or(0, |id| id.0);
+        old
+    }
+}
+
+/// How a live job stands, for a snapshot.
+pub(crate) struct Standing {
+    pub(crate) lease: Option<(u64, u64)>,
+    pub(crate) ready_at: u64,
+}
+
+#[derive(Debug)]
 pub(crate) struct View {
     live: HashMap<JobId, Entry>,
     /// Unblocked pending jobs by `(ready_at, id)`: jobs waiting for a retry sort after the
@@ -40,11 +196,29 @@ pub(crate) struct View {
     ready: BTreeSet<(u64, JobId)>,
     /// Leased jobs by `(until, id)`.
     leased: BTreeSet<(u64, JobId)>,
-    keys: HashMap<String, Slot>,
-    dead: BTreeMap<JobId, DeadJob>,
+    keys: HashMap<KeyId, Slot>,
+    dead: BTreeMap<JobId, Dead>,
+    hashers: (RandomState, RandomState),
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View {
+            live: HashMap::new(),
+            ready: BTreeSet::new(),
+            leased: BTreeSet::new(),
+            keys: HashMap::new(),
+            dead: BTreeMap::new(),
+            hashers: (RandomState::new(), RandomState::new()),
+        }
+    }
 }
 
 impl View {
+    fn key_id(&self, key: &str) -> KeyId {
+        (u128::from(self.hashers.0.hash_one(key)) << 64) | u128::from(self.hashers.1.hash_one(key))
+    }
+
     pub(crate) fn live_len(&self) -> usize {
         self.live.len()
     }
@@ -57,32 +231,27 @@ impl View {
     /// change nothing, as they did not when they were first applied.
     pub(crate) fn apply(&mut self, op: Op) {
         match op {
-            Op::Enqueue {
-                id,
-                key,
-                payload,
-                at,
-            } => {
+            Op::Enqueue { id, key, at, .. } => {
                 if self.live.contains_key(&id) || self.dead.contains_key(&id) {
                     return;
                 }
-                let slot = self.keys.entry(key.clone()).or_default();
-                let superseded = slot.pending.replace(id);
-                let blocked = slot.leased.is_some();
+                let key = self.key_id(&key);
+                let slot = self.keys.entry(key).or_default();
+                let superseded = slot.replace_pending(Some(id));
+                let blocked = slot.leased().is_some();
                 if let Some(old) = superseded {
                     self.remove_live(old);
                 }
-                let job = Job {
-                    id,
+                let meta = Meta {
                     key,
-                    payload,
+                    loc: Loc::Segment(id).pack(),
                     enqueued_at: at,
                     attempts: 0,
                     deliveries: 0,
-                    next_retry_at: None,
-                    history: Vec::new(),
+                    blocked: false,
+                    failures: None,
                 };
-                self.insert_pending(job, at, blocked);
+                self.insert_pending(id, meta, at, blocked);
             }
             Op::Lease { id, token, until } => {
                 let Some(entry) = self.live.get_mut(&id) else {
@@ -91,27 +260,28 @@ impl View {
                 let Status::Pending {
                     ready_at,
                     blocked: false,
-                } = entry.status
+                } = entry.status()
                 else {
                     return;
                 };
                 self.ready.remove(&(ready_at, id));
-                entry.status = Status::Leased { token, until };
-                entry.job.deliveries = entry.job.deliveries.saturating_add(1);
+                entry.set_status(Status::Leased { token, until });
+                entry.meta.deliveries = entry.meta.deliveries.saturating_add(1);
                 self.leased.insert((until, id));
-                let slot = self.keys.entry(entry.job.key.clone()).or_default();
-                slot.leased = Some(id);
-                slot.pending = None;
+                let slot = self.keys.entry(entry.meta.key).or_default();
+                slot.set_leased(Some(id));
+                slot.replace_pending(None);
             }
             Op::Expire { id, token, at } => {
-                if self.take_lease(id, token).is_some() {
+                if self.take_lease(id, token) {
                     self.requeue_or_drop(id, at, None);
                 }
             }
             Op::Ack { id, token } => {
-                if self.take_lease(id, token).is_some() {
-                    let entry = self.remove_live(id);
-                    self.finish_key(entry.map(|e| e.job.key));
+                if self.take_lease(id, token) {
+                    if let Some(entry) = self.remove_live(id) {
+                        self.finish_key(entry.meta.key);
+                    }
                 }
             }
             Op::Retry {
@@ -122,7 +292,7 @@ impl View {
                 counted,
                 error,
             } => {
-                if self.take_lease(id, token).is_some() {
+                if self.take_lease(id, token) {
                     let attempt = Attempt { at, error, counted };
                     self.requeue_or_drop(id, next, Some(attempt));
                 }
@@ -133,18 +303,18 @@ impl View {
                 at,
                 error,
             } => {
-                if self.take_lease(id, token).is_some() {
+                if self.take_lease(id, token) {
                     if let Some(entry) = self.remove_live(id) {
-                        let key = entry.job.key.clone();
+                        let key = entry.meta.key;
                         self.dead.insert(
                             id,
-                            DeadJob {
-                                job: entry.job,
+                            Dead {
+                                meta: entry.meta,
                                 dead_at: at,
                                 error,
                             },
                         );
-                        self.finish_key(Some(key));
+                        self.finish_key(key);
                     }
                 }
             }
@@ -152,18 +322,20 @@ impl View {
                 let Some(dead) = self.dead.remove(&id) else {
                     return;
                 };
-                let mut job = dead.job;
-                let slot = self.keys.entry(job.key.clone()).or_default();
-                if slot.pending.is_some() {
+                let mut meta = dead.meta;
+                let slot = self.keys.entry(meta.key).or_default();
+                if slot.pending().is_some() {
                     // A newer edit of the same key is already queued and carries the latest
                     // metadata; requeueing the old one would only redo stale work.
                     return;
                 }
-                slot.pending = Some(id);
-                let blocked = slot.leased.is_some();
-                job.attempts = 0;
-                job.next_retry_at = None;
-                self.insert_pending(job, at, blocked);
+                slot.replace_pending(Some(id));
+                let blocked = slot.leased().is_some();
+                meta.attempts = 0;
+                if let Some(failures) = meta.failures.as_deref_mut() {
+                    failures.next_retry_at = None;
+                }
+                self.insert_pending(id, meta, at, blocked);
             }
             Op::Purge { id } => {
                 self.dead.remove(&id);
@@ -171,91 +343,122 @@ impl View {
         }
     }
 
-    /// Restores one snapshot record.
-    pub(crate) fn restore(&mut self, record: Record) {
-        match record {
-            Record::Header { .. } => {}
+    /// Restores one snapshot record found at `loc`.
+    pub(crate) fn restore(&mut self, record: Record, loc: Loc) {
+        let (job, lease, ready_at, dead) = match record {
+            Record::Header { .. } => return,
             Record::Live {
                 job,
                 lease,
                 ready_at,
-            } => {
-                let id = job.id;
-                if self.live.contains_key(&id) {
-                    return;
-                }
-                let slot = self.keys.entry(job.key.clone()).or_default();
-                match lease {
-                    Some((token, until)) if slot.leased.is_none() => {
-                        slot.leased = Some(id);
-                        if let Some(pending) = slot.pending {
-                            self.block(pending);
-                        }
-                        self.leased.insert((until, id));
-                        self.live.insert(
-                            id,
-                            Entry {
-                                job,
-                                status: Status::Leased { token, until },
-                            },
-                        );
-                    }
-                    _ if slot.pending.is_none() => {
-                        slot.pending = Some(id);
-                        let blocked = slot.leased.is_some();
-                        self.insert_pending(job, ready_at, blocked);
-                    }
-                    // A second job for a slot that is taken: the snapshot was damaged or
-                    // edited. Keep the job rather than lose it; it simply does not block.
-                    _ => {
-                        self.live.insert(
-                            id,
-                            Entry {
-                                job,
-                                status: Status::Pending {
-                                    ready_at,
-                                    blocked: false,
-                                },
-                            },
-                        );
-                        self.ready.insert((ready_at, id));
-                    }
-                }
-            }
+            } => (job, lease, ready_at, None),
             Record::Dead { dead } => {
-                self.dead.insert(dead.job.id, dead);
+                let death = (dead.dead_at, dead.error);
+                (dead.job, None, 0, Some(death))
+            }
+        };
+        let id = job.id;
+        if self.live.contains_key(&id) || self.dead.contains_key(&id) {
+            return;
+        }
+        let failures = (job.next_retry_at.is_some() || !job.history.is_empty()).then(|| {
+            Box::new(Failures {
+                next_retry_at: job.next_retry_at,
+                history: job.history,
+            })
+        });
+        let meta = Meta {
+            key: self.key_id(&job.key),
+            loc: loc.pack(),
+            enqueued_at: job.enqueued_at,
+            attempts: job.attempts,
+            deliveries: u16::try_from(job.deliveries).unwrap_or(u16::MAX),
+            blocked: false,
+            failures,
+        };
+        if let Some((dead_at, error)) = dead {
+            self.dead.insert(
+                id,
+                Dead {
+                    meta,
+                    dead_at,
+                    error,
+                },
+            );
+            return;
+        }
+        let key = meta.key;
+        let slot = self.keys.entry(key).or_default();
+        match lease {
+            Some((token, until)) if slot.leased().is_none() => {
+                slot.set_leased(Some(id));
+                if let Some(pending) = slot.pending() {
+                    self.block(pending);
+                }
+                self.leased.insert((until, id));
+                self.live
+                    .insert(id, Entry::new(meta, Status::Leased { token, until }));
+            }
+            _ if slot.pending().is_none() => {
+                slot.replace_pending(Some(id));
+                let blocked = slot.leased().is_some();
+                self.insert_pending(id, meta, ready_at, blocked);
+            }
+            // A second job for a slot that is taken: the snapshot was damaged or edited.
+            // Keep the job rather than lose it; it simply does not block.
+            _ => {
+                let status = Status::Pending {
+                    ready_at,
+                    blocked: false,
+                };
+                self.live.insert(id, Entry::new(meta, status));
+                self.ready.insert((ready_at, id));
             }
         }
     }
 
-    /// Everything needed to rebuild this view, for a snapshot.
-    pub(crate) fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        let mut ids: Vec<&JobId> = self.live.keys().collect();
-        ids.sort();
-        let live = ids.into_iter().map(|id| {
-            let entry = &self.live[id];
-            let (lease, ready_at) = match entry.status {
-                Status::Pending { ready_at, .. } => (None, ready_at),
-                Status::Leased { token, until } => (Some((token, until)), until),
-            };
-            Record::Live {
-                job: entry.job.clone(),
-                lease,
+    /// Live job ids, ascending.
+    pub(crate) fn live_ids(&self) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self.live.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    pub(crate) fn meta(&self, id: JobId) -> Option<&Meta> {
+        self.live.get(&id).map(|e| &e.meta)
+    }
+
+    pub(crate) fn standing(&self, id: JobId) -> Option<Standing> {
+        self.live.get(&id).map(|e| match e.status() {
+            Status::Pending { ready_at, .. } => Standing {
+                lease: None,
                 ready_at,
-            }
-        });
-        let dead = self
-            .dead
-            .values()
-            .map(|dead| Record::Dead { dead: dead.clone() });
-        live.chain(dead)
+            },
+            Status::Leased { token, until } => Standing {
+                lease: Some((token, until)),
+                ready_at: until,
+            },
+        })
+    }
+
+    pub(crate) fn dead(&self) -> impl Iterator<Item = (JobId, &Dead)> {
+        self.dead.iter().map(|(id, d)| (*id, d))
+    }
+
+    /// Records that a job's key and payload have moved to `loc` (compaction).
+    pub(crate) fn relocate(&mut self, id: JobId, loc: Loc) {
+        if let Some(entry) = self.live.get_mut(&id) {
+            entry.meta.loc = loc.pack();
+        } else if let Some(dead) = self.dead.get_mut(&id) {
+            dead.meta.loc = loc.pack();
+        }
     }
 
     /// Leases whose holders missed their deadline by `now`.
     pub(crate) fn expired(&self, now: u64) -> Vec<(JobId, u64)> {
         self.leased
             .range(..=(now, JobId(u64::MAX)))
-            .filter_map(|&(_, id)| match self.live.get(&id)?.status {
+            .filter_map(|&(_, id)| match self.live.get(&id)?.status() {
                 Status::Leased { token, .. } => Some((id, token)),
                 Status::Pending { .. } => None,
             })
@@ -273,21 +476,9 @@ impl View {
     /// Whether `token` is the current lease on `id`.
     pub(crate) fn holds(&self, id: JobId, token: u64) -> bool {
         matches!(
-            self.live.get(&id).map(|e| e.status),
+            self.live.get(&id).map(Entry::status),
             Some(Status::Leased { token: held, .. }) if held == token
         )
-    }
-
-    pub(crate) fn job(&self, id: JobId) -> Option<&Job> {
-        self.live.get(&id).map(|e| &e.job)
-    }
-
-    pub(crate) fn jobs(&self) -> impl Iterator<Item = &Job> {
-        self.live.values().map(|e| &e.job)
-    }
-
-    pub(crate) fn dead(&self) -> impl Iterator<Item = &DeadJob> {
-        self.dead.values()
     }
 
     pub(crate) fn stats(&self, now: u64) -> Stats {
@@ -296,7 +487,7 @@ impl View {
             ..Stats::default()
         };
         for entry in self.live.values() {
-            match entry.status {
+            match entry.status() {
                 Status::Leased { until, .. } if until > now => stats.leased += 1,
                 Status::Leased { .. } => {
                     stats.pending += 1;
@@ -315,7 +506,7 @@ impl View {
         stats.oldest_age_ms = self
             .live
             .values()
-            .map(|e| e.job.enqueued_at)
+            .map(|e| e.meta.enqueued_at)
             .min()
             .map(|oldest| now.saturating_sub(oldest));
         stats.earliest_retry_at = self
@@ -326,99 +517,95 @@ impl View {
         stats
     }
 
-    fn insert_pending(&mut self, job: Job, ready_at: u64, blocked: bool) {
-        let id = job.id;
+    fn insert_pending(&mut self, id: JobId, meta: Meta, ready_at: u64, blocked: bool) {
         if !blocked {
             self.ready.insert((ready_at, id));
         }
-        self.live.insert(
-            id,
-            Entry {
-                job,
-                status: Status::Pending { ready_at, blocked },
-            },
-        );
+        self.live
+            .insert(id, Entry::new(meta, Status::Pending { ready_at, blocked }));
     }
 
     fn block(&mut self, id: JobId) {
         if let Some(entry) = self.live.get_mut(&id) {
-            if let Status::Pending { ready_at, .. } = entry.status {
+            if let Status::Pending { ready_at, .. } = entry.status() {
                 self.ready.remove(&(ready_at, id));
-                entry.status = Status::Pending {
+                entry.set_status(Status::Pending {
                     ready_at,
                     blocked: true,
-                };
+                });
             }
         }
     }
 
-    /// Ends the lease `token` on `id`; `None` if that is not the current lease.
-    fn take_lease(&mut self, id: JobId, token: u64) -> Option<()> {
-        let entry = self.live.get(&id)?;
-        let Status::Leased { token: held, until } = entry.status else {
-            return None;
+    /// Ends the lease `token` on `id`; `false` if that is not the current lease.
+    fn take_lease(&mut self, id: JobId, token: u64) -> bool {
+        let Some(entry) = self.live.get(&id) else {
+            return false;
+        };
+        let Status::Leased { token: held, until } = entry.status() else {
+            return false;
         };
         if held != token {
-            return None;
+            return false;
         }
         self.leased.remove(&(until, id));
-        if let Some(slot) = self.keys.get_mut(&entry.job.key) {
-            if slot.leased == Some(id) {
-                slot.leased = None;
+        if let Some(slot) = self.keys.get_mut(&entry.meta.key) {
+            if slot.leased() == Some(id) {
+                slot.set_leased(None);
             }
         }
-        Some(())
+        true
     }
 
     /// A job whose lease ended without success: back to pending at `ready_at`, unless a newer
     /// job with the same key is waiting, which supersedes it.
     fn requeue_or_drop(&mut self, id: JobId, ready_at: u64, failure: Option<Attempt>) {
-        let Some(mut entry) = self.live.remove(&id) else {
+        let Some(entry) = self.live.remove(&id) else {
             return;
         };
-        let key = entry.job.key.clone();
-        let slot = self.keys.entry(key.clone()).or_default();
-        if slot.pending.is_some() {
-            self.finish_key(Some(key));
+        let mut meta = entry.meta;
+        let slot = self.keys.entry(meta.key).or_default();
+        if slot.pending().is_some() {
+            self.finish_key(meta.key);
             return;
         }
-        slot.pending = Some(id);
+        slot.replace_pending(Some(id));
         if let Some(attempt) = failure {
             if attempt.counted {
-                entry.job.attempts = entry.job.attempts.saturating_add(1);
+                meta.attempts = meta.attempts.saturating_add(1);
             }
-            entry.job.next_retry_at = Some(ready_at);
-            entry.job.history.push(attempt);
-            if entry.job.history.len() > HISTORY {
-                entry.job.history.remove(0);
+            let failures = meta.failures.get_or_insert_with(Box::default);
+            failures.next_retry_at = Some(ready_at);
+            failures.history.push(attempt);
+            if failures.history.len() > HISTORY {
+                failures.history.remove(0);
             }
         }
-        self.insert_pending(entry.job, ready_at, false);
+        self.insert_pending(id, meta, ready_at, false);
     }
 
     /// The job in flight for `key` is gone: let the one waiting behind it go.
-    fn finish_key(&mut self, key: Option<String>) {
-        let Some(key) = key else { return };
+    fn finish_key(&mut self, key: KeyId) {
         let Some(slot) = self.keys.get(&key).copied() else {
             return;
         };
-        match slot.pending {
-            Some(pending) if slot.leased.is_none() => {
+        match slot.pending() {
+            Some(pending) if slot.leased().is_none() => {
                 if let Some(entry) = self.live.get_mut(&pending) {
                     if let Status::Pending {
                         ready_at,
                         blocked: true,
-                    } = entry.status
+                    } = entry.status()
                     {
-                        entry.status = Status::Pending {
+                        entry.set_status(Status::Pending {
                             ready_at,
                             blocked: false,
-                        };
+                        });
                         self.ready.insert((ready_at, pending));
                     }
                 }
             }
-            None if slot.leased.is_none() => {
+            None if slot.leased().is_none() => {
                 self.keys.remove(&key);
             }
             _ => {}
@@ -427,7 +614,7 @@ impl View {
 
     fn remove_live(&mut self, id: JobId) -> Option<Entry> {
         let entry = self.live.remove(&id)?;
-        match entry.status {
+        match entry.status() {
             Status::Pending { ready_at, .. } => {
                 self.ready.remove(&(ready_at, id));
             }
@@ -435,12 +622,12 @@ impl View {
                 self.leased.remove(&(until, id));
             }
         }
-        if let Some(slot) = self.keys.get_mut(&entry.job.key) {
-            if slot.pending == Some(id) {
-                slot.pending = None;
+        if let Some(slot) = self.keys.get_mut(&entry.meta.key) {
+            if slot.pending() == Some(id) {
+                slot.replace_pending(None);
             }
-            if slot.leased == Some(id) {
-                slot.leased = None;
+            if slot.leased() == Some(id) {
+                slot.set_leased(None);
             }
         }
         Some(entry)
