@@ -690,7 +690,10 @@ fn a_queue_that_another_compacted_under_it_writes_to_the_new_files() {
     assert_eq!(keys(&mut queue(tmp.path())), ["a", "b", "c", "d"]);
     // Payloads are read back from wherever compaction moved them.
     let lease = second.lease(MINUTE, T0).unwrap().unwrap();
-    assert_eq!((lease.job.key.as_str(), lease.job.payload.get()), ("a", "\"a\""));
+    assert_eq!(
+        (lease.job.key.as_str(), lease.job.payload.get()),
+        ("a", "\"a\"")
+    );
     second.ack(&lease).unwrap();
     let dead = second.lease(MINUTE, T0).unwrap().unwrap();
     second.dead_letter(&dead, "gone", T0).unwrap();
