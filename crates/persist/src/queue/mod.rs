@@ -151,7 +151,7 @@ impl Queue {
                 // Losing these to a power cut only delays the release to the next lease call.
                 q.write(false, |_, _| ops)?;
             }
-            let Some(id) = q.view()?.next_ready(now) else {
+            let Some(id) = q.view_mut()?.next_ready(now) else {
                 return Ok(None);
             };
             let until = now.saturating_add(visibility_ms);
@@ -348,6 +348,13 @@ impl Queue {
         let _held = lock.acquire(Mode::Shared, self.options.lock_timeout)?;
         self.refresh()?;
         Ok(body(self.view()?))
+    }
+
+    fn view_mut(&mut self) -> Result<&mut View> {
+        if self.loaded.is_none() {
+            self.refresh()?;
+        }
+        Ok(&mut self.loaded.as_mut().expect("refresh loads the view").view)
     }
 
     fn view(&mut self) -> Result<&View> {

@@ -5,8 +5,9 @@
 //! points; they are read back when a job is handed out or listed. The hash keys are drawn at
 //! random per process, so two different keys collide with probability about n²/2¹²⁹.
 
+use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 
 use super::job::{Attempt, HISTORY, JobId, Stats};
@@ -182,6 +183,71 @@ impl Slot {
     }
 }
 
+/// Live entries in a vector sorted by id. Ids grow in enqueue order, so new jobs are pushed at
+/// the end; removed ones leave a hole until holes outnumber jobs. Denser than a hash map, and
+/// its growth never needs the old and new tables at once.
+#[derive(Debug, Default)]
+struct Store {
+    slots: Vec<(JobId, Option<Entry>)>,
+    live: usize,
+}
+
+impl Store {
+    fn find(&self, id: JobId) -> Result<usize, usize> {
+        self.slots.binary_search_by_key(&id, |(slot, _)| *slot)
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn contains_key(&self, id: &JobId) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn get(&self, id: &JobId) -> Option<&Entry> {
+        self.find(*id).ok().and_then(|i| self.slots[i].1.as_ref())
+    }
+
+    fn get_mut(&mut self, id: &JobId) -> Option<&mut Entry> {
+        self.find(*id).ok().and_then(|i| self.slots[i].1.as_mut())
+    }
+
+    fn insert(&mut self, id: JobId, entry: Entry) {
+        match self.find(id) {
+            Ok(i) => {
+                if self.slots[i].1.replace(entry).is_none() {
+                    self.live += 1;
+                }
+            }
+            Err(i) => {
+                self.slots.insert(i, (id, Some(entry)));
+                self.live += 1;
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &JobId) -> Option<Entry> {
+        let i = self.find(*id).ok()?;
+        let entry = self.slots[i].1.take()?;
+        self.live -= 1;
+        if self.slots.len() > 64 && self.live * 2 < self.slots.len() {
+            self.slots.retain(|(_, entry)| entry.is_some());
+        }
+        Some(entry)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (JobId, &Entry)> {
+        self.slots
+            .iter()
+            .filter_map(|(id, entry)| entry.as_ref().map(|e| (*id, e)))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.iter().map(|(_, entry)| entry)
+    }
+}
+
 /// How a live job stands, for a snapshot.
 pub(crate) struct Standing {
     pub(crate) lease: Option<(u64, u64)>,
@@ -190,10 +256,11 @@ pub(crate) struct Standing {
 
 #[derive(Debug)]
 pub(crate) struct View {
-    live: HashMap<JobId, Entry>,
-    /// Unblocked pending jobs by `(ready_at, id)`: jobs waiting for a retry sort after the
-    /// ready ones and are never looked at early.
-    ready: BTreeSet<(u64, JobId)>,
+    live: Store,
+    /// Unblocked pending jobs by `(ready_at, id)`, earliest first: jobs waiting for a retry
+    /// sort after the ready ones and are never looked at early. Entries are not removed when
+    /// a job stops being ready; they are dropped when they reach the top and no longer match.
+    ready: BinaryHeap<Reverse<(u64, JobId)>>,
     /// Leased jobs by `(until, id)`.
     leased: BTreeSet<(u64, JobId)>,
     keys: HashMap<KeyId, Slot>,
@@ -204,8 +271,8 @@ pub(crate) struct View {
 impl Default for View {
     fn default() -> Self {
         View {
-            live: HashMap::new(),
-            ready: BTreeSet::new(),
+            live: Store::default(),
+            ready: BinaryHeap::new(),
             leased: BTreeSet::new(),
             keys: HashMap::new(),
             dead: BTreeMap::new(),
@@ -257,14 +324,9 @@ impl View {
                 let Some(entry) = self.live.get_mut(&id) else {
                     return;
                 };
-                let Status::Pending {
-                    ready_at,
-                    blocked: false,
-                } = entry.status()
-                else {
+                let Status::Pending { blocked: false, .. } = entry.status() else {
                     return;
                 };
-                self.ready.remove(&(ready_at, id));
                 entry.set_status(Status::Leased { token, until });
                 entry.meta.deliveries = entry.meta.deliveries.saturating_add(1);
                 self.leased.insert((until, id));
@@ -412,16 +474,14 @@ impl View {
                     blocked: false,
                 };
                 self.live.insert(id, Entry::new(meta, status));
-                self.ready.insert((ready_at, id));
+                self.push_ready(ready_at, id);
             }
         }
     }
 
     /// Live job ids, ascending.
     pub(crate) fn live_ids(&self) -> Vec<JobId> {
-        let mut ids: Vec<JobId> = self.live.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        self.live.iter().map(|(id, _)| id).collect()
     }
 
     pub(crate) fn meta(&self, id: JobId) -> Option<&Meta> {
@@ -466,11 +526,44 @@ impl View {
     }
 
     /// The job to lease next at `now`: the earliest ready one, by ready time then id.
-    pub(crate) fn next_ready(&self, now: u64) -> Option<JobId> {
-        self.ready
-            .first()
-            .filter(|&&(ready_at, _)| ready_at <= now)
-            .map(|&(_, id)| id)
+    pub(crate) fn next_ready(&mut self, now: u64) -> Option<JobId> {
+        while let Some(&Reverse((ready_at, id))) = self.ready.peek() {
+            if self.is_ready_entry(ready_at, id) {
+                return (ready_at <= now).then_some(id);
+            }
+            self.ready.pop();
+        }
+        None
+    }
+
+    /// Whether a `ready` entry still describes its job.
+    fn is_ready_entry(&self, ready_at: u64, id: JobId) -> bool {
+        self.live.get(&id).is_some_and(|e| {
+            e.status()
+                == Status::Pending {
+                    ready_at,
+                    blocked: false,
+                }
+        })
+    }
+
+    fn push_ready(&mut self, ready_at: u64, id: JobId) {
+        self.ready.push(Reverse((ready_at, id)));
+        if self.ready.len() > 2 * self.live.len() + 64 {
+            // Mostly stale entries: rebuild from the jobs that are ready.
+            let fresh: Vec<Reverse<(u64, JobId)>> = self
+                .live
+                .iter()
+                .filter_map(|(id, e)| match e.status() {
+                    Status::Pending {
+                        ready_at,
+                        blocked: false,
+                    } => Some(Reverse((ready_at, id))),
+                    _ => None,
+                })
+                .collect();
+            self.ready = BinaryHeap::from(fresh);
+        }
     }
 
     /// Whether `token` is the current lease on `id`.
@@ -510,25 +603,30 @@ impl View {
             .min()
             .map(|oldest| now.saturating_sub(oldest));
         stats.earliest_retry_at = self
-            .ready
-            .range((now.saturating_add(1), JobId(0))..)
-            .next()
-            .map(|&(at, _)| at);
+            .live
+            .values()
+            .filter_map(|e| match e.status() {
+                Status::Pending {
+                    ready_at,
+                    blocked: false,
+                } if ready_at > now => Some(ready_at),
+                _ => None,
+            })
+            .min();
         stats
     }
 
     fn insert_pending(&mut self, id: JobId, meta: Meta, ready_at: u64, blocked: bool) {
-        if !blocked {
-            self.ready.insert((ready_at, id));
-        }
         self.live
             .insert(id, Entry::new(meta, Status::Pending { ready_at, blocked }));
+        if !blocked {
+            self.push_ready(ready_at, id);
+        }
     }
 
     fn block(&mut self, id: JobId) {
         if let Some(entry) = self.live.get_mut(&id) {
             if let Status::Pending { ready_at, .. } = entry.status() {
-                self.ready.remove(&(ready_at, id));
                 entry.set_status(Status::Pending {
                     ready_at,
                     blocked: true,
@@ -601,7 +699,7 @@ impl View {
                             ready_at,
                             blocked: false,
                         });
-                        self.ready.insert((ready_at, pending));
+                        self.push_ready(ready_at, pending);
                     }
                 }
             }
@@ -614,13 +712,8 @@ impl View {
 
     fn remove_live(&mut self, id: JobId) -> Option<Entry> {
         let entry = self.live.remove(&id)?;
-        match entry.status() {
-            Status::Pending { ready_at, .. } => {
-                self.ready.remove(&(ready_at, id));
-            }
-            Status::Leased { until, .. } => {
-                self.leased.remove(&(until, id));
-            }
+        if let Status::Leased { until, .. } = entry.status() {
+            self.leased.remove(&(until, id));
         }
         if let Some(slot) = self.keys.get_mut(&entry.meta.key) {
             if slot.pending() == Some(id) {
