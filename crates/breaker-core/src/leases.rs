@@ -5,34 +5,55 @@ use crate::config::MAX_HALF_OPEN_PERMITS;
 const SLOTS: usize = MAX_HALF_OPEN_PERMITS as usize;
 
 /// One outstanding half-open trial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct Lease {
     pub(crate) id: u64,
     pub(crate) expires_at: u64,
 }
 
-/// Live leases, packed at the front in the order they were granted, so that two sets holding
-/// the same leases compare equal (and a snapshot round-trips exactly).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Live leases: the first `len` slots, in the order they were granted. What lies beyond `len`
+/// is left over and never read; equality looks at the live leases only, so a snapshot
+/// round-trips exactly.
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Leases {
-    slots: [Option<Lease>; SLOTS],
+    slots: [Lease; SLOTS],
+    len: usize,
+}
+
+impl PartialEq for Leases {
+    fn eq(&self, other: &Leases) -> bool {
+        self.live() == other.live()
+    }
+}
+
+impl Eq for Leases {}
+
+impl core::fmt::Debug for Leases {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.live()).finish()
+    }
 }
 
 impl Leases {
+    fn live(&self) -> &[Lease] {
+        &self.slots[..self.len]
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.iter().count()
+        self.len
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Lease> {
-        self.slots.iter().flatten()
+        self.live().iter()
     }
 
     /// Stores a lease; `false` when every slot is taken.
     pub(crate) fn insert(&mut self, lease: Lease) -> bool {
-        match self.slots.iter_mut().find(|slot| slot.is_none()) {
+        match self.slots.get_mut(self.len) {
             Some(slot) => {
-                *slot = Some(lease);
+                *slot = lease;
+                self.len += 1;
                 true
             }
             None => false,
@@ -49,26 +70,24 @@ impl Leases {
         let _ = self.retain(|lease| lease.expires_at > now);
     }
 
-    /// Keeps the leases `keep` accepts, packed in their order, and says how many went.
+    /// Keeps the leases `keep` accepts, in their order, and says how many went.
     fn retain(&mut self, keep: impl Fn(&Lease) -> bool) -> usize {
         let mut kept = 0;
-        let mut dropped = 0;
-        for i in 0..SLOTS {
-            if let Some(lease) = self.slots[i].take() {
-                if keep(&lease) {
-                    self.slots[kept] = Some(lease);
-                    kept += 1;
-                } else {
-                    dropped += 1;
-                }
+        for i in 0..self.len {
+            let lease = self.slots[i];
+            if keep(&lease) {
+                self.slots[kept] = lease;
+                kept += 1;
             }
         }
+        let dropped = self.len - kept;
+        self.len = kept;
         dropped
     }
 
     /// Shortens every lease to end no later than `latest`.
     pub(crate) fn clamp(&mut self, latest: u64) {
-        for lease in self.slots.iter_mut().flatten() {
+        for lease in &mut self.slots[..self.len] {
             lease.expires_at = lease.expires_at.min(latest);
         }
     }

@@ -529,3 +529,32 @@ fn a_new_config_does_not_shorten_a_running_wait_unless_the_clock_steps_back() {
     assert!(shorter.handle_timeout(T0 - 1).is_empty());
     assert_eq!(shorter.poll_timeout(), Some(T0 - 1 + 1_000));
 }
+
+#[test]
+fn every_permit_slot_can_be_used_and_freed() {
+    let c = Config::builder()
+        .failure_threshold(1)
+        .open_wait_ms(1_000)
+        .half_open_permits(MAX_HALF_OPEN_PERMITS)
+        .permit_lease_ms(500)
+        .success_threshold(u32::MAX)
+        .build()
+        .unwrap();
+    let mut b = tripped(c);
+    let trials: Vec<Permit> = (0..MAX_HALF_OPEN_PERMITS)
+        .map(|i| permit(&mut b, T0 + 1_000 + u64::from(i)))
+        .collect();
+    assert_eq!(b.trials_in_flight(), MAX_HALF_OPEN_PERMITS);
+    assert_eq!(rejection(&mut b, T0 + 1_100).retry_at, Some(T0 + 1_500));
+    let mut trials = trials.into_iter();
+    let first = trials.next().unwrap();
+    assert!(b.report(first, Outcome::Success, T0 + 1_200).counted);
+    assert_eq!(b.trials_in_flight(), MAX_HALF_OPEN_PERMITS - 1);
+    // The rest expire one by one, in the order they were granted.
+    assert!(b.handle_timeout(T0 + 1_505).is_empty());
+    assert_eq!(b.trials_in_flight(), MAX_HALF_OPEN_PERMITS - 1 - 5);
+    assert!(b.handle_timeout(T0 + 1_600).is_empty());
+    assert_eq!(b.trials_in_flight(), 0);
+    let late = trials.next().unwrap();
+    assert!(!b.report(late, Outcome::Success, T0 + 1_600).counted);
+}
