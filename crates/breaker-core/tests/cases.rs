@@ -558,3 +558,20 @@ fn every_permit_slot_can_be_used_and_freed() {
     let late = trials.next().unwrap();
     assert!(!b.report(late, Outcome::Success, T0 + 1_600).counted);
 }
+
+#[test]
+fn breakers_differing_only_in_their_leases_differ() {
+    let mut early = tripped(config(1));
+    let mut late = early.clone();
+    let _first = permit(&mut early, T0 + 1_000);
+    let _second = permit(&mut late, T0 + 1_001);
+    assert_eq!(early.generation(), late.generation());
+    assert_eq!(early.trials_in_flight(), late.trials_in_flight());
+    assert_ne!(early, late, "the leases expire at different times");
+    assert_ne!(early.snapshot(), late.snapshot());
+    let shown = format!("{:?}", early.snapshot());
+    assert!(
+        shown.contains(&format!("expires_at: {}", T0 + 1_500)),
+        "{shown}"
+    );
+}
