@@ -565,6 +565,9 @@ fn breakers_differing_only_in_their_leases_differ() {
     let mut late = early.clone();
     let _first = permit(&mut early, T0 + 1_000);
     let _second = permit(&mut late, T0 + 1_001);
+    // Same instant seen last, same counters: only the leases' expiry differs.
+    assert!(early.handle_timeout(T0 + 1_002).is_empty());
+    assert!(late.handle_timeout(T0 + 1_002).is_empty());
     assert_eq!(early.generation(), late.generation());
     assert_eq!(early.trials_in_flight(), late.trials_in_flight());
     assert_ne!(early, late, "the leases expire at different times");
