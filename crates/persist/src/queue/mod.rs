@@ -14,7 +14,7 @@ pub use job::{Attempt, DeadJob, Job, JobId, Lease, Payload, Selection, Stats};
 use journal::{Files, Journal};
 use op::{Op, Record, SCHEMA};
 use serde::Serialize;
-use view::{Loc, View};
+use view::{Loc, Meta, View};
 
 use crate::error::{Error, Result};
 use crate::lock::{DEFAULT_LOCK_TIMEOUT, LockFile, Mode};
@@ -319,8 +319,11 @@ impl Queue {
         body(self)
     }
 
-    /// The live job `id`, with its key and payload read back from disk.
-    fn job(&mut self, id: JobId) -> Result<Job> {
+    /// Runs `read` with the view and the journal that jobs' keys and payloads are read from.
+    fn with_journal<R>(
+        &mut self,
+        read: impl FnOnce(&mut Journal, &View) -> Result<R>,
+    ) -> Result<R> {
         let Queue {
             journal, loaded, ..
         } = self;
@@ -328,19 +331,17 @@ impl Queue {
             .as_ref()
             .expect("the view is loaded under the lock")
             .view;
-        materialize(journal, view, id)
+        read(journal, view)
+    }
+
+    /// The live job `id`, with its key and payload read back from disk.
+    fn job(&mut self, id: JobId) -> Result<Job> {
+        self.with_journal(|journal, view| materialize(journal, view, id))
     }
 
     /// The dead-lettered job `id`, with its key and payload read back from disk.
     fn dead_job(&mut self, id: JobId) -> Result<DeadJob> {
-        let Queue {
-            journal, loaded, ..
-        } = self;
-        let view = &loaded
-            .as_ref()
-            .expect("the view is loaded under the lock")
-            .view;
-        materialize_dead(journal, view, id)
+        self.with_journal(|journal, view| materialize_dead(journal, view, id))
     }
 
     fn shared<R>(&mut self, body: impl FnOnce(&View) -> R) -> Result<R> {
@@ -581,6 +582,20 @@ impl Queue {
 /// A live job, with its key and payload read back from where the view says they are.
 fn materialize(journal: &mut Journal, view: &View, id: JobId) -> Result<Job> {
     let meta = view.meta(id).ok_or(Error::LeaseLost { job: id })?;
+    job_of(journal, meta, id)
+}
+
+/// A dead-lettered job, likewise.
+fn materialize_dead(journal: &mut Journal, view: &View, id: JobId) -> Result<DeadJob> {
+    let dead = view.dead_entry(id).ok_or(Error::LeaseLost { job: id })?;
+    Ok(DeadJob {
+        job: job_of(journal, &dead.meta, id)?,
+        dead_at: dead.dead_at,
+        error: dead.error.clone(),
+    })
+}
+
+fn job_of(journal: &mut Journal, meta: &Meta, id: JobId) -> Result<Job> {
     let (key, payload) = body(journal, meta.loc(), id)?;
     let failures = meta.failures();
     Ok(Job {
@@ -592,29 +607,6 @@ fn materialize(journal: &mut Journal, view: &View, id: JobId) -> Result<Job> {
         deliveries: u32::from(meta.deliveries),
         next_retry_at: failures.next_retry_at,
         history: failures.history,
-    })
-}
-
-fn materialize_dead(journal: &mut Journal, view: &View, id: JobId) -> Result<DeadJob> {
-    let (_, dead) = view
-        .dead()
-        .find(|(dead_id, _)| *dead_id == id)
-        .ok_or(Error::LeaseLost { job: id })?;
-    let (key, payload) = body(journal, dead.meta.loc(), id)?;
-    let failures = dead.meta.failures();
-    Ok(DeadJob {
-        job: Job {
-            id,
-            key,
-            payload,
-            enqueued_at: dead.meta.enqueued_at,
-            attempts: dead.meta.attempts,
-            deliveries: u32::from(dead.meta.deliveries),
-            next_retry_at: failures.next_retry_at,
-            history: failures.history,
-        },
-        dead_at: dead.dead_at,
-        error: dead.error.clone(),
     })
 }
 

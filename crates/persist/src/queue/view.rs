@@ -501,6 +501,10 @@ impl View {
         })
     }
 
+    pub(crate) fn dead_entry(&self, id: JobId) -> Option<&Dead> {
+        self.dead.get(&id)
+    }
+
     pub(crate) fn dead(&self) -> impl Iterator<Item = (JobId, &Dead)> {
         self.dead.iter().map(|(id, d)| (*id, d))
     }
