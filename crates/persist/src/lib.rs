@@ -44,7 +44,7 @@
 //! - **Cost follows the live jobs, not the history.** Enqueueing appends one record without
 //!   reading the queue. The journal is compacted into a snapshot automatically once it holds
 //!   more than twice as many records as there are jobs, crash-safely. In memory a job costs
-//!   about 150 bytes: its key is kept as a 128-bit hash and its payload stays on disk until
+//!   about 160 bytes: its key is kept as a 128-bit hash and its payload stays on disk until
 //!   the job is handed out.
 //! - **Damage is contained.** Journal and snapshot lines each carry a CRC-32; a damaged line is
 //!   skipped and reported while every intact one is used. A state file that cannot be read is
