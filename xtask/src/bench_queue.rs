@@ -70,17 +70,6 @@ fn python(script: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn json_of(mut command: Command) -> Result<serde_json::Value, String> {
-    let out = command.output().map_err(err)?;
-    if !out.status.success() {
-        return Err(format!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    serde_json::from_slice(&out.stdout).map_err(err)
-}
-
 fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
@@ -160,7 +149,7 @@ pub(crate) fn queue(args: &[&str]) -> Result<(), String> {
         rate(drain)
     );
     if compare {
-        let py = json_of(python(
+        let py = crate::cmd::json_output(python(
             &script,
             &[
                 "throughput",
@@ -216,7 +205,7 @@ pub(crate) fn queue(args: &[&str]) -> Result<(), String> {
     );
 
     // 3. Draining the backlog in a process of its own, for its peak memory.
-    let drained = json_of(me(&["drain", path(&full)]))?;
+    let drained = crate::cmd::json_output(me(&["drain", path(&full)]))?;
     println!(
         "  drain {} jobs: {:.1} s, peak RSS {:.1} MiB, queue files {:.1} MiB at the start, {:.1} MiB at most while draining, {:.1} KiB at the end",
         drained["drained"],
@@ -237,13 +226,13 @@ pub(crate) fn queue(args: &[&str]) -> Result<(), String> {
         let py_once_empty = time_spawns(|| python(&script, &["enqueue-once", path(&py_empty)]))?;
         let py_full = scratch.0.join("py-backlog");
         eprintln!("  (filling the sqlite backlog)");
-        let filled = json_of(python(
+        let filled = crate::cmd::json_output(python(
             &script,
             &["fill", path(&py_full), &backlog.to_string()],
         ))?;
         let py_once_full = time_spawns(|| python(&script, &["enqueue-once", path(&py_full)]))?;
         let start = Instant::now();
-        let py_drained = json_of(python(&script, &["drain", path(&py_full)]))?;
+        let py_drained = crate::cmd::json_output(python(&script, &["drain", path(&py_full)]))?;
         let py_drain_s = start.elapsed().as_secs_f64();
         println!(
             "  sqlite: python start + import:                 {:>7.2} ms",

@@ -43,3 +43,15 @@ pub(crate) fn option<'a>(args: &[&'a str], name: &str) -> Result<Option<&'a str>
     }
     Ok(found)
 }
+
+/// Runs `command` and parses its standard output as JSON, failing with its standard error.
+pub(crate) fn json_output(mut command: Command) -> Result<serde_json::Value, String> {
+    let out = command.output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{command:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}

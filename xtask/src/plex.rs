@@ -113,17 +113,6 @@ fn plexapi_python() -> Result<Command, String> {
     Ok(command)
 }
 
-fn json_of(mut command: Command) -> Result<serde_json::Value, String> {
-    let out = command.output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "{command:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
-}
-
 /// `cargo xtask compat`: python-plexapi, which asks for XML and starts at `/`, can use the
 /// fake server.
 pub(crate) fn compat() -> Result<(), String> {
@@ -131,7 +120,7 @@ pub(crate) fn compat() -> Result<(), String> {
     runtime()?.block_on(async {
         let plex = FakePlex::start(Library::demo()).await.map_err(|e| e.to_string())?;
         python.args(["check", &plex.url(), plex.token()]);
-        let seen = tokio::task::spawn_blocking(move || json_of(python))
+        let seen = tokio::task::spawn_blocking(move || crate::cmd::json_output(python))
             .await
             .map_err(|e| e.to_string())??;
         let expect = |what: &str, ok: bool| {
@@ -211,7 +200,7 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
         match python {
             Ok(mut python) => {
                 python.args(["bench", &plex.url(), plex.token(), &n.to_string()]);
-                let result = tokio::task::spawn_blocking(move || json_of(python))
+                let result = tokio::task::spawn_blocking(move || crate::cmd::json_output(python))
                     .await
                     .map_err(|e| e.to_string())??;
                 let ms: Vec<f64> = result["ms"].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();

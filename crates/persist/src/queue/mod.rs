@@ -345,10 +345,7 @@ impl Queue {
     }
 
     fn shared<R>(&mut self, body: impl FnOnce(&View) -> R) -> Result<R> {
-        let lock = self.lock.clone();
-        let _held = lock.acquire(Mode::Shared, self.options.lock_timeout)?;
-        self.refresh()?;
-        Ok(body(self.view()?))
+        self.read_only(|q| Ok(body(q.view()?)))
     }
 
     fn view_mut(&mut self) -> Result<&mut View> {
