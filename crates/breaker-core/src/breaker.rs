@@ -62,6 +62,14 @@ impl Breaker {
         self.core.generation
     }
 
+    /// The `now` of the input that moved the breaker into its current state; 0 if it has
+    /// been CLOSED since it was created. "Opened 5 minutes ago" is `now - since()`, which
+    /// stays right after a change of configuration or a clock step, unlike anything worked
+    /// back from a deadline. After a step back it may lie ahead of `now`.
+    pub fn since(&self) -> u64 {
+        self.core.since
+    }
+
     /// Consecutive outage-class failures counted in CLOSED (0 in other states).
     pub fn consecutive_failures(&self) -> u32 {
         match self.core.phase {
@@ -107,7 +115,9 @@ impl Breaker {
         if now < self.core.last_seen {
             self.clock_stepped_back(now);
         }
-        self.core.last_seen = now;
+        if matches!(self.core.phase, Phase::Open { .. } | Phase::HalfOpen { .. }) {
+            self.core.last_seen = now;
+        }
         match &mut self.core.phase {
             Phase::Open { until } if now >= *until => {
                 out.push(self.enter(half_open(), now, Cause::OpenWaitElapsed));
@@ -262,6 +272,8 @@ impl Breaker {
         let from = self.core.phase.state();
         self.core.phase = phase;
         self.core.generation = self.core.generation.wrapping_add(1);
+        self.core.since = now;
+        self.core.last_seen = now;
         Transition {
             from,
             to: phase.state(),

@@ -7,8 +7,17 @@ pub const MAX_HALF_OPEN_PERMITS: u32 = 16;
 
 /// A validated breaker configuration. Build one with [`Config::builder`].
 ///
-/// All durations are milliseconds.
+/// All durations are milliseconds. With the `serde` feature a configuration is data: it
+/// (de)serializes as a map of the builder's values (`failure_threshold`, `open_wait_ms`,
+/// `open_wait_factor`, `open_wait_cap_ms`, `half_open_permits`, `permit_lease_ms`,
+/// `success_threshold`, `slow_call_ms`), each optional with its default, and is checked on
+/// the way in exactly as [`ConfigBuilder::build`] checks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "RawConfig", into = "RawConfig")
+)]
 pub struct Config {
     failure_threshold: u32,
     open_wait_ms: u64,
@@ -203,3 +212,68 @@ impl fmt::Display for ConfigError {
 }
 
 impl core::error::Error for ConfigError {}
+
+/// The serialized form of a [`Config`]: every value, unchecked.
+#[cfg(feature = "serde")]
+#[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawConfig {
+    failure_threshold: u32,
+    open_wait_ms: u64,
+    open_wait_factor: u32,
+    open_wait_cap_ms: u64,
+    half_open_permits: u32,
+    permit_lease_ms: u64,
+    success_threshold: u32,
+    slow_call_ms: Option<u64>,
+}
+
+#[cfg(feature = "serde")]
+impl Default for RawConfig {
+    fn default() -> Self {
+        Config::default().into()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<Config> for RawConfig {
+    fn from(c: Config) -> Self {
+        RawConfig {
+            failure_threshold: c.failure_threshold,
+            open_wait_ms: c.open_wait_ms,
+            open_wait_factor: c.open_wait_factor,
+            open_wait_cap_ms: c.open_wait_cap_ms,
+            half_open_permits: c.half_open_permits,
+            permit_lease_ms: c.permit_lease_ms,
+            success_threshold: c.success_threshold,
+            slow_call_ms: c.slow_call_ms,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
+        // A missing cap means "no growth": the cap follows the base, as `open_wait_ms` sets it.
+        let cap = raw.open_wait_cap_ms.max(if raw.open_wait_factor == 1 {
+            raw.open_wait_ms
+        } else {
+            0
+        });
+        ConfigBuilder {
+            config: Config {
+                failure_threshold: raw.failure_threshold,
+                open_wait_ms: raw.open_wait_ms,
+                open_wait_factor: raw.open_wait_factor,
+                open_wait_cap_ms: cap,
+                half_open_permits: raw.half_open_permits,
+                permit_lease_ms: raw.permit_lease_ms,
+                success_threshold: raw.success_threshold,
+                slow_call_ms: raw.slow_call_ms,
+            },
+        }
+        .build()
+    }
+}

@@ -37,6 +37,8 @@ impl fmt::Display for State {
 
 /// How a call made under a [`Permit`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Outcome {
     /// The call did what it was meant to do.
     Success,
@@ -46,6 +48,8 @@ pub enum Outcome {
 
 /// Whether a failure says anything about the health of the remote side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum FailureClass {
     /// The server is down or struggling: refused, timed out, 5xx, maintenance.
     Outage,
@@ -56,6 +60,8 @@ pub enum FailureClass {
 
 /// The verdict of a health probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Health {
     /// The probe passed every stage.
     Healthy,
@@ -136,6 +142,8 @@ pub struct Report {
 
 /// Why the breaker changed state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Cause {
     /// CLOSED saw `failure_threshold` consecutive outage-class failures.
     FailureThreshold,
@@ -157,6 +165,7 @@ pub enum Cause {
 
 /// One change of state, to log or to record in outage history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Transition {
     /// The state before.
     pub from: State,

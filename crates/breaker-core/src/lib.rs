@@ -72,7 +72,9 @@
 //!
 //! - `std` (default): asks for serde's std support when `serde` is on; without it the crate is
 //!   `no_std`.
-//! - `serde`: `Serialize`/`Deserialize` for [`Snapshot`] and [`Permit`].
+//! - `serde`: `Serialize`/`Deserialize` for [`Snapshot`] and [`Permit`], and for the values
+//!   that make a policy or a history data: [`Config`] (checked on the way in), [`State`],
+//!   [`Transition`], [`Cause`], [`Outcome`], [`FailureClass`] and [`Health`].
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

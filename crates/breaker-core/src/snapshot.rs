@@ -13,8 +13,15 @@ pub struct Snapshot {
     pub(crate) phase: Phase,
     pub(crate) generation: u64,
     pub(crate) reopens: u32,
+    /// The latest `now` seen while a deadline was pending (OPEN or HALF_OPEN), to notice a
+    /// clock that steps back. Inputs in CLOSED leave it alone, so that an input that changes
+    /// nothing leaves the snapshot as it was and costs its owner no write.
     pub(crate) last_seen: u64,
     pub(crate) next_lease: u64,
+    /// When the current state was entered (0 for the initial CLOSED, and in snapshots written
+    /// before this field existed).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub(crate) since: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +45,7 @@ impl Snapshot {
         reopens: 0,
         last_seen: 0,
         next_lease: 0,
+        since: 0,
     };
 
     /// The state at the time of the snapshot.
@@ -48,6 +56,11 @@ impl Snapshot {
     /// The generation at the time of the snapshot.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// When the state at the time of the snapshot was entered; see [`Breaker::since`](crate::Breaker::since).
+    pub fn since(&self) -> u64 {
+        self.since
     }
 }
 

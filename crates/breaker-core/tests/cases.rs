@@ -427,8 +427,9 @@ fn snapshot_json_is_readable_and_round_trips() {
     assert_eq!(
         json,
         format!(
-            r#"{{"phase":{{"half_open":{{"successes":0,"leases":[{{"id":0,"expires_at":{}}}]}}}},"generation":2,"reopens":0,"last_seen":{},"next_lease":1}}"#,
+            r#"{{"phase":{{"half_open":{{"successes":0,"leases":[{{"id":0,"expires_at":{}}}]}}}},"generation":2,"reopens":0,"last_seen":{},"next_lease":1,"since":{}}}"#,
             T0 + 1_500,
+            T0 + 1_000,
             T0 + 1_000
         )
     );
@@ -576,5 +577,130 @@ fn breakers_differing_only_in_their_leases_differ() {
     assert!(
         shown.contains(&format!("expires_at: {}", T0 + 1_500)),
         "{shown}"
+    );
+}
+
+#[test]
+fn since_says_when_the_state_was_entered_whatever_the_config_or_clock() {
+    let mut b = Breaker::new(config(1));
+    assert_eq!(b.since(), 0, "never left CLOSED");
+    let _ = fail(&mut b, T0 + 7);
+    assert_eq!((b.state(), b.since()), (State::Open, T0 + 7));
+    // A new configuration with another open wait does not move it...
+    let longer = Config::builder().open_wait_ms(90_000).build().unwrap();
+    let mut b = Breaker::restore(longer, b.snapshot());
+    assert_eq!(b.since(), T0 + 7);
+    // ...nor does a clock that steps back, nor inputs that change no state.
+    let _ = b.acquire(T0 - 60_000);
+    let _ = b.probe(Health::Unhealthy, T0 + 100);
+    assert_eq!(b.since(), T0 + 7);
+    assert_eq!(b.snapshot().since(), T0 + 7);
+    let _ = b.probe(Health::Healthy, T0 + 200);
+    assert_eq!((b.state(), b.since()), (State::HalfOpen, T0 + 200));
+}
+
+#[test]
+fn a_snapshot_written_before_since_existed_still_loads() {
+    let json = r#"{"phase":{"open":{"until":5000}},"generation":3,"reopens":1,"last_seen":4000,"next_lease":2}"#;
+    let back: Snapshot = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        (back.state(), back.generation(), back.since()),
+        (State::Open, 3, 0)
+    );
+}
+
+#[test]
+fn inputs_that_change_nothing_in_closed_leave_the_snapshot_as_it_was() {
+    let mut b = Breaker::new(config(3));
+    let _ = fail(&mut b, T0);
+    let before = b.snapshot();
+    let p = permit(&mut b, T0 + 10);
+    assert_eq!(b.snapshot(), before, "a CLOSED permit is not state");
+    let _ = b.probe(Health::Healthy, T0 + 20);
+    let _ = b.handle_timeout(T0 + 30);
+    assert_eq!(b.snapshot(), before);
+    let _ = b.report(p, OTHER, T0 + 40);
+    assert_eq!(
+        b.snapshot(),
+        before,
+        "a not-found outcome counts for nothing"
+    );
+    let p = permit(&mut b, T0 + 50);
+    let _ = b.report(p, Outcome::Success, T0 + 60);
+    assert_ne!(b.snapshot(), before, "a success clears the failure count");
+    let cleared = b.snapshot();
+    let p = permit(&mut b, T0 + 70);
+    let _ = b.report(p, Outcome::Success, T0 + 80);
+    assert_eq!(b.snapshot(), cleared, "a second success changes nothing");
+}
+
+#[test]
+fn a_config_is_data_checked_on_the_way_in() {
+    let config = Config::builder()
+        .failure_threshold(4)
+        .open_wait_growth(10_000, 2, 80_000)
+        .half_open_permits(3)
+        .permit_lease_ms(20_000)
+        .success_threshold(2)
+        .slow_call_ms(9_000)
+        .build()
+        .unwrap();
+    let json = serde_json::to_string(&config).unwrap();
+    assert_eq!(
+        json,
+        r#"{"failure_threshold":4,"open_wait_ms":10000,"open_wait_factor":2,"open_wait_cap_ms":80000,"half_open_permits":3,"permit_lease_ms":20000,"success_threshold":2,"slow_call_ms":9000}"#
+    );
+    assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), config);
+    // Missing values take their defaults; a fixed wait needs no cap.
+    let partial: Config = serde_json::from_str(r#"{"open_wait_ms":120000}"#).unwrap();
+    assert_eq!(partial.open_wait_ms(0), 120_000);
+    assert_eq!(partial.open_wait_ms(5), 120_000);
+    assert_eq!(
+        partial.failure_threshold(),
+        Config::default().failure_threshold()
+    );
+    // Values out of range are refused with the builder's message; unknown keys too.
+    let err = serde_json::from_str::<Config>(r#"{"half_open_permits":40}"#).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("half-open permits must be between 1 and 16 (got 40)"),
+        "{err}"
+    );
+    let err = serde_json::from_str::<Config>(r#"{"failure_treshold":3}"#).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `failure_treshold`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn transitions_and_their_causes_are_data() {
+    let mut b = Breaker::new(config(1));
+    let t = fail(&mut b, T0)[0];
+    let json = serde_json::to_string(&t).unwrap();
+    assert_eq!(
+        json,
+        format!(
+            r#"{{"from":"closed","to":"open","at":{T0},"generation":1,"cause":"failure_threshold"}}"#
+        )
+    );
+    assert_eq!(serde_json::from_str::<Transition>(&json).unwrap(), t);
+    for cause in [
+        Cause::OpenWaitElapsed,
+        Cause::ProbeHealthy,
+        Cause::ProbeUnhealthy,
+        Cause::TrialFailed,
+        Cause::TrialsSucceeded,
+        Cause::ForcedOpen,
+        Cause::Reset,
+    ] {
+        let back: Cause = serde_json::from_str(&serde_json::to_string(&cause).unwrap()).unwrap();
+        assert_eq!(back, cause);
+    }
+    let outcome: Outcome = serde_json::from_str(r#"{"failure":"outage"}"#).unwrap();
+    assert_eq!(outcome, OUTAGE);
+    assert_eq!(
+        serde_json::from_str::<Health>(r#""healthy""#).unwrap(),
+        Health::Healthy
     );
 }

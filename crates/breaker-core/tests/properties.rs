@@ -18,6 +18,14 @@ enum Step {
     Jump(u64),
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Acquire,
+    Probe,
+    Timeout,
+    Other,
+}
+
 #[derive(Clone, Debug)]
 enum Event {
     Acquire,
@@ -192,6 +200,12 @@ fn run(config: ModelConfig, start: u64, script: Vec<(Step, Event)>) {
             last = now;
         }
         let before = real.clone();
+        let event_kind = match event {
+            Event::Acquire => Kind::Acquire,
+            Event::Probe(_) => Kind::Probe,
+            Event::Timeout => Kind::Timeout,
+            _ => Kind::Other,
+        };
         match event {
             Event::Acquire => {
                 let admission = real.acquire(now);
@@ -326,8 +340,21 @@ fn run(config: ModelConfig, start: u64, script: Vec<(Step, Event)>) {
                 real = Breaker::restore(cfg, back);
             }
         }
+        // In CLOSED, asking, probing and letting time pass change nothing at all, so that
+        // whoever persists the snapshot can skip the write.
+        if before.state() == State::Closed
+            && real.state() == State::Closed
+            && matches!(event_kind, Kind::Acquire | Kind::Probe | Kind::Timeout)
+        {
+            assert_eq!(
+                real.snapshot(),
+                before.snapshot(),
+                "a no-op in CLOSED changed the snapshot"
+            );
+        }
         // Every step: the machine and the model agree on everything observable...
         assert_eq!(real.state(), model.state);
+        assert_eq!(real.since(), model.since);
         assert_eq!(real.generation(), model.generation);
         assert_eq!(real.poll_timeout(), model.poll_timeout());
         assert_eq!(real.reopens(), model.reopens);

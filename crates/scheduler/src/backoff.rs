@@ -17,7 +17,10 @@ pub enum Jitter {
 }
 
 /// An exponential backoff with a cap and a jitter. Durations are milliseconds.
+///
+/// Deserializing checks the values as [`Backoff::new`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawBackoff")]
 pub struct Backoff {
     base_ms: u64,
     factor: f64,
@@ -39,6 +42,23 @@ pub enum BackoffError {
         /// The cap asked for.
         cap_ms: u64,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackoff {
+    base_ms: u64,
+    factor: f64,
+    cap_ms: u64,
+    jitter: Jitter,
+}
+
+impl TryFrom<RawBackoff> for Backoff {
+    type Error = BackoffError;
+
+    fn try_from(raw: RawBackoff) -> Result<Self, Self::Error> {
+        Backoff::new(raw.base_ms, raw.factor, raw.cap_ms, raw.jitter)
+    }
 }
 
 impl Backoff {

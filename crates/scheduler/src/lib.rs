@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use rand::SeedableRng;
-//! use scheduler::{due, Due, Interval, ProbeSchedule, Reason};
+//! use scheduler::{due, Due, Interval, ProbeOutcome, ProbeSchedule, Reason};
 //!
 //! let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
 //! let now = 1_700_000_000_000;
@@ -13,7 +13,7 @@
 //! probes.arm(now, &mut rng);
 //! let first = probes.poll_timeout().unwrap();
 //! assert!((now + 2_500..=now + 5_000).contains(&first));
-//! let second = probes.record(false, first, &mut rng);
+//! let second = probes.record(ProbeOutcome::Unreachable, first, &mut rng);
 //! assert!((first + 5_000..=first + 10_000).contains(&second));
 //!
 //! // Check-on-invocation: a daily reconciliation that last ran two days ago is due.
@@ -31,7 +31,9 @@
 //! storing it is someone else's job.
 //!
 //! - [`Backoff`]: base, factor and cap with full, equal, decorrelated or no [`Jitter`].
-//! - [`ProbeSchedule`]: when to probe a server that is down, reset by a healthy probe.
+//! - [`ProbeSchedule`]: when to probe a server that is down, reset by a healthy probe, with
+//!   a [`ProbePlan`] that may back off differently from a refused port than from a server
+//!   that answers but is not ready, and a fixed or jittered first probe.
 //! - [`RetryPolicy`]: a [`RetryRule`] per [`ErrorClass`], defaulting to the predecessor's.
 //! - [`due`]: check-on-invocation for periodic tasks, with an [`Interval`] that parses from
 //!   `never`, `hourly`, `daily`, `weekly` or a duration like `30m`.
@@ -47,6 +49,6 @@ mod retry;
 
 pub use backoff::{Backoff, BackoffError, Jitter};
 pub use due::{Due, Interval, IntervalError, Reason, due};
-pub use probe::{ProbeSchedule, ProbeState};
+pub use probe::{FirstProbe, ProbeOutcome, ProbePlan, ProbeSchedule, ProbeState};
 pub use ramp::{Ramp, RampConfig, RampError, RampState};
 pub use retry::{ErrorClass, RetryDecision, RetryPolicy, RetryRule};

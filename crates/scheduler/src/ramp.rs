@@ -2,7 +2,11 @@ use serde::{Deserialize, Serialize};
 
 /// How the drain rate comes back after an outage.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RampConfig {
+    /// Whether there is a ramp at all; without one, every job may go at once.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
     /// Jobs per second right after the circuit closes.
     pub initial_per_sec: f64,
     /// Jobs per second once the ramp is over.
@@ -24,6 +28,7 @@ impl Default for RampConfig {
     /// last minute for at least a minute, restore below 10 %.
     fn default() -> Self {
         RampConfig {
+            enabled: true,
             initial_per_sec: 5.0,
             target_per_sec: 20.0,
             ramp_ms: 300_000,
@@ -31,6 +36,21 @@ impl Default for RampConfig {
             restore_below: 0.10,
             hold_ms: 60_000,
             window_ms: 60_000,
+        }
+    }
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl RampConfig {
+    /// No ramp: after a recovery every job goes at once (for benchmarks, or a server that
+    /// needs no care).
+    pub fn disabled() -> RampConfig {
+        RampConfig {
+            enabled: false,
+            ..RampConfig::default()
         }
     }
 }
@@ -146,6 +166,19 @@ impl Ramp {
         self.state.halved_since.is_some()
     }
 
+    /// Whether the ramp is over at `now`: it is disabled, or the rate has reached its target
+    /// and is not halved. From then on it limits nothing and need not be consulted.
+    pub fn is_finished(&self, now: u64) -> bool {
+        !self.config.enabled
+            || (now.saturating_sub(self.state.started_at) >= self.config.ramp_ms
+                && !self.is_halved())
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RampConfig {
+        &self.config
+    }
+
     /// Jobs per second at `now`.
     pub fn rate(&self, now: u64) -> f64 {
         let c = &self.config;
@@ -163,8 +196,12 @@ impl Ramp {
         }
     }
 
-    /// Takes a token for one job, or says when the next one will be there.
+    /// Takes a token for one job, or says when the next one will be there. A disabled ramp
+    /// always has one.
     pub fn try_acquire(&mut self, now: u64) -> Result<(), u64> {
+        if !self.config.enabled {
+            return Ok(());
+        }
         self.refill(now);
         if self.state.tokens >= 1.0 {
             self.state.tokens -= 1.0;

@@ -50,8 +50,9 @@ pub enum RetryDecision {
     DeadLetter,
 }
 
-/// A [`RetryRule`] per [`ErrorClass`].
+/// A [`RetryRule`] per [`ErrorClass`], and how far a server's `Retry-After` is honoured.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// For [`ErrorClass::ServerDown`].
     pub server_down: RetryRule,
@@ -61,6 +62,14 @@ pub struct RetryPolicy {
     pub not_found: RetryRule,
     /// For [`ErrorClass::Permanent`].
     pub permanent: RetryRule,
+    /// The longest wait a `Retry-After` hint can impose; a server asking for more is
+    /// retried after this long.
+    #[serde(default = "default_retry_after_cap_ms")]
+    pub retry_after_cap_ms: u64,
+}
+
+fn default_retry_after_cap_ms() -> u64 {
+    300_000
 }
 
 impl Default for RetryPolicy {
@@ -83,6 +92,7 @@ impl Default for RetryPolicy {
                 max_retries: 12,
             },
             permanent: RetryRule::DeadLetter,
+            retry_after_cap_ms: default_retry_after_cap_ms(),
         }
     }
 }
@@ -108,10 +118,27 @@ impl RetryPolicy {
         now: u64,
         rng: &mut R,
     ) -> RetryDecision {
+        self.decide_with_hint(class, retries, previous_ms, None, now, rng)
+    }
+
+    /// [`RetryPolicy::decide`] for a failure that came with the server's own idea of when to
+    /// come back (`Retry-After`, in milliseconds). A retry then waits at least that long, up
+    /// to [`RetryPolicy::retry_after_cap_ms`]; a hint changes neither whether the job is
+    /// retried nor whether the retry is counted.
+    pub fn decide_with_hint<R: Rng + ?Sized>(
+        &self,
+        class: ErrorClass,
+        retries: u32,
+        previous_ms: u64,
+        hint_ms: Option<u64>,
+        now: u64,
+        rng: &mut R,
+    ) -> RetryDecision {
+        let floor = hint_ms.map_or(0, |hint| hint.min(self.retry_after_cap_ms));
         match self.rule(class) {
             RetryRule::Requeue => RetryDecision::Retry {
-                at: now,
-                delay_ms: 0,
+                at: now.saturating_add(floor),
+                delay_ms: floor,
                 counts_attempt: false,
             },
             RetryRule::Backoff {
@@ -123,7 +150,7 @@ impl RetryPolicy {
                 } else {
                     previous_ms
                 };
-                let delay_ms = backoff.delay(retries, previous, rng);
+                let delay_ms = backoff.delay(retries, previous, rng).max(floor);
                 RetryDecision::Retry {
                     at: now.saturating_add(delay_ms),
                     delay_ms,

@@ -3,8 +3,9 @@
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use scheduler::{
-    Backoff, BackoffError, Due, ErrorClass, Interval, Jitter, ProbeSchedule, ProbeState, Ramp,
-    RampConfig, RampError, Reason, RetryDecision, RetryPolicy, RetryRule, due,
+    Backoff, BackoffError, Due, ErrorClass, FirstProbe, Interval, Jitter, ProbeOutcome, ProbePlan,
+    ProbeSchedule, ProbeState, Ramp, RampConfig, RampError, Reason, RetryDecision, RetryPolicy,
+    RetryRule, due,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -264,7 +265,9 @@ fn intervals_parse_and_print() {
 #[test]
 fn probe_schedule_arms_backs_off_resets_and_disarms() {
     let mut rng = rng();
-    let mut p = ProbeSchedule::new(Backoff::new(5_000, 2.0, 60_000, Jitter::None).unwrap());
+    let mut p = ProbeSchedule::new(ProbePlan::uniform(
+        Backoff::new(5_000, 2.0, 60_000, Jitter::None).unwrap(),
+    ));
     assert!(!p.is_due(T0));
     assert_eq!(p.poll_timeout(), None);
     p.arm(T0, &mut rng);
@@ -279,12 +282,12 @@ fn probe_schedule_arms_backs_off_resets_and_disarms() {
     assert!(p.is_due(T0 + 5_000));
     let mut now = T0 + 5_000;
     for expected in [10_000, 20_000, 40_000, 60_000, 60_000] {
-        let next = p.record(false, now, &mut rng);
+        let next = p.record(ProbeOutcome::Unreachable, now, &mut rng);
         assert_eq!(next - now, expected);
         now = next;
     }
     assert_eq!(p.state().failures, 5);
-    assert_eq!(p.record(true, now, &mut rng), now + 5_000);
+    assert_eq!(p.record(ProbeOutcome::Healthy, now, &mut rng), now + 5_000);
     assert_eq!(p.state().failures, 0);
     p.disarm();
     assert_eq!(p.state(), ProbeState::default());
@@ -306,13 +309,15 @@ fn a_probe_due_more_than_a_cap_ahead_means_the_clock_stepped_back() {
 #[test]
 fn decorrelated_probes_start_over_after_a_healthy_probe() {
     let mut rng = rng();
-    let mut p = ProbeSchedule::new(Backoff::new(1_000, 2.0, 60_000, Jitter::Decorrelated).unwrap());
+    let mut p = ProbeSchedule::new(ProbePlan::uniform(
+        Backoff::new(1_000, 2.0, 60_000, Jitter::Decorrelated).unwrap(),
+    ));
     p.arm(T0, &mut rng);
     let mut now = T0;
     for _ in 0..20 {
-        now = p.record(false, now, &mut rng);
+        now = p.record(ProbeOutcome::NotReady, now, &mut rng);
     }
-    let next = p.record(true, now, &mut rng);
+    let next = p.record(ProbeOutcome::Healthy, now, &mut rng);
     assert!(
         next - now <= 3_000,
         "healthy resets the previous interval to the base"
@@ -514,4 +519,176 @@ fn a_clock_step_back_restarts_the_hold_from_the_earlier_instant() {
         !ramp.is_halved(),
         "a minute after the step back, not after the old instant"
     );
+}
+
+fn fixed(base_ms: u64, cap_ms: u64) -> Backoff {
+    Backoff::new(base_ms, 2.0, cap_ms, Jitter::None).unwrap()
+}
+
+#[test]
+fn a_server_that_answers_but_is_not_ready_is_probed_on_its_own_backoff() {
+    let mut rng = rng();
+    let plan = ProbePlan {
+        unreachable: fixed(2_000, 30_000),
+        not_ready: fixed(15_000, 120_000),
+        first: FirstProbe::Jittered,
+    };
+    let mut p = ProbeSchedule::new(plan);
+    p.arm(T0, &mut rng);
+    assert_eq!(
+        p.poll_timeout(),
+        Some(T0 + 2_000),
+        "first from the unreachable plan"
+    );
+    let mut now = T0 + 2_000;
+    let intervals: Vec<u64> = [
+        ProbeOutcome::Unreachable,
+        ProbeOutcome::Unreachable,
+        ProbeOutcome::NotReady,
+        ProbeOutcome::NotReady,
+        ProbeOutcome::Unreachable,
+    ]
+    .into_iter()
+    .map(|outcome| {
+        let next = p.record(outcome, now, &mut rng);
+        let interval = next - now;
+        now = next;
+        interval
+    })
+    .collect();
+    // Failures count together; each interval follows the plan of the kind just seen.
+    assert_eq!(intervals, [4_000, 8_000, 120_000, 120_000, 30_000]);
+    assert_eq!(p.plan().cap_ms(), 120_000);
+    assert!(
+        !p.is_due(now - 120_000),
+        "a not-ready cap is not a clock step"
+    );
+}
+
+#[test]
+fn a_fixed_first_probe_ignores_jitter() {
+    let plan = ProbePlan {
+        first: FirstProbe::Fixed(5_000),
+        ..ProbePlan::uniform(Backoff::new(5_000, 2.0, 60_000, Jitter::Full).unwrap())
+    };
+    for seed in 0..50 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut p = ProbeSchedule::new(plan);
+        p.arm(T0, &mut rng);
+        assert_eq!(p.poll_timeout(), Some(T0 + 5_000));
+    }
+}
+
+#[test]
+fn plans_are_data_and_bad_backoffs_are_refused_on_the_way_in() {
+    let plan = ProbePlan {
+        unreachable: fixed(2_000, 30_000),
+        not_ready: Backoff::new(10_000, 1.5, 60_000, Jitter::Equal).unwrap(),
+        first: FirstProbe::Fixed(5_000),
+    };
+    let json = serde_json::to_string(&plan).unwrap();
+    assert_eq!(
+        json,
+        r#"{"unreachable":{"base_ms":2000,"factor":2.0,"cap_ms":30000,"jitter":"none"},"not_ready":{"base_ms":10000,"factor":1.5,"cap_ms":60000,"jitter":"equal"},"first":{"fixed":5000}}"#
+    );
+    assert_eq!(serde_json::from_str::<ProbePlan>(&json).unwrap(), plan);
+    let bad = json.replace(r#""cap_ms":30000"#, r#""cap_ms":10"#);
+    let err = serde_json::from_str::<ProbePlan>(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("backoff cap (10 ms) must not be below its base (2000 ms)"),
+        "{err}"
+    );
+    let bad = json.replace(r#""factor":1.5"#, r#""factor":0.5"#);
+    assert!(serde_json::from_str::<ProbePlan>(&bad).is_err());
+}
+
+#[test]
+fn retry_after_sets_a_floor_up_to_the_cap_and_changes_nothing_else() {
+    let mut rng = rng();
+    let policy = RetryPolicy::default();
+    assert_eq!(policy.retry_after_cap_ms, 300_000);
+    for seed in 0..20 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        // The transient backoff starts at most 5 s; a 120 s hint wins.
+        match policy.decide_with_hint(ErrorClass::Transient, 0, 0, Some(120_000), T0, &mut rng) {
+            RetryDecision::Retry {
+                at,
+                delay_ms,
+                counts_attempt,
+            } => {
+                assert_eq!(
+                    (at, delay_ms, counts_attempt),
+                    (T0 + 120_000, 120_000, true)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A hint beyond the cap waits the cap.
+    match policy.decide_with_hint(ErrorClass::Transient, 0, 0, Some(86_400_000), T0, &mut rng) {
+        RetryDecision::Retry { delay_ms, .. } => assert_eq!(delay_ms, 300_000),
+        other => panic!("{other:?}"),
+    }
+    // A short hint does not shorten the backoff: not-found waits 30-60 s on its 2nd retry.
+    match policy.decide_with_hint(ErrorClass::NotFound, 1, 0, Some(1), T0, &mut rng) {
+        RetryDecision::Retry { delay_ms, .. } => assert!(delay_ms <= 60_000),
+        other => panic!("{other:?}"),
+    }
+    // Server down requeues without spending an attempt, but not before the hint.
+    assert_eq!(
+        policy.decide_with_hint(ErrorClass::ServerDown, 9, 0, Some(30_000), T0, &mut rng),
+        RetryDecision::Retry {
+            at: T0 + 30_000,
+            delay_ms: 30_000,
+            counts_attempt: false
+        }
+    );
+    // A hint never turns a dead letter into a retry.
+    assert_eq!(
+        policy.decide_with_hint(ErrorClass::Transient, 5, 0, Some(1_000), T0, &mut rng),
+        RetryDecision::DeadLetter
+    );
+    assert_eq!(
+        policy.decide_with_hint(ErrorClass::Permanent, 0, 0, Some(1_000), T0, &mut rng),
+        RetryDecision::DeadLetter
+    );
+    // Older policy files without the cap get the default.
+    let mut json: serde_json::Value = serde_json::to_value(policy).unwrap();
+    json.as_object_mut().unwrap().remove("retry_after_cap_ms");
+    assert_eq!(serde_json::from_value::<RetryPolicy>(json).unwrap(), policy);
+}
+
+#[test]
+fn a_ramp_says_when_it_is_over() {
+    let mut ramp = Ramp::start(RampConfig::default(), T0).unwrap();
+    assert!(!ramp.is_finished(T0));
+    assert!(!ramp.is_finished(T0 + 299_999));
+    assert!(ramp.is_finished(T0 + 300_000));
+    // Errors halve the rate: the ramp is not over while it is halved.
+    for i in 0..10 {
+        ramp.record(false, T0 + 300_000 + i);
+    }
+    assert!(ramp.is_halved());
+    assert!(!ramp.is_finished(T0 + 300_010));
+    for i in 0..200 {
+        ramp.record(true, T0 + 400_000 + i);
+    }
+    assert!(!ramp.is_halved());
+    assert!(ramp.is_finished(T0 + 400_200));
+}
+
+#[test]
+fn a_disabled_ramp_limits_nothing() {
+    let mut ramp = Ramp::start(RampConfig::disabled(), T0).unwrap();
+    assert!(ramp.is_finished(T0));
+    for _ in 0..10_000 {
+        assert_eq!(ramp.try_acquire(T0), Ok(()));
+    }
+    let json = serde_json::to_string(&RampConfig::default()).unwrap();
+    assert!(json.starts_with(r#"{"enabled":true,"#), "{json}");
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value.as_object_mut().unwrap().remove("enabled");
+    assert!(serde_json::from_value::<RampConfig>(value).unwrap().enabled);
 }

@@ -3,7 +3,9 @@
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use scheduler::{Backoff, Jitter, ProbeSchedule, Ramp, RampConfig};
+use scheduler::{
+    Backoff, FirstProbe, Jitter, ProbeOutcome, ProbePlan, ProbeSchedule, Ramp, RampConfig,
+};
 
 fn jitter() -> impl Strategy<Value = Jitter> {
     prop_oneof![
@@ -63,25 +65,45 @@ proptest! {
     }
 
     #[test]
-    fn probe_intervals_follow_the_plan(
-        outcomes in proptest::collection::vec(any::<bool>(), 1..50),
+    fn probe_intervals_follow_the_plan_for_each_kind_of_failure(
+        outcomes in proptest::collection::vec(0u8..3, 1..50),
         seed in any::<u64>(),
         start in 0u64..u64::MAX / 2,
+        (base_u, cap_u) in (1u64..10_000, 1u64..20).prop_map(|(b, m)| (b, b * m)),
+        (base_n, cap_n) in (1u64..60_000, 1u64..20).prop_map(|(b, m)| (b, b * m)),
+        fixed_first in proptest::option::of(0u64..100_000),
     ) {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let mut probes = ProbeSchedule::default();
+        let unreachable = Backoff::new(base_u, 2.0, cap_u, Jitter::Equal).unwrap();
+        let not_ready = Backoff::new(base_n, 1.5, cap_n, Jitter::Full).unwrap();
+        let first = fixed_first.map_or(FirstProbe::Jittered, FirstProbe::Fixed);
+        let mut probes = ProbeSchedule::new(ProbePlan { unreachable, not_ready, first });
         probes.arm(start, &mut rng);
         let mut now = probes.poll_timeout().unwrap();
-        prop_assert!(now - start >= 2_500 && now - start <= 5_000);
+        match fixed_first {
+            Some(delay) => prop_assert_eq!(now - start, delay),
+            None => prop_assert!(now - start >= base_u / 2 && now - start <= base_u),
+        }
         let mut failures = 0u32;
-        for healthy in outcomes {
+        for pick in outcomes {
+            let outcome = [ProbeOutcome::Healthy, ProbeOutcome::Unreachable, ProbeOutcome::NotReady][pick as usize];
             prop_assert!(probes.is_due(now));
-            let next = probes.record(healthy, now, &mut rng);
-            failures = if healthy { 0 } else { failures + 1 };
-            let ceiling = probes.plan().ceiling(failures);
-            prop_assert!(next - now >= ceiling / 2 && next - now <= ceiling);
-            prop_assert!(next - now <= 60_000);
-            prop_assert!(!probes.is_due(next - 1));
+            let next = probes.record(outcome, now, &mut rng);
+            failures = if outcome == ProbeOutcome::Healthy { 0 } else { failures + 1 };
+            let interval = next - now;
+            match outcome {
+                ProbeOutcome::NotReady => {
+                    prop_assert!(interval <= not_ready.ceiling(failures));
+                    prop_assert!(interval <= cap_n);
+                }
+                _ => {
+                    let ceiling = unreachable.ceiling(failures);
+                    prop_assert!(interval >= ceiling / 2 && interval <= ceiling);
+                }
+            }
+            if interval > 0 {
+                prop_assert!(!probes.is_due(next - 1));
+            }
             now = next;
         }
     }

@@ -57,6 +57,7 @@ pub(crate) struct Model {
     pub(crate) reopens: u32,
     pub(crate) last_seen: u64,
     pub(crate) next_lease: u64,
+    pub(crate) since: u64,
     pub(crate) log: Vec<ModelTransition>,
 }
 
@@ -73,6 +74,7 @@ impl Model {
             reopens: 0,
             last_seen: 0,
             next_lease: 0,
+            since: 0,
             log: Vec::new(),
         }
     }
@@ -101,6 +103,7 @@ impl Model {
             cause,
         });
         self.state = to;
+        self.since = now;
         if to == State::Closed {
             self.failures = 0;
         }
