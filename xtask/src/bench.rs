@@ -116,7 +116,7 @@ pub(crate) fn breaker() -> Result<(), String> {
     measure("probe schedule: is_due + record failed probe", |i| {
         let now = T0 + i;
         black_box(probes.is_due(now));
-        black_box(probes.record(false, now, &mut rng));
+        black_box(probes.record(scheduler::ProbeOutcome::Unreachable, now, &mut rng));
     });
     measure("check-on-invocation: due(last_run, daily, now)", |i| {
         black_box(due(black_box(Some(T0)), Interval::DAILY, T0 + i));

@@ -94,6 +94,72 @@ pub enum Error {
         /// The job.
         job: crate::JobId,
     },
+    /// A file that cannot be read, left where it is (by a reader that must change nothing).
+    #[error("{path} could not be read ({cause}); it was left as it is")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        cause: String,
+    },
+    /// Something other than a regular file where a file of this crate's belongs.
+    #[error("{path} is {kind}, not a regular file; remove it or use another data directory")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: "a FIFO", "a device", "a directory", …
+        kind: &'static str,
+    },
+    /// A file larger than this crate ever writes there.
+    #[error(
+        "{path} is {size} bytes, more than the {max} bytes allowed; it was left as it is (move it away to start afresh)"
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size (or how much of it was read before giving up).
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A reader that may wait only briefly found the state locked by a writer.
+    #[error(
+        "{path} was busy: another plexsync process held its lock for {waited:?}; nothing was read, try again"
+    )]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// Another process holds an exclusive lock that is only ever tried, never waited for.
+    #[error("{}", held_message(path, *pid))]
+    Held {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder's process id, if it wrote one.
+        pid: Option<u32>,
+    },
+    /// A queue opened read-only was asked to change something.
+    #[error("the queue in {path} was opened read-only; nothing was changed")]
+    ReadOnly {
+        /// The queue's directory.
+        path: PathBuf,
+    },
+    /// A job that the queue does not hold.
+    #[error("no job {job} in the queue")]
+    NotFound {
+        /// The id asked for.
+        job: crate::JobId,
+    },
+    /// A record the queue knew of could not be read back, even after reading the files again.
+    #[error("{path} is damaged: {cause}; the record was skipped and everything intact was kept")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        cause: String,
+    },
     /// A job key that cannot be stored.
     #[error("a job key must be 1 to {max} bytes long (got {len})")]
     BadKey {
@@ -115,6 +181,19 @@ impl Error {
             path,
             source,
         }
+    }
+}
+
+fn held_message(path: &std::path::Path, pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!(
+            "another plexsync process (pid {pid}) is already working here; it holds {}",
+            path.display()
+        ),
+        None => format!(
+            "another plexsync process is already working here; it holds {}",
+            path.display()
+        ),
     }
 }
 

@@ -62,6 +62,16 @@ pub(crate) fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
 ) -> Result<()> {
+    let tmp = write_temp(path, fill)?;
+    commit_temp(&tmp, path)
+}
+
+/// The first half of [`write_atomic_with`]: the contents, synced, in `<path>.tmp`, whose path
+/// is returned. If anything fails the temporary file is removed and the target is untouched.
+pub(crate) fn write_temp(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<()>,
+) -> Result<PathBuf> {
     let tmp = sibling(path, ".tmp");
     match fs::remove_file(&tmp) {
         Ok(()) => {}
@@ -80,14 +90,22 @@ pub(crate) fn write_atomic_with(
             .into_inner()
             .map_err(|e| Error::io("write the temporary file", &tmp)(e.into_error()))?;
         file.sync_all()
-            .map_err(Error::io("sync the temporary file", &tmp))?;
-        fs::rename(&tmp, path).map_err(Error::io("rename the temporary file over", path))
+            .map_err(Error::io("sync the temporary file", &tmp))
     })();
-    if result.is_err() {
-        // The target is untouched; do not leave a half-written file behind either.
+    if let Err(e) = result {
+        // Do not leave a half-written file behind.
         let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    result?;
+    Ok(tmp)
+}
+
+/// The second half: renames the temporary file over `path` and makes the rename durable.
+pub(crate) fn commit_temp(tmp: &Path, path: &Path) -> Result<()> {
+    if let Err(e) = fs::rename(tmp, path) {
+        let _ = fs::remove_file(tmp);
+        return Err(Error::io("rename the temporary file over", path)(e));
+    }
     sync_dir(parent(path))
 }
 
@@ -115,11 +133,82 @@ pub(crate) fn move_aside(path: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// Reads a whole file; `None` if it does not exist.
-pub(crate) fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path)(e)),
+/// Reads a whole regular file of at most `max_bytes`; `None` if it does not exist.
+///
+/// Anything else at the path (a FIFO, whose read would block forever; a device such as
+/// `/dev/zero`, whose read never ends; a directory) is refused, as is a file over the limit,
+/// without reading it.
+pub(crate) fn read_regular(path: &Path, max_bytes: u64) -> Result<Option<Vec<u8>>> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", path)(e)),
+    };
+    check_regular(path, &meta, max_bytes)?;
+    let mut options = OpenOptions::new();
+    options.read(true);
+    // Should a FIFO be swapped in after the check, opening it must not block.
+    #[cfg(target_os = "linux")]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, 0o4000);
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", path)(e)),
+    };
+    let meta = file.metadata().map_err(Error::io("read", path))?;
+    check_regular(path, &meta, max_bytes)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    io::Read::read_to_end(&mut io::Read::take(&file, max_bytes + 1), &mut bytes)
+        .map_err(Error::io("read", path))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            size: bytes.len() as u64,
+            max: max_bytes,
+        });
+    }
+    Ok(Some(bytes))
+}
+
+fn check_regular(path: &Path, meta: &fs::Metadata, max_bytes: u64) -> Result<()> {
+    if !meta.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_owned(),
+            kind: kind_of(&meta.file_type()),
+        });
+    }
+    if meta.len() > max_bytes {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            size: meta.len(),
+            max: max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// What a file that is not a regular file is, for messages.
+pub(crate) fn kind_of(file_type: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
     }
 }

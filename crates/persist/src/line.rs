@@ -1,15 +1,30 @@
-//! One record per line, each guarded by a checksum: `<crc32 as 8 hex digits> <json>\n`.
+//! One record per line, each guarded by a checksum.
 //!
-//! A line whose checksum does not match, or that is not the JSON expected, is skipped and
-//! counted; the lines around it are unaffected. `cut -c10- | jq` reads a file by hand.
+//! ```text
+//! <crc32, 8 hex digits> <json>\n                        snapshot lines
+//! <crc32, 8 hex digits> <offset, 16 hex digits> <json>\n  journal lines
+//! ```
+//!
+//! The checksum covers everything after its own space. A journal line also states the byte
+//! offset it was written at, so a line read anywhere else proves that bytes were added or
+//! removed before it. A line whose checksum does not match, or that is not the JSON expected,
+//! is skipped and counted; the lines around it are unaffected. `cut -c10- | jq` reads a
+//! snapshot by hand, `cut -c27- | jq` a journal segment.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Appends `record` as one framed line to `out`.
-pub(crate) fn encode(record: &impl Serialize, out: &mut Vec<u8>) -> serde_json::Result<()> {
+/// Appends `record` as one framed line to `out`, stating `offset` if given.
+pub(crate) fn encode(
+    record: &impl Serialize,
+    offset: Option<u64>,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
     let start = out.len();
     out.extend_from_slice(b"00000000 ");
+    if let Some(offset) = offset {
+        out.extend_from_slice(format!("{offset:016x} ").as_bytes());
+    }
     serde_json::to_writer(&mut *out, record)?;
     let crc = crc32fast::hash(&out[start + 9..]);
     out[start..start + 8].copy_from_slice(format!("{crc:08x}").as_bytes());
@@ -17,8 +32,26 @@ pub(crate) fn encode(record: &impl Serialize, out: &mut Vec<u8>) -> serde_json::
     Ok(())
 }
 
-/// Decodes one line (without its newline); `None` if it is damaged or not a `T`.
+/// Decodes one line (without its newline) that states no offset; `None` if it is damaged or
+/// not a `T`.
 pub(crate) fn decode<T: DeserializeOwned>(line: &[u8]) -> Option<T> {
+    match checked(line)? {
+        (None, body) => serde_json::from_slice(body).ok(),
+        (Some(_), _) => None,
+    }
+}
+
+/// Decodes one journal line (without its newline): the offset it states and the record;
+/// `None` if it is damaged, states no offset, or is not a `T`.
+pub(crate) fn decode_at<T: DeserializeOwned>(line: &[u8]) -> Option<(u64, T)> {
+    match checked(line)? {
+        (Some(offset), body) => Some((offset, serde_json::from_slice(body).ok()?)),
+        (None, _) => None,
+    }
+}
+
+/// The stated offset (if any) and the JSON of a line whose checksum matches.
+fn checked(line: &[u8]) -> Option<(Option<u64>, &[u8])> {
     if line.len() < 10 || line[8] != b' ' {
         return None;
     }
@@ -29,5 +62,14 @@ pub(crate) fn decode<T: DeserializeOwned>(line: &[u8]) -> Option<T> {
     if crc32fast::hash(body) != expected {
         return None;
     }
-    serde_json::from_slice(body).ok()
+    if body.first() == Some(&b'{') {
+        return Some((None, body));
+    }
+    if body.len() < 18 || body[16] != b' ' {
+        return None;
+    }
+    let offset = std::str::from_utf8(&body[..16])
+        .ok()
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())?;
+    Some((Some(offset), &body[17..]))
 }

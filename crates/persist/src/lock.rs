@@ -59,6 +59,19 @@ impl LockFile {
         })
     }
 
+    /// Opens an existing lock file for reading only, creating nothing; `None` if there is none.
+    /// A shared lock can be taken through it even where the directory is not writable.
+    pub(crate) fn open_existing(path: &Path) -> Result<Option<LockFile>> {
+        match File::open(path) {
+            Ok(file) => Ok(Some(LockFile {
+                file,
+                path: path.to_owned(),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("open the lock file", path)(e)),
+        }
+    }
+
     /// A counter kept in the lock file, read with the lock held. The queue bumps it whenever
     /// it adds or removes files, so that other processes can tell whether the directory
     /// listing they cached is still right without listing it again.
@@ -127,4 +140,100 @@ fn lock_error(path: PathBuf, source: io::Error) -> Error {
             source,
         }
     }
+}
+
+/// An exclusive lock that is tried, never waited for: "one drainer at a time".
+///
+/// [`WorkerLock::try_acquire`] returns at once, with the lock or with [`Error::Held`] naming
+/// the holder's process id. The lock is `flock(2)` on an open file, so it is released when the
+/// guard is dropped or the process dies however it dies; the file left on disk means nothing.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("persist-worker-doc-{}", std::process::id()));
+/// use persist::{Error, WorkerLock};
+///
+/// let path = dir.join("worker.lock");
+/// let held = WorkerLock::try_acquire(&path)?;
+/// assert_eq!(WorkerLock::holder(&path)?, Some(Some(std::process::id())));
+/// drop(held);
+/// assert_eq!(WorkerLock::holder(&path)?, None);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug)]
+pub struct WorkerLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl WorkerLock {
+    /// Takes the lock at `path` (creating the file, mode 0600, and its directory, mode 0700),
+    /// or fails at once with [`Error::Held`] if another process holds it.
+    pub fn try_acquire(path: impl AsRef<Path>) -> Result<WorkerLock> {
+        let path = path.as_ref();
+        fsutil::ensure_dir(fsutil::parent(path))?;
+        let file = fsutil::private()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(Error::io("open the lock file", path))?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                return Err(Error::Held {
+                    path: path.to_owned(),
+                    pid: read_pid(&file),
+                });
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(lock_error(path.to_owned(), e)),
+        }
+        // The pid is only a hint for the message another process shows.
+        let mut writer = &file;
+        let _ = file
+            .set_len(0)
+            .and_then(|_| writer.seek(SeekFrom::Start(0)))
+            .and_then(|_| writer.write_all(std::process::id().to_string().as_bytes()));
+        Ok(WorkerLock {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Who holds the lock at `path`, without taking it or creating anything: `None` if nobody
+    /// does, `Some(pid)` if a process does (`Some(None)` if it wrote no pid).
+    pub fn holder(path: impl AsRef<Path>) -> Result<Option<Option<u32>>> {
+        let path = path.as_ref();
+        let Some(lock) = LockFile::open_existing(path)? else {
+            return Ok(None);
+        };
+        match fs4::FileExt::try_lock_shared(&lock.file) {
+            Ok(()) => {
+                let _ = fs4::FileExt::unlock(&lock.file);
+                Ok(None)
+            }
+            Err(fs4::TryLockError::WouldBlock) => Ok(Some(read_pid(&lock.file))),
+            Err(fs4::TryLockError::Error(e)) => Err(lock_error(path.to_owned(), e)),
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for WorkerLock {
+    fn drop(&mut self) {
+        let _ = fs4::FileExt::unlock(&self.file);
+    }
+}
+
+fn read_pid(file: &File) -> Option<u32> {
+    let mut text = String::new();
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(0)).ok()?;
+    reader.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
 }

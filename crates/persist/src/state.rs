@@ -11,6 +11,13 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::lock::{DEFAULT_LOCK_TIMEOUT, LockFile, Mode};
 
+/// The largest state file read unless told otherwise.
+pub const DEFAULT_MAX_STATE_BYTES: u64 = 16 << 20;
+
+/// Turns the JSON of one schema's state into the JSON of the next; the message of an `Err`
+/// says why this file cannot be carried forward.
+pub type Migration = fn(serde_json::Value) -> Result<serde_json::Value, String>;
+
 /// A JSON file holding one value of type `T`, with a schema version.
 ///
 /// - [`StateFile::load`] reads without a lock: writers replace the file by rename, so a reader
@@ -18,12 +25,21 @@ use crate::lock::{DEFAULT_LOCK_TIMEOUT, LockFile, Mode};
 /// - [`StateFile::update`] is read-modify-write under an exclusive lock on `<name>.lock`, so two
 ///   processes updating at once both see their change land. It waits for the lock up to the
 ///   lock timeout (10 s by default) and then fails; it never skips the save.
+///   [`StateFile::update_if_changed`] skips the write, and its fsync, when nothing changed.
 /// - A missing file, or a missing directory, reads as `T::default()`; `update` creates the
 ///   directory (mode 0700) and the file (mode 0600).
-/// - A file that cannot be read (truncated, not JSON, not the right shape, another schema) is
-///   moved to `<name>.corrupt-<unix millis>` and reported as [`Error::Corrupt`] or
-///   [`Error::FutureSchema`]. The caller decides what to do; calling again starts from the
-///   default, because the file is gone from its place.
+/// - A file written under an older schema is carried forward by the [`Migration`]s given with
+///   [`StateFile::with_migration`]; it is rewritten in the current schema by the next update.
+/// - A file that cannot be read (truncated, not JSON, not the envelope this crate writes, the
+///   wrong shape, an older schema with no migration) is moved to `<name>.corrupt-<unix
+///   millis>` and reported as [`Error::Corrupt`] or [`Error::FutureSchema`]. The caller decides
+///   what to do; calling again starts from the default, because the file is gone from its
+///   place.
+/// - Only a regular file is read, and only up to a size limit (16 MiB by default): a FIFO, a
+///   device or an oversized file at the path is refused with [`Error::NotAFile`] or
+///   [`Error::TooLarge`], and left where it is.
+/// - [`StateFile::peek`] is for readers that must change nothing (a health check): it
+///   creates, moves and locks nothing.
 /// - On a filesystem without file locks `update` fails with [`Error::LockUnsupported`] rather
 ///   than risk losing updates.
 #[derive(Debug)]
@@ -32,6 +48,8 @@ pub struct StateFile<T> {
     lock_path: PathBuf,
     schema: u32,
     lock_timeout: Duration,
+    max_bytes: u64,
+    migrations: Vec<(u32, Migration)>,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -51,6 +69,11 @@ struct Contents<T> {
     state: T,
 }
 
+#[derive(Deserialize)]
+struct RawContents {
+    state: serde_json::Value,
+}
+
 impl<T> StateFile<T>
 where
     T: Serialize + DeserializeOwned + Default,
@@ -63,6 +86,8 @@ where
             path,
             schema,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            max_bytes: DEFAULT_MAX_STATE_BYTES,
+            migrations: Vec::new(),
             _value: PhantomData,
         }
     }
@@ -73,6 +98,20 @@ where
         self
     }
 
+    /// Refuses files larger than this.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Carries a file of schema `from` forward to schema `from + 1`. Migrations chain: a file
+    /// several schemas old goes through each in turn.
+    pub fn with_migration(mut self, from: u32, migrate: Migration) -> Self {
+        self.migrations.retain(|(f, _)| *f != from);
+        self.migrations.push((from, migrate));
+        self
+    }
+
     /// Where the state lives.
     pub fn path(&self) -> &Path {
         &self.path
@@ -80,7 +119,7 @@ where
 
     /// Reads the current state; a missing file is the default.
     pub fn load(&self) -> Result<T> {
-        match fsutil::read_if_exists(&self.path)? {
+        match self.read_bytes()? {
             None => Ok(T::default()),
             Some(bytes) => match self.decode(&bytes) {
                 Ok(state) => Ok(state),
@@ -90,13 +129,53 @@ where
         }
     }
 
+    /// Reads the current state without creating, moving or locking anything; a missing file
+    /// or directory is the default. A file that cannot be read is reported as
+    /// [`Error::Unreadable`] and left where it is.
+    pub fn peek(&self) -> Result<T> {
+        match self.read_bytes()? {
+            None => Ok(T::default()),
+            Some(bytes) => self.decode(&bytes).map_err(|bad| Error::Unreadable {
+                path: self.path.clone(),
+                cause: match bad {
+                    Bad::Future(found) => format!(
+                        "written by a newer plexsync (schema {found}; this one reads up to {})",
+                        self.schema
+                    ),
+                    Bad::Unreadable(cause) => cause,
+                },
+            }),
+        }
+    }
+
     /// Applies `change` to the current state and stores the result durably, under the lock.
     /// If `change` panics nothing is written.
     pub fn update<R>(&self, change: impl FnOnce(&mut T) -> R) -> Result<R> {
+        self.update_with(|state| (change(state), true))
+    }
+
+    /// [`StateFile::update`] that writes only when `change` left the state different from
+    /// what it read, so an update that changes nothing costs no write and no fsync.
+    pub fn update_if_changed<R>(&self, change: impl FnOnce(&mut T) -> R) -> Result<R>
+    where
+        T: PartialEq + Clone,
+    {
+        self.update_with(|state| {
+            let before = state.clone();
+            let result = change(state);
+            let changed = *state != before;
+            (result, changed)
+        })
+    }
+
+    fn update_with<R>(&self, change: impl FnOnce(&mut T) -> (R, bool)) -> Result<R> {
         fsutil::ensure_dir(fsutil::parent(&self.path))?;
         self.with_lock(|| {
             let mut state = self.read_locked()?;
-            let result = change(&mut state);
+            let (result, changed) = change(&mut state);
+            if !changed {
+                return Ok(result);
+            }
             let bytes = serde_json::to_vec(&Envelope {
                 schema: self.schema,
                 state: &state,
@@ -121,9 +200,13 @@ where
         body()
     }
 
+    fn read_bytes(&self) -> Result<Option<Vec<u8>>> {
+        fsutil::read_regular(&self.path, self.max_bytes)
+    }
+
     /// Reads under the lock, moving an unreadable file aside.
     fn read_locked(&self) -> Result<T> {
-        let Some(bytes) = fsutil::read_if_exists(&self.path)? else {
+        let Some(bytes) = self.read_bytes()? else {
             return Ok(T::default());
         };
         match self.decode(&bytes) {
@@ -143,23 +226,51 @@ where
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T, Bad> {
-        if bytes.is_empty() {
-            return Err(Bad::Unreadable("the file is empty".into()));
+        let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+        match start.map(|i| bytes[i]) {
+            None => return Err(Bad::Unreadable("the file is empty".into())),
+            // serde reads a struct from a JSON array too; only the object this crate writes
+            // is a state file.
+            Some(b'{') => {}
+            Some(_) => {
+                return Err(Bad::Unreadable(
+                    "not a plexsync state file: not a JSON object".into(),
+                ));
+            }
         }
         let header: Header = serde_json::from_slice(bytes)
             .map_err(|e| Bad::Unreadable(format!("not a plexsync state file: {e}")))?;
         if header.schema > self.schema {
             return Err(Bad::Future(header.schema));
         }
-        if header.schema < self.schema {
-            return Err(Bad::Unreadable(format!(
-                "schema {} is older than any this version reads ({})",
-                header.schema, self.schema
-            )));
+        if header.schema == self.schema {
+            let contents: Contents<T> = serde_json::from_slice(bytes)
+                .map_err(|e| Bad::Unreadable(format!("unexpected contents: {e}")))?;
+            return Ok(contents.state);
         }
-        let contents: Contents<T> = serde_json::from_slice(bytes)
+        let raw: RawContents = serde_json::from_slice(bytes)
             .map_err(|e| Bad::Unreadable(format!("unexpected contents: {e}")))?;
-        Ok(contents.state)
+        let mut value = raw.state;
+        for from in header.schema..self.schema {
+            let Some((_, migrate)) = self.migrations.iter().find(|(f, _)| *f == from) else {
+                return Err(Bad::Unreadable(format!(
+                    "schema {} is older than any this version reads ({}), and there is no way to carry schema {from} forward",
+                    header.schema, self.schema
+                )));
+            };
+            value = migrate(value).map_err(|why| {
+                Bad::Unreadable(format!(
+                    "schema {from} could not be carried forward to {}: {why}",
+                    from + 1
+                ))
+            })?;
+        }
+        serde_json::from_value(value).map_err(|e| {
+            Bad::Unreadable(format!(
+                "schema {} carried forward to {} has unexpected contents: {e}",
+                header.schema, self.schema
+            ))
+        })
     }
 }
 

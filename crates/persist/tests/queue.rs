@@ -92,8 +92,15 @@ fn a_job_waiting_for_its_retry_is_not_handed_out() {
     let mut q = queue(tmp.path());
     q.enqueue("slow", &json!({}), T0).unwrap();
     let lease = q.lease(MINUTE, T0).unwrap().unwrap();
-    q.retry(&lease, T0 + 30_000, true, "HTTP 503 maintenance", T0 + 1)
-        .unwrap();
+    q.retry(
+        &lease,
+        T0 + 30_000,
+        true,
+        "transient",
+        "HTTP 503 maintenance",
+        T0 + 1,
+    )
+    .unwrap();
     assert!(q.lease(MINUTE, T0 + 29_999).unwrap().is_none());
     let stats = q.stats(T0 + 29_999).unwrap();
     assert_eq!(
@@ -117,6 +124,7 @@ fn a_job_waiting_for_its_retry_is_not_handed_out() {
         &again,
         T0 + 40_000,
         false,
+        "transient",
         "connection refused",
         T0 + 30_001,
     )
@@ -137,8 +145,15 @@ fn many_waiting_jobs_do_not_hide_a_ready_one_or_grow_the_journal() {
     for i in 0..300 {
         q.enqueue(&format!("waiting-{i}"), &json!(i), T0).unwrap();
         let lease = q.lease(MINUTE, T0).unwrap().unwrap();
-        q.retry(&lease, T0 + 3_600_000, true, "not found in Plex", T0)
-            .unwrap();
+        q.retry(
+            &lease,
+            T0 + 3_600_000,
+            true,
+            "transient",
+            "not found in Plex",
+            T0,
+        )
+        .unwrap();
     }
     let journal_bytes = |dir: &Path| -> u64 {
         fs::read_dir(dir.join("queue"))
@@ -188,8 +203,8 @@ fn an_expired_lease_is_delivered_again_and_the_old_holder_is_refused() {
         err.to_string()
             .contains(&format!("lease on job {id} is no longer held"))
     );
-    assert!(q.retry(&first, T0, true, "x", T0).is_err());
-    assert!(q.dead_letter(&first, "x", T0).is_err());
+    assert!(q.retry(&first, T0, true, "transient", "x", T0).is_err());
+    assert!(q.dead_letter(&first, "permanent", "x", T0).is_err());
     q.ack(&second).unwrap();
     assert!(
         matches!(q.ack(&second), Err(Error::LeaseLost { .. })),
@@ -257,7 +272,8 @@ fn a_failed_job_with_a_newer_one_waiting_gives_way_to_it() {
     q.enqueue("scene-7", &json!("old"), T0).unwrap();
     let old = q.lease(MINUTE, T0).unwrap().unwrap();
     q.enqueue("scene-7", &json!("new"), T0 + 1).unwrap();
-    q.retry(&old, T0 + 10_000, true, "timeout", T0 + 2).unwrap();
+    q.retry(&old, T0 + 10_000, true, "transient", "timeout", T0 + 2)
+        .unwrap();
     let jobs = q.jobs().unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].payload, json!("new"));
@@ -284,10 +300,16 @@ fn dead_letters_keep_their_history_and_can_be_requeued_or_purged() {
         let id = q.enqueue(&format!("s{i}"), &json!(i), dies_at).unwrap();
         ids.push(id);
         let lease = q.lease(MINUTE, dies_at).unwrap().unwrap();
-        q.retry(&lease, dies_at, true, "HTTP 500", dies_at).unwrap();
-        let lease = q.lease(MINUTE, dies_at).unwrap().unwrap();
-        q.dead_letter(&lease, "HTTP 401: check the Plex token", dies_at)
+        q.retry(&lease, dies_at, true, "transient", "HTTP 500", dies_at)
             .unwrap();
+        let lease = q.lease(MINUTE, dies_at).unwrap().unwrap();
+        q.dead_letter(
+            &lease,
+            "permanent",
+            "HTTP 401: check the Plex token",
+            dies_at,
+        )
+        .unwrap();
     }
     let dead = q.dead_letters().unwrap();
     assert_eq!(dead.len(), 3);
@@ -309,13 +331,22 @@ fn dead_letters_keep_their_history_and_can_be_requeued_or_purged() {
     assert_eq!(back.job.history.len(), 1, "and keeps the history");
     q.ack(&back).unwrap();
 
-    assert_eq!(
-        q.requeue_dead(Selection::One(JobId::from_u64(12345)), T0)
-            .unwrap(),
-        0
-    );
+    // A job that is not dead-lettered is named as not found.
+    let missing = JobId::from_u64(12345);
+    match q.requeue_dead(Selection::One(missing), T0) {
+        Err(Error::NotFound { job }) => assert_eq!(job, missing),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        q.purge_dead(Selection::One(missing)),
+        Err(Error::NotFound { .. })
+    ));
     // Purge the ones dead for more than 2.5 days at T0 + 3 days: only the first.
-    assert_eq!(q.purge_dead(2 * day + day / 2, T0 + 3 * day).unwrap(), 1);
+    let older = Selection::DeadBetween {
+        from: 0,
+        to: T0 + 3 * day - (2 * day + day / 2),
+    };
+    assert_eq!(q.purge_dead(older).unwrap(), 1);
     let left: Vec<JobId> = q.dead_letters().unwrap().iter().map(|d| d.job.id).collect();
     assert_eq!(left, [ids[2]]);
     assert_eq!(q.requeue_dead(Selection::All, T0 + 3 * day).unwrap(), 1);
@@ -329,7 +360,8 @@ fn requeueing_a_dead_job_gives_way_to_a_newer_one_with_its_key() {
     let mut q = queue(tmp.path());
     q.enqueue("s", &json!("old"), T0).unwrap();
     let lease = q.lease(MINUTE, T0).unwrap().unwrap();
-    q.dead_letter(&lease, "bad request", T0).unwrap();
+    q.dead_letter(&lease, "permanent", "bad request", T0)
+        .unwrap();
     q.enqueue("s", &json!("new"), T0 + 1).unwrap();
     assert_eq!(q.requeue_dead(Selection::All, T0 + 2).unwrap(), 1);
     let jobs = q.jobs().unwrap();
@@ -347,7 +379,8 @@ fn stats_report_ages_and_counts() {
     q.enqueue("c", &json!(0), T0 + 200).unwrap();
     let a = q.lease(MINUTE, T0 + 300).unwrap().unwrap();
     let b = q.lease(MINUTE, T0 + 300).unwrap().unwrap();
-    q.retry(&b, T0 + 5_000, true, "e", T0 + 300).unwrap();
+    q.retry(&b, T0 + 5_000, true, "transient", "e", T0 + 300)
+        .unwrap();
     let stats = q.stats(T0 + 1_000).unwrap();
     assert_eq!(stats.pending, 2);
     assert_eq!(stats.ready_now, 1);
@@ -421,9 +454,10 @@ fn explicit_compaction_of_everything_round_trips_every_state() {
     q.enqueue("dead", &json!(4), T0).unwrap();
     let leased = q.lease(MINUTE, T0).unwrap().unwrap();
     let waiting = q.lease(MINUTE, T0).unwrap().unwrap();
-    q.retry(&waiting, T0 + MINUTE, true, "503", T0).unwrap();
+    q.retry(&waiting, T0 + MINUTE, true, "transient", "503", T0)
+        .unwrap();
     let dead = q.lease(MINUTE, T0).unwrap().unwrap();
-    q.dead_letter(&dead, "400", T0).unwrap();
+    q.dead_letter(&dead, "permanent", "400", T0).unwrap();
     q.enqueue("pending", &json!(1), T0 + 1).unwrap();
     q.enqueue("leased", &json!("behind"), T0 + 1).unwrap();
     q.enqueue("pending", &json!(5), T0 + 2).unwrap();
@@ -568,8 +602,8 @@ fn damaged_snapshots_keep_every_intact_record() {
     let snapshot = paths_starting(tmp.path(), "snapshot-").pop().unwrap();
     let text = fs::read_to_string(&snapshot).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 5, "a header and four jobs");
-    // Lose the header and garble one job; truncate the last.
+    assert_eq!(lines.len(), 6, "a header, four jobs and a trailer");
+    // Lose the header and garble one job; truncate the last, and lose the trailer.
     let last = lines[4];
     let damaged = format!(
         "{}\ngarbage\n{}\n{}",
@@ -696,10 +730,306 @@ fn a_queue_that_another_compacted_under_it_writes_to_the_new_files() {
     );
     second.ack(&lease).unwrap();
     let dead = second.lease(MINUTE, T0).unwrap().unwrap();
-    second.dead_letter(&dead, "gone", T0).unwrap();
+    second.dead_letter(&dead, "permanent", "gone", T0).unwrap();
     first.compact().unwrap();
     let letters = second.dead_letters().unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].job.payload, json!("b"));
     assert_eq!(keys(&mut first), ["c", "d"]);
+}
+
+#[test]
+fn a_holder_can_extend_its_lease_before_it_runs_out() {
+    let tmp = temp_dir();
+    let mut q = queue(tmp.path());
+    q.enqueue("slow", &json!(1), T0).unwrap();
+    let mut lease = q.lease(MINUTE, T0).unwrap().unwrap();
+    q.extend(&mut lease, T0 + 5 * MINUTE, T0 + 50_000).unwrap();
+    assert_eq!(lease.until, T0 + 5 * MINUTE);
+    // Past the first deadline the job is still held: nobody else gets it.
+    assert!(q.lease(MINUTE, T0 + 2 * MINUTE).unwrap().is_none());
+    assert_eq!(q.stats(T0 + 2 * MINUTE).unwrap().leased, 1);
+    // Another process sees the extension too.
+    assert!(
+        queue(tmp.path())
+            .lease(MINUTE, T0 + 4 * MINUTE)
+            .unwrap()
+            .is_none()
+    );
+    q.ack(&lease).unwrap();
+    assert!(q.jobs().unwrap().is_empty());
+    // A lease that ran out and was taken over cannot be extended.
+    q.enqueue("late", &json!(2), T0).unwrap();
+    let mut first = q.lease(MINUTE, T0).unwrap().unwrap();
+    let second = q.lease(MINUTE, T0 + 2 * MINUTE).unwrap().unwrap();
+    assert!(matches!(
+        q.extend(&mut first, T0 + 10 * MINUTE, T0 + 2 * MINUTE),
+        Err(Error::LeaseLost { .. })
+    ));
+    assert_eq!(
+        first.until,
+        T0 + MINUTE,
+        "a refused extension changes nothing"
+    );
+    q.ack(&second).unwrap();
+}
+
+#[test]
+fn failures_keep_their_class_and_dead_letters_can_be_chosen_by_it() {
+    let tmp = temp_dir();
+    let mut q = queue(tmp.path());
+    for (key, class) in [("a", "not_found"), ("b", "permanent"), ("c", "not_found")] {
+        q.enqueue(key, &json!(key), T0).unwrap();
+        let lease = q.lease(MINUTE, T0).unwrap().unwrap();
+        q.retry(&lease, T0, false, "server_down", "refused", T0)
+            .unwrap();
+        let lease = q.lease(MINUTE, T0).unwrap().unwrap();
+        q.dead_letter(&lease, class, "gave up", T0 + 1).unwrap();
+    }
+    let dead = queue(tmp.path()).dead_letters().unwrap();
+    let classes: Vec<&str> = dead.iter().map(|d| d.class.as_str()).collect();
+    assert_eq!(classes, ["not_found", "permanent", "not_found"]);
+    assert_eq!(dead[0].job.history[0].class, "server_down");
+    assert!(!dead[0].job.history[0].counted);
+    // Classes survive compaction.
+    q.compact().unwrap();
+    let dead = queue(tmp.path()).dead_letters().unwrap();
+    assert_eq!(dead[1].class, "permanent");
+    assert_eq!(dead[2].job.history[0].class, "server_down");
+    let not_found = Selection::Class("not_found".into());
+    assert_eq!(q.requeue_dead(not_found.clone(), T0 + 2).unwrap(), 2);
+    assert_eq!(q.requeue_dead(not_found, T0 + 2).unwrap(), 0);
+    assert_eq!(
+        q.purge_dead(Selection::Class("permanent".into())).unwrap(),
+        1
+    );
+    assert!(q.dead_letters().unwrap().is_empty());
+    assert_eq!(keys(&mut q), ["a", "c"]);
+}
+
+#[test]
+fn a_batch_is_one_append_in_order_with_superseding() {
+    let tmp = temp_dir();
+    let mut q = queue(tmp.path());
+    let batch: Vec<(String, serde_json::Value)> = (0..500)
+        .map(|i| (format!("scene-{}", i % 400), json!(i)))
+        .collect();
+    let ids = q
+        .enqueue_many(batch.iter().map(|(k, v)| (k.as_str(), v)), T0)
+        .unwrap();
+    assert_eq!(ids.len(), 500);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let mut fresh = queue(tmp.path());
+    let jobs = fresh.jobs().unwrap();
+    assert_eq!(jobs.len(), 400, "the last 100 superseded the first 100");
+    let first = jobs.iter().find(|j| j.key == "scene-0").unwrap();
+    assert_eq!(first.payload, json!(400));
+    assert_eq!(first.id, ids[400]);
+    // A bad key anywhere stores nothing.
+    let before = fs::read(segment_paths(tmp.path()).pop().unwrap()).unwrap();
+    let long = "k".repeat(300);
+    let err = q
+        .enqueue_many([("fine", json!(1)), (long.as_str(), json!(2))], T0)
+        .unwrap_err();
+    assert!(matches!(err, Error::BadKey { len: 300, .. }));
+    assert_eq!(
+        fs::read(segment_paths(tmp.path()).pop().unwrap()).unwrap(),
+        before
+    );
+    assert!(
+        q.enqueue_many(Vec::<(&str, u8)>::new(), T0)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_job_that_is_not_there_is_not_found() {
+    let tmp = temp_dir();
+    let mut q = queue(tmp.path());
+    let id = q.enqueue("a", &json!(1), T0).unwrap();
+    assert_eq!(q.job(id).unwrap().key, "a");
+    let lease = q.lease(MINUTE, T0).unwrap().unwrap();
+    q.ack(&lease).unwrap();
+    let err = q.job(id).unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { job } if job == id),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), format!("no job {id} in the queue"));
+    // Finishing a lease on a finished job is still a lost lease, not a missing job.
+    assert!(matches!(q.ack(&lease), Err(Error::LeaseLost { .. })));
+}
+
+/// Every entry under `dir` with its contents and modification time.
+fn snapshot_of(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let meta = fs::metadata(&path).unwrap();
+            let bytes = if meta.is_file() {
+                fs::read(&path).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.push((path, bytes, meta.modified().unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_read_only_queue_reads_and_changes_nothing() {
+    let tmp = temp_dir();
+    // A queue that does not exist is empty, and is not created.
+    let mut missing =
+        Queue::open_read_only(tmp.path().join("nowhere"), QueueOptions::default()).unwrap();
+    assert_eq!(missing.stats(T0).unwrap().pending, 0);
+    assert!(missing.jobs().unwrap().is_empty());
+    assert!(!tmp.path().join("nowhere").exists());
+
+    let mut q = small_queue(tmp.path());
+    for i in 0..30 {
+        q.enqueue(&format!("k{i}"), &json!(i), T0).unwrap();
+    }
+    let lease = q.lease(MINUTE, T0).unwrap().unwrap();
+    q.dead_letter(&lease, "permanent", "bad", T0).unwrap();
+    let _held = q.lease(MINUTE, T0 + 1).unwrap().unwrap();
+    // A torn write at the end, which a writer would cut off, and an expired lease, which a
+    // writer would release: a reader does neither.
+    let segment = segment_paths(tmp.path()).pop().unwrap();
+    let mut bytes = fs::read(&segment).unwrap();
+    bytes.extend_from_slice(b"0000 torn");
+    fs::write(&segment, &bytes).unwrap();
+    let dir = tmp.path().join("queue");
+    let before = snapshot_of(&dir);
+    let mut reader = Queue::open_read_only(&dir, QueueOptions::default()).unwrap();
+    let stats = reader.stats(T0 + 10 * MINUTE).unwrap();
+    assert_eq!((stats.pending, stats.dead_lettered), (29, 1));
+    assert_eq!(reader.jobs().unwrap().len(), 29);
+    assert_eq!(reader.dead_letters().unwrap().len(), 1);
+    assert_eq!(reader.recovery().unwrap().damaged_lines, 0);
+    for err in [
+        reader.lease(MINUTE, T0 + 10 * MINUTE).map(|_| ()),
+        reader.enqueue("x", &json!(0), T0).map(|_| ()),
+        reader.compact(),
+        reader.purge_dead(Selection::All).map(|_| ()),
+    ] {
+        assert!(matches!(err, Err(Error::ReadOnly { .. })), "{err:?}");
+    }
+    assert_eq!(snapshot_of(&dir), before, "the reader changed the queue");
+}
+
+#[test]
+fn a_read_only_queue_gives_up_on_a_busy_lock_within_a_second() {
+    let tmp = temp_dir();
+    let mut q = queue(tmp.path());
+    q.enqueue("a", &json!(1), T0).unwrap();
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(tmp.path().join("queue/lock"))
+        .unwrap();
+    fs4::FileExt::lock(&lock).unwrap();
+    let options = QueueOptions {
+        lock_timeout: std::time::Duration::from_secs(30),
+        ..QueueOptions::default()
+    };
+    let mut reader = Queue::open_read_only(tmp.path().join("queue"), options).unwrap();
+    let started = std::time::Instant::now();
+    let err = reader.stats(T0).unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, Error::Busy { .. }), "{err:?}");
+    assert!(err.to_string().contains("was busy"), "{err}");
+    fs4::FileExt::unlock(&lock).unwrap();
+    assert_eq!(reader.stats(T0).unwrap().pending, 1);
+}
+
+#[derive(Clone, Debug)]
+enum ClockStep {
+    Enqueue,
+    /// Lease a job and never report back: its holder died.
+    LeaseAndDie(u64),
+    /// Lease a job and retry it after a delay.
+    LeaseAndRetry(u64),
+    Forward(u64),
+    Back(u64),
+    Jump(u64),
+}
+
+fn clock_step() -> impl Strategy<Value = ClockStep> {
+    prop_oneof![
+        3 => Just(ClockStep::Enqueue),
+        2 => (1u64..3_600_000).prop_map(ClockStep::LeaseAndDie),
+        2 => (1u64..3_600_000).prop_map(ClockStep::LeaseAndRetry),
+        3 => (0u64..600_000).prop_map(ClockStep::Forward),
+        1 => (0u64..86_400_000 * 30).prop_map(ClockStep::Back),
+        1 => (T0 - 86_400_000 * 365..T0 + 86_400_000 * 365).prop_map(ClockStep::Jump),
+    ]
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(48)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Whatever the clock did, a job never waits longer than its own visibility window or
+    /// retry delay from the present: a dead holder's lease and a pending retry do not stall
+    /// by the size of a step back.
+    #[test]
+    fn no_job_stalls_longer_than_its_own_wait_whatever_the_clock_does(
+        steps in proptest::collection::vec(clock_step(), 1..40),
+        in_memory in any::<bool>(),
+    ) {
+        let tmp = temp_dir();
+        let mut q = if in_memory { Queue::in_memory() } else { queue(tmp.path()) };
+        let mut now = T0;
+        let mut longest = 1u64;
+        let mut n = 0;
+        for step in steps {
+            match step {
+                ClockStep::Enqueue => {
+                    q.enqueue(&format!("k{n}"), &json!(n), now).unwrap();
+                    n += 1;
+                }
+                ClockStep::LeaseAndDie(window) => {
+                    longest = longest.max(window);
+                    let _ = q.lease(window, now).unwrap();
+                }
+                ClockStep::LeaseAndRetry(delay) => {
+                    longest = longest.max(delay);
+                    if let Some(lease) = q.lease(MINUTE, now).unwrap() {
+                        q.retry(&lease, now + delay, true, "transient", "x", now).unwrap();
+                    }
+                }
+                ClockStep::Forward(d) => now += d,
+                ClockStep::Back(d) => now -= d,
+                ClockStep::Jump(t) => now = t,
+            }
+        }
+        let live = q.jobs().unwrap().len();
+        // One call at the present lets the queue notice the clock; after the longest wait
+        // every job can be had.
+        let mut got = 0;
+        if let Some(lease) = q.lease(MINUTE, now).unwrap() {
+            q.ack(&lease).unwrap();
+            got += 1;
+        }
+        while let Some(lease) = q.lease(MINUTE, now + longest).unwrap() {
+            q.ack(&lease).unwrap();
+            got += 1;
+        }
+        prop_assert_eq!(got, live, "jobs stalled past their own wait");
+    }
 }

@@ -123,6 +123,13 @@ fn bad_file_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             br#"{"schema":0,"state":{"count":7}}"#.to_vec(),
             "schema 0 is older than any this version reads (1)",
         ),
+        // serde reads a struct from an array too: only the envelope written here is accepted.
+        ("bare array", b"[1]".to_vec(), "not a JSON object"),
+        (
+            "envelope as an array",
+            br#"[1, {"count":7,"note":"x"}]"#.to_vec(),
+            "not a JSON object",
+        ),
     ]
 }
 
@@ -351,4 +358,245 @@ proptest! {
             prop_assert!(result.is_err());
         }
     }
+}
+
+/// The inode of `path`: every write replaces the file, so a new inode means a write.
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().ino()
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct CounterV3 {
+    total: u64,
+    label: String,
+    client_id: String,
+}
+
+fn v1_to_v2(mut v: serde_json::Value) -> Result<serde_json::Value, String> {
+    // v2 renamed `count` to `total`.
+    let map = v.as_object_mut().ok_or("state is not an object")?;
+    let count = map.remove("count").ok_or("no count")?;
+    map.insert("total".into(), count);
+    Ok(v)
+}
+
+fn v2_to_v3(mut v: serde_json::Value) -> Result<serde_json::Value, String> {
+    // v3 renamed `note` to `label` and added a client id that must survive upgrades.
+    let map = v.as_object_mut().ok_or("state is not an object")?;
+    let note = map.remove("note").unwrap_or_default();
+    map.insert("label".into(), note);
+    map.entry("client_id").or_insert("generated".into());
+    Ok(v)
+}
+
+#[test]
+fn an_older_schema_is_carried_forward_by_its_migrations() {
+    let tmp = temp_dir("migrate");
+    let path = tmp.path().join("state.json");
+    let v1 = br#"{"schema":1,"state":{"count":41,"note":"kept","client_id":"a1b2"}}"#;
+    fs::write(&path, v1).unwrap();
+    let file: StateFile<CounterV3> = StateFile::new(&path, 3)
+        .with_migration(1, v1_to_v2)
+        .with_migration(2, v2_to_v3);
+    let expected = CounterV3 {
+        total: 41,
+        label: "kept".into(),
+        client_id: "a1b2".into(),
+    };
+    assert_eq!(file.load().unwrap(), expected);
+    assert_eq!(file.peek().unwrap(), expected);
+    assert_eq!(fs::read(&path).unwrap(), v1, "reading changes nothing");
+    // The next update writes the current schema.
+    file.update(|s| s.total += 1).unwrap();
+    let written: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(written["schema"], 3);
+    assert_eq!(written["state"]["total"], 42);
+    assert_eq!(written["state"]["client_id"], "a1b2");
+    assert!(
+        corrupt_files(tmp.path()).is_empty(),
+        "nothing was moved aside"
+    );
+}
+
+#[test]
+fn a_file_that_cannot_be_carried_forward_is_moved_aside_with_the_reason() {
+    let cases: [(&[u8], &str); 2] = [
+        // No migration from schema 0.
+        (
+            br#"{"schema":0,"state":{}}"#,
+            "no way to carry schema 0 forward",
+        ),
+        // The migration refuses it.
+        (
+            br#"{"schema":1,"state":{"note":"no count"}}"#,
+            "schema 1 could not be carried forward to 2: no count",
+        ),
+    ];
+    for (bytes, cause) in cases {
+        let tmp = temp_dir("migrate-bad");
+        let path = tmp.path().join("state.json");
+        fs::write(&path, bytes).unwrap();
+        let file: StateFile<CounterV3> = StateFile::new(&path, 3)
+            .with_migration(1, v1_to_v2)
+            .with_migration(2, v2_to_v3);
+        match file.load() {
+            Err(Error::Corrupt {
+                cause: why,
+                moved_to,
+                ..
+            }) => {
+                assert!(why.contains(cause), "{why}");
+                assert_eq!(fs::read(moved_to).unwrap(), bytes);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_update_that_changes_nothing_writes_nothing() {
+    let tmp = temp_dir("unchanged");
+    let path = tmp.path().join("state.json");
+    let file: StateFile<Counter> = StateFile::new(&path, 1);
+    file.update_if_changed(|c| c.count = 1).unwrap();
+    let first = inode(&path);
+    let seen = file.update_if_changed(|c| c.count).unwrap();
+    assert_eq!(seen, 1);
+    file.update_if_changed(|c| c.note.clear()).unwrap();
+    assert_eq!(inode(&path), first, "no write when nothing changed");
+    file.update_if_changed(|c| c.count += 1).unwrap();
+    assert_ne!(inode(&path), first, "a change is written");
+    assert_eq!(file.load().unwrap().count, 2);
+    // Nothing at all is created for an update that changes nothing on a missing file.
+    let fresh: StateFile<Counter> = StateFile::new(tmp.path().join("other.json"), 1);
+    fresh.update_if_changed(|_| ()).unwrap();
+    assert!(!tmp.path().join("other.json").exists());
+}
+
+/// Every entry under `dir`, with its contents (or "dir"/"fifo"), to see that nothing changed.
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.push((path.clone(), b"dir".to_vec()));
+                out.extend(tree(&path));
+            } else if meta.is_file() {
+                out.push((path.clone(), fs::read(&path).unwrap()));
+            } else {
+                out.push((path, b"other".to_vec()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn peek_creates_moves_and_locks_nothing() {
+    let tmp = temp_dir("peek");
+    let missing: StateFile<Counter> = StateFile::new(tmp.path().join("no/dir/state.json"), 1);
+    assert_eq!(missing.peek().unwrap(), Counter::default());
+    for (name, bytes, cause) in bad_file_cases() {
+        let path = tmp.path().join(format!("{}.json", name.replace(' ', "-")));
+        fs::write(&path, &bytes).unwrap();
+        let before = tree(tmp.path());
+        let file: StateFile<Counter> = StateFile::new(&path, 1);
+        match file.peek() {
+            Err(Error::Unreadable {
+                path: p,
+                cause: why,
+            }) => {
+                assert_eq!(p, path);
+                assert!(why.contains(cause), "{name}: {why}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(tree(tmp.path()), before, "{name}: peek changed something");
+    }
+    let future = tmp.path().join("future.json");
+    fs::write(&future, br#"{"schema":7,"state":{}}"#).unwrap();
+    let err = StateFile::<Counter>::new(&future, 1).peek().unwrap_err();
+    assert!(
+        err.to_string().contains("newer plexsync (schema 7"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("it was left as it is"), "{err}");
+    assert!(future.exists());
+}
+
+fn make_fifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Runs `f` on another thread and fails if it takes more than a few seconds: what is under
+/// test is that it does not hang, and a hang must fail the test rather than stall it.
+fn within_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the call hung instead of refusing the file")
+}
+
+#[test]
+fn only_a_bounded_regular_file_is_read() {
+    let tmp = temp_dir("special");
+    let fifo = tmp.path().join("fifo.json");
+    make_fifo(&fifo);
+    let zero = tmp.path().join("zero.json");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let big = tmp.path().join("big.json");
+    // 256 MiB, sparse: it takes no disk, and must not be read into memory either.
+    fs::File::create(&big).unwrap().set_len(256 << 20).unwrap();
+    let dir = tmp.path().join("dir.json");
+    fs::create_dir(&dir).unwrap();
+    for (path, expect) in [
+        (fifo.clone(), "is a FIFO, not a regular file"),
+        (zero.clone(), "is a device, not a regular file"),
+        (
+            big.clone(),
+            "is 268435456 bytes, more than the 16777216 bytes allowed",
+        ),
+        (dir.clone(), "is a directory, not a regular file"),
+    ] {
+        let shown = path.clone();
+        let (load, peek, update) = within_seconds(move || {
+            let file: StateFile<Counter> = StateFile::new(&shown, 1);
+            (
+                file.load().map(|_| ()).map_err(|e| e.to_string()),
+                file.peek().map(|_| ()).map_err(|e| e.to_string()),
+                file.update(|c| c.count = 1).map_err(|e| e.to_string()),
+            )
+        });
+        for result in [load, peek, update] {
+            let err = result.expect_err("a special file is refused");
+            assert!(err.contains(expect), "{}: {err}", path.display());
+        }
+        assert!(fs::symlink_metadata(&path).is_ok(), "left where it was");
+    }
+    assert!(
+        corrupt_files(tmp.path()).is_empty(),
+        "nothing was moved aside"
+    );
+    // A smaller limit applies to ordinary files too.
+    let small = tmp.path().join("small.json");
+    fs::write(
+        &small,
+        br#"{"schema":1,"state":{"count":1,"note":"a long enough note"}}"#,
+    )
+    .unwrap();
+    let err = StateFile::<Counter>::new(&small, 1)
+        .with_max_bytes(16)
+        .load()
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { max: 16, .. }), "{err:?}");
 }

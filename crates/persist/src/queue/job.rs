@@ -93,6 +93,10 @@ impl PartialEq<serde_json::Value> for Payload {
 pub struct Attempt {
     /// When it failed.
     pub at: u64,
+    /// The caller's name for the kind of failure (plexsync's error classes: `server_down`,
+    /// `transient`, `not_found`, `permanent`), so that failures can be counted and grouped.
+    #[serde(default)]
+    pub class: String,
     /// What went wrong.
     pub error: String,
     /// Whether it spent one of the job's retries (a "server down" failure does not).
@@ -130,6 +134,9 @@ pub struct DeadJob {
     pub job: Job,
     /// When it was dead-lettered.
     pub dead_at: u64,
+    /// The class of the failure that ended it (see [`Attempt::class`]).
+    #[serde(default)]
+    pub class: String,
     /// The error that ended it.
     pub error: String,
 }
@@ -146,10 +153,10 @@ pub struct Lease {
     pub(crate) token: u64,
 }
 
-/// Which dead-lettered jobs to requeue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which dead-lettered jobs to requeue or purge.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selection {
-    /// One job.
+    /// One job; asking for a job that is not dead-lettered is [`Error::NotFound`](crate::Error::NotFound).
     One(JobId),
     /// Every dead-lettered job.
     All,
@@ -160,6 +167,19 @@ pub enum Selection {
         /// End of the window.
         to: u64,
     },
+    /// Jobs whose final failure had this class.
+    Class(String),
+}
+
+impl Selection {
+    pub(crate) fn matches(&self, id: JobId, dead_at: u64, class: &str) -> bool {
+        match self {
+            Selection::One(one) => id == *one,
+            Selection::All => true,
+            Selection::DeadBetween { from, to } => (*from..=*to).contains(&dead_at),
+            Selection::Class(wanted) => class == wanted,
+        }
+    }
 }
 
 /// Counts for `plexsync status`.

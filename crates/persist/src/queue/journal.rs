@@ -3,15 +3,21 @@
 //! ```text
 //! queue/
 //!   lock                      flock(2) target for every operation
-//!   snapshot-0000000007.jsonl the state as of the end of segment 7 (header line, then records)
-//!   segment-0000000008.jsonl  operations since, one framed line each
-//!   segment-0000000009.jsonl
+//!   snapshot-0000000007.jsonl the state as of the end of segment 7 (header, jobs, trailer)
+//!   segment-0000000008.jsonl  operations since, one framed line each, ending with a seal
+//!   segment-0000000009.jsonl  the segment appended to
 //! ```
 //!
-//! Writers append to the newest segment. Compaction first starts a new segment, then writes a
-//! snapshot covering every older one, then removes what the snapshot covers; a crash between
-//! any two steps leaves files that still replay to the same state. Files that held damaged
-//! lines are moved aside instead of removed.
+//! Writers append to the newest segment, and only while its last line is intact at the offset
+//! it states: then no record can have been removed or shifted, and a new record's offset (and
+//! so a new job's id) is one no earlier record had. Otherwise, or when the segment is full,
+//! the segment is sealed and a new one started. Only the newest segment may end without a
+//! seal; bytes after its last newline are a write that never finished.
+//!
+//! Compaction writes a snapshot covering every segment, then starts a new segment, then
+//! removes what the snapshot covers; a crash between any two steps leaves files that still
+//! replay to the same state. A snapshot covers older files only once its trailer proves it
+//! whole; files that held damage are moved aside instead of removed.
 //!
 //! Listing the directory and opening files on every operation would cost more than the
 //! operation itself, so [`Journal`] caches the listing and keeps segments open. Whoever adds or
@@ -25,10 +31,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::lock::LockFile;
+use crate::{fsutil, line};
 
 use super::job::MAX_SEGMENT;
+use super::op::{Op, Record};
 use super::view::Loc;
 
 const SEGMENT: (&str, &str) = ("segment-", ".jsonl");
@@ -39,48 +46,74 @@ const SNAPSHOT: (&str, &str) = ("snapshot-", ".jsonl");
 pub(crate) struct Files {
     /// Segment numbers, ascending.
     pub(crate) segments: Vec<u64>,
-    /// Snapshot numbers, ascending; the last one is current.
+    /// Snapshot numbers, ascending, whole or not.
     pub(crate) snapshots: Vec<u64>,
+    /// The newest snapshot whose trailer proves it whole (0: none). It covers every file
+    /// numbered up to it.
+    pub(crate) base: u64,
+    /// Files named like the queue's own that are not regular files; they are never opened.
+    pub(crate) foreign: Vec<(PathBuf, &'static str)>,
 }
 
 impl Files {
-    pub(crate) fn scan(dir: &Path) -> Result<Files> {
+    fn scan(dir: &Path) -> Result<Files> {
         let mut files = Files::default();
-        let entries = fs::read_dir(dir).map_err(Error::io("list the queue directory", dir))?;
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+            Err(e) => return Err(Error::io("list the queue directory", dir)(e)),
+        };
         for entry in entries {
             let entry = entry.map_err(Error::io("list the queue directory", dir))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(n) = number(name, SEGMENT) {
-                files.segments.push(n);
-            } else if let Some(n) = number(name, SNAPSHOT) {
-                files.snapshots.push(n);
+            let found = if let Some(n) = number(name, SEGMENT) {
+                Some((n, &mut files.segments))
+            } else {
+                number(name, SNAPSHOT).map(|n| (n, &mut files.snapshots))
+            };
+            let Some((n, list)) = found else { continue };
+            let file_type = entry
+                .file_type()
+                .map_err(Error::io("list the queue directory", dir))?;
+            if file_type.is_file() {
+                list.push(n);
+            } else {
+                files
+                    .foreign
+                    .push((entry.path(), fsutil::kind_of(&file_type)));
             }
         }
         files.segments.sort_unstable();
         files.snapshots.sort_unstable();
+        files.foreign.sort();
         Ok(files)
     }
 
-    /// The segment number the current snapshot covers up to (0: no snapshot).
-    pub(crate) fn covered(&self) -> u64 {
-        self.snapshots.last().copied().unwrap_or(0)
-    }
-
-    /// Segments after the current snapshot, in replay order.
+    /// Segments after the base snapshot, in replay order.
     pub(crate) fn live_segments(&self) -> impl Iterator<Item = u64> + '_ {
-        let covered = self.covered();
-        self.segments.iter().copied().filter(move |&n| n > covered)
+        let base = self.base;
+        self.segments.iter().copied().filter(move |&n| n > base)
     }
 
-    /// The number a new segment gets.
+    /// Snapshots after the base: not proven whole, so they hide nothing, but what is intact
+    /// in them may be all that is left of their jobs.
+    pub(crate) fn unproven_snapshots(&self) -> impl Iterator<Item = u64> + '_ {
+        let base = self.base;
+        self.snapshots.iter().copied().filter(move |&n| n > base)
+    }
+
+    /// The number a new segment gets: after every segment and snapshot, so that replay order
+    /// stays the order of history. A file with an absurd number (nothing legitimate gets near
+    /// the limit) is not followed into exhausting the numbers.
     pub(crate) fn next_segment(&self) -> u64 {
-        self.segments
-            .last()
-            .copied()
-            .unwrap_or(0)
-            .max(self.covered())
-            + 1
+        let known = self.segments.last().copied().unwrap_or(0).max(self.base) + 1;
+        let after_all = self.snapshots.last().map_or(known, |&n| known.max(n + 1));
+        if after_all <= MAX_SEGMENT {
+            after_all
+        } else {
+            known
+        }
     }
 }
 
@@ -100,12 +133,35 @@ pub(crate) fn snapshot_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{}{n:010}{}", SNAPSHOT.0, SNAPSHOT.1))
 }
 
+/// How a segment ends, judged from its last line alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tail {
+    /// No lines.
+    Empty,
+    /// An intact record at the offset it states: safe to append after.
+    Intact,
+    /// A seal: the segment is complete.
+    Sealed,
+    /// Anything else: damage, or a record that is not where it says.
+    Suspect,
+}
+
+/// How much of a segment was read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Extent {
+    /// Bytes taken by complete lines from the offset read.
+    pub(crate) consumed: u64,
+    /// The file's length.
+    pub(crate) length: u64,
+}
+
 /// The queue directory as this process last saw it, and the segments it holds open. Every
-/// method must be called with the queue's lock held.
+/// method must be called with the queue's lock held, if it has one.
 #[derive(Debug)]
 pub(crate) struct Journal {
     dir: PathBuf,
-    lock: Arc<LockFile>,
+    lock: Option<Arc<LockFile>>,
+    writable: bool,
     /// The lock file's counter when `files` was listed; `None` forces a new listing.
     generation: Option<u64>,
     files: Files,
@@ -114,10 +170,11 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    pub(crate) fn new(dir: PathBuf, lock: Arc<LockFile>) -> Journal {
+    pub(crate) fn new(dir: PathBuf, lock: Option<Arc<LockFile>>, writable: bool) -> Journal {
         Journal {
             dir,
             lock,
+            writable,
             generation: None,
             files: Files::default(),
             open: BTreeMap::new(),
@@ -127,19 +184,58 @@ impl Journal {
 
     /// Lists the directory again if anyone changed it since the last listing.
     pub(crate) fn sync_layout(&mut self) -> Result<&Files> {
-        let now = self.lock.generation()?;
-        if self.generation != Some(now) {
+        let now = match &self.lock {
+            Some(lock) => Some(lock.generation()?),
+            None => None,
+        };
+        if now.is_none() || self.generation != now {
             self.files = Files::scan(&self.dir)?;
             self.open.clear();
             self.snapshots.clear();
-            self.generation = Some(now);
+            self.files.base = self.proven_base()?;
+            self.generation = now;
         }
         Ok(&self.files)
     }
 
+    /// The newest snapshot whose last line is a trailer naming it: a snapshot is written
+    /// whole and renamed into place, so a trailer at its end proves nothing was cut off.
+    fn proven_base(&mut self) -> Result<u64> {
+        for &n in self.files.snapshots.iter().rev() {
+            let path = snapshot_path(&self.dir, n);
+            let Some(mut file) = open_regular(&path, false)? else {
+                continue;
+            };
+            let Some(last) = last_line(&mut file, &path)? else {
+                continue;
+            };
+            let length = file
+                .metadata()
+                .map_err(Error::io("read the size of", &path))?
+                .len();
+            let proven = last.end + 1 == length
+                && matches!(
+                    line::decode::<Record>(&last.bytes),
+                    Some(Record::Trailer { covers, .. }) if covers == n
+                );
+            if proven {
+                return Ok(n);
+            }
+        }
+        Ok(0)
+    }
+
+    /// Drops the cached listing, so that the next use lists the directory again: for when
+    /// something other than a plexsync process may have changed it.
+    pub(crate) fn forget_layout(&mut self) {
+        self.generation = None;
+    }
+
     /// Announces that this process is about to add or remove files.
     pub(crate) fn changing_layout(&mut self) -> Result<()> {
-        self.lock.bump_generation()?;
+        if let Some(lock) = &self.lock {
+            lock.bump_generation()?;
+        }
         self.generation = None;
         Ok(())
     }
@@ -149,24 +245,23 @@ impl Journal {
     }
 
     fn segment(&mut self, n: u64) -> Result<Option<&mut File>> {
-        if !self.open.contains_key(&n) {
+        if let btree_map::Entry::Vacant(slot) = self.open.entry(n) {
             let path = segment_path(&self.dir, n);
-            match OpenOptions::new().read(true).write(true).open(&path) {
-                Ok(file) => {
-                    self.open.insert(n, file);
+            match open_regular(&path, self.writable)? {
+                Some(file) => {
+                    slot.insert(file);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(Error::io("open the journal segment", &path)(e)),
+                None => return Ok(None),
             }
         }
         Ok(self.open.get_mut(&n))
     }
 
-    /// Appends bytes to the newest segment, or to a new one when there is none after the
-    /// snapshot or the newest has reached `max_bytes`. `encode` receives the segment number and
-    /// the offset the bytes will start at. With `durable` the bytes are on disk when this
-    /// returns; without, they are written but may be lost to a power cut (never to a crash of
-    /// the process).
+    /// Appends the bytes `encode` makes (given the segment number and the offset they will
+    /// start at) to the newest segment, or to a new one when there is none after the base
+    /// snapshot or the newest is full, sealed or suspect. With `durable` the bytes are on disk
+    /// when this returns; without, they are written but may be lost to a power cut (never to
+    /// a crash of the process).
     pub(crate) fn append(
         &mut self,
         max_bytes: u64,
@@ -179,18 +274,21 @@ impl Journal {
             let path = segment_path(&self.dir, n);
             if let Some(file) = self.segment(n)? {
                 let len = drop_torn_tail(file, &path)?;
-                if len < max_bytes {
+                let tail = tail(file, &path, len)?;
+                if len < max_bytes && matches!(tail, Tail::Empty | Tail::Intact) {
                     target = Some((n, len));
-                } else {
-                    // Everything before the new segment must be as durable as what follows.
-                    file.sync_data()
-                        .map_err(Error::io("sync the journal segment", &path))?;
+                } else if tail != Tail::Sealed {
+                    seal(file, &path, len)?;
                 }
             }
         }
         let (segment, offset) = match target {
             Some(found) => found,
-            None => (self.start_segment(self.files.next_segment())?, 0),
+            None => {
+                let n = self.files.next_segment();
+                self.create_segment(n)?;
+                (n, 0)
+            }
         };
         let path = segment_path(&self.dir, segment);
         let bytes = encode(segment, offset)?;
@@ -207,8 +305,23 @@ impl Journal {
         Ok(())
     }
 
-    /// Creates segment `n`, durably, and returns `n`.
-    pub(crate) fn start_segment(&mut self, n: u64) -> Result<u64> {
+    /// Seals the newest segment (unless it already is) and creates segment `n` after it.
+    pub(crate) fn start_segment(&mut self, n: u64) -> Result<()> {
+        self.sync_layout()?;
+        if let Some(last) = self.files.segments.last().copied() {
+            let path = segment_path(&self.dir, last);
+            if let Some(file) = self.segment(last)? {
+                let len = drop_torn_tail(file, &path)?;
+                if tail(file, &path, len)? != Tail::Sealed {
+                    seal(file, &path, len)?;
+                }
+            }
+        }
+        self.create_segment(n)
+    }
+
+    /// Creates segment `n`, durably.
+    fn create_segment(&mut self, n: u64) -> Result<()> {
         if n > MAX_SEGMENT {
             return Err(Error::Io {
                 action: "start a new journal segment in",
@@ -229,22 +342,21 @@ impl Journal {
         fsutil::sync_dir(&self.dir)?;
         self.sync_layout()?;
         self.open.insert(n, file);
-        Ok(n)
+        Ok(())
     }
 
     /// The record (one line, without its newline) at `loc`.
     pub(crate) fn read_record(&mut self, loc: Loc) -> Result<Vec<u8>> {
         let (path, offset) = match loc {
-            Loc::Segment(id) => (segment_path(&self.dir, id.segment()), id.offset()),
+            Loc::Segment { segment, offset } => (segment_path(&self.dir, segment), offset),
             Loc::Snapshot { number, offset } => (snapshot_path(&self.dir, number), offset),
         };
         let file = match loc {
-            Loc::Segment(id) => self.segment(id.segment())?,
+            Loc::Segment { segment, .. } => self.segment(segment)?,
             Loc::Snapshot { number, .. } => match self.snapshots.entry(number) {
                 btree_map::Entry::Occupied(open) => Some(open.into_mut()),
                 btree_map::Entry::Vacant(slot) => {
-                    let file = File::open(&path).map_err(Error::io("open the snapshot", &path))?;
-                    Some(slot.insert(file))
+                    open_regular(&path, false)?.map(|file| slot.insert(file))
                 }
             },
         };
@@ -254,19 +366,124 @@ impl Journal {
     }
 
     /// Calls `line` with the offset and contents of each complete line of segment `n` from
-    /// `offset` on (without its newline) and returns how many bytes those lines took (0 if
-    /// the segment is gone).
+    /// `offset` on (without its newline). `None` if the segment is gone.
     pub(crate) fn read_segment(
         &mut self,
         n: u64,
         offset: u64,
         line: impl FnMut(u64, &[u8]),
-    ) -> Result<u64> {
+    ) -> Result<Option<Extent>> {
         let path = segment_path(&self.dir, n);
         match self.segment(n)? {
-            Some(file) => read_lines(file, &path, offset, line),
-            None => Ok(0),
+            Some(file) => read_lines(file, &path, offset, line).map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// Calls `line` with the offset and contents of each complete line of snapshot `n`.
+    /// `None` if the snapshot is gone.
+    pub(crate) fn read_snapshot(
+        &mut self,
+        n: u64,
+        line: impl FnMut(u64, &[u8]),
+    ) -> Result<Option<Extent>> {
+        let path = snapshot_path(&self.dir, n);
+        let Some(mut file) = open_regular(&path, false)? else {
+            return Ok(None);
+        };
+        let extent = read_lines(&mut file, &path, 0, line)?;
+        self.snapshots.insert(n, file);
+        Ok(Some(extent))
+    }
+}
+
+/// Opens a file of the queue's if it is a regular file; `None` if it is gone. Anything else
+/// (a FIFO, a device) is refused without being opened for real.
+fn open_regular(path: &Path, writable: bool) -> Result<Option<File>> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(writable);
+    #[cfg(target_os = "linux")]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, 0o4000);
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path)(e)),
+    };
+    let meta = file.metadata().map_err(Error::io("open", path))?;
+    if !meta.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_owned(),
+            kind: fsutil::kind_of(&meta.file_type()),
+        });
+    }
+    Ok(Some(file))
+}
+
+/// Appends a seal at `len`, durably: nothing goes after it.
+fn seal(file: &mut File, path: &Path, len: u64) -> Result<()> {
+    let mut bytes = Vec::new();
+    line::encode(&Op::Seal, Some(len), &mut bytes).map_err(|source| Error::Encode {
+        path: path.to_owned(),
+        source,
+    })?;
+    file.seek(SeekFrom::Start(len))
+        .and_then(|_| file.write_all(&bytes))
+        .and_then(|_| file.sync_data())
+        .map_err(Error::io("seal the journal segment", path))
+}
+
+/// How a segment whose torn tail was cut off at `len` ends.
+fn tail(file: &mut File, path: &Path, len: u64) -> Result<Tail> {
+    if len == 0 {
+        return Ok(Tail::Empty);
+    }
+    let Some(last) = last_line(file, path)? else {
+        return Ok(Tail::Suspect);
+    };
+    Ok(match line::decode_at::<Op>(&last.bytes) {
+        Some((_, Op::Seal)) => Tail::Sealed,
+        Some((offset, _)) if offset == last.start => Tail::Intact,
+        _ => Tail::Suspect,
+    })
+}
+
+/// The last complete line: where it starts, and its contents without the newline. Bytes
+/// after the last newline are not part of it; `end` says where that newline is.
+struct LastLine {
+    start: u64,
+    end: u64,
+    bytes: Vec<u8>,
+}
+
+fn last_line(file: &mut File, path: &Path) -> Result<Option<LastLine>> {
+    let len = file
+        .metadata()
+        .map_err(Error::io("read the size of", path))?
+        .len();
+    // Records are short: the first read almost always holds the whole line.
+    let mut chunk = 4096u64;
+    loop {
+        let start = len.saturating_sub(chunk);
+        let mut buf = vec![0u8; (len - start) as usize];
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_exact(&mut buf))
+            .map_err(Error::io("read the end of", path))?;
+        match buf.iter().rposition(|&b| b == b'\n') {
+            None if start == 0 => return Ok(None),
+            None => {}
+            Some(newline) => {
+                let begin = buf[..newline].iter().rposition(|&b| b == b'\n');
+                if begin.is_some() || start == 0 {
+                    let from = begin.map_or(0, |b| b + 1);
+                    return Ok(Some(LastLine {
+                        start: start + from as u64,
+                        end: start + newline as u64,
+                        bytes: buf[from..newline].to_vec(),
+                    }));
+                }
+            }
+        }
+        chunk = chunk.saturating_mul(2);
     }
 }
 
@@ -304,14 +521,18 @@ fn drop_torn_tail(file: &mut File, path: &Path) -> Result<u64> {
 }
 
 /// Calls `line` with the offset and contents of each complete line of `file` from `offset` on
-/// (without its newline) and returns how many bytes those lines took. Bytes after the last newline are a write that never
-/// finished and are left alone.
-pub(crate) fn read_lines(
+/// (without its newline). Bytes after the last newline are left alone: in the newest segment
+/// they are a write that never finished.
+fn read_lines(
     file: &mut File,
     path: &Path,
     offset: u64,
     mut line: impl FnMut(u64, &[u8]),
-) -> Result<u64> {
+) -> Result<Extent> {
+    let length = file
+        .metadata()
+        .map_err(Error::io("read the size of", path))?
+        .len();
     file.seek(SeekFrom::Start(offset))
         .map_err(Error::io("read", path))?;
     let mut reader = BufReader::with_capacity(64 << 10, file);
@@ -323,7 +544,7 @@ pub(crate) fn read_lines(
             .read_until(b'\n', &mut buf)
             .map_err(Error::io("read", path))?;
         if n == 0 || buf.last() != Some(&b'\n') {
-            return Ok(consumed);
+            return Ok(Extent { consumed, length });
         }
         line(offset + consumed, &buf[..n - 1]);
         consumed += n as u64;

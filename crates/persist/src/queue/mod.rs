@@ -1,17 +1,21 @@
-//! A durable job queue with at-least-once delivery, shared by any number of processes.
+//! A durable job queue with at-least-once delivery, shared by any number of processes; or the
+//! same queue in memory.
 
 mod job;
 mod journal;
+mod load;
 mod op;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use job::{Attempt, DeadJob, Job, JobId, Lease, Payload, Selection, Stats};
-use journal::{Files, Journal};
+use journal::Journal;
+use load::Loaded;
 use op::{Op, Record, SCHEMA};
 use serde::Serialize;
 use view::{Loc, Meta, View};
@@ -23,10 +27,14 @@ use crate::{fsutil, line};
 /// The longest job key, in bytes.
 pub const MAX_KEY_LEN: usize = 256;
 
+/// The longest a read-only queue waits for the lock.
+const READ_ONLY_WAIT: Duration = Duration::from_secs(1);
+
 /// Tuning for a [`Queue`].
 #[derive(Clone, Copy, Debug)]
 pub struct QueueOptions {
-    /// How long an operation waits for another process to release the queue.
+    /// How long an operation waits for another process to release the queue (a read-only
+    /// queue waits at most 1 s).
     pub lock_timeout: Duration,
     /// Compaction runs once the journal holds more than this many records and more than
     /// twice as many as there are jobs; so the disk holds O(jobs) whatever the history.
@@ -50,36 +58,54 @@ impl Default for QueueOptions {
 pub struct Recovery {
     /// Lines skipped because their checksum or contents were wrong.
     pub damaged_lines: u64,
-    /// Files those lines were in. They are moved aside, not removed, when compaction
-    /// retires them.
+    /// Files that held damage. They are moved aside, not removed, when compaction retires
+    /// them.
     pub damaged_files: Vec<PathBuf>,
+    /// What was found, one sentence each, e.g. that bytes went missing before an offset or
+    /// that a closed segment was cut short.
+    pub details: Vec<String>,
 }
 
-/// A job queue in a directory. See the crate documentation for the guarantees.
+/// A job queue. See the crate documentation for the guarantees.
 ///
-/// Every operation takes the queue's lock for its own duration only. [`Queue::enqueue`] only
-/// appends; everything else first brings this process's view of the queue up to date by
-/// reading what other processes appended since (or the whole queue, the first time).
+/// On disk ([`Queue::open`]) every operation takes the queue's lock for its own duration
+/// only. [`Queue::enqueue`] only appends; everything else first brings this process's view of
+/// the queue up to date by reading what other processes appended since (or the whole queue,
+/// the first time). [`Queue::open_read_only`] reads the same files and changes nothing.
+/// [`Queue::in_memory`] keeps everything in memory: the same records applied to the same
+/// view, so the same semantics, without a file or a lock.
 #[derive(Debug)]
 pub struct Queue {
-    dir: PathBuf,
-    lock: std::sync::Arc<LockFile>,
-    journal: Journal,
     options: QueueOptions,
+    store: Store,
+}
+
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one queue is made per process or simulation; its size does not matter"
+)]
+enum Store {
+    Disk(Disk),
+    Memory(Memory),
+}
+
+#[derive(Debug)]
+struct Disk {
+    dir: PathBuf,
+    /// `None` only for a read-only queue with no lock file (so no queue) to lock.
+    lock: Option<Arc<LockFile>>,
+    journal: Journal,
+    read_only: bool,
     loaded: Option<Loaded>,
 }
 
-#[derive(Debug)]
-struct Loaded {
+#[derive(Debug, Default)]
+struct Memory {
     view: View,
-    /// The snapshot the view was built from (0: none).
-    snapshot: u64,
-    /// Bytes consumed per segment.
-    positions: BTreeMap<u64, u64>,
-    /// Records in the journal after the snapshot.
-    records: u64,
-    recovery: Recovery,
-    damaged: BTreeSet<PathBuf>,
+    bodies: HashMap<JobId, (String, Payload)>,
+    /// The next record's position; each record gets its own, as on disk.
+    next: u64,
 }
 
 impl Queue {
@@ -87,85 +113,192 @@ impl Queue {
     pub fn open(dir: impl Into<PathBuf>, options: QueueOptions) -> Result<Queue> {
         let dir = dir.into();
         fsutil::ensure_dir(&dir)?;
-        let lock = std::sync::Arc::new(LockFile::open(&dir.join("lock"))?);
+        let lock = Arc::new(LockFile::open(&dir.join("lock"))?);
         Ok(Queue {
-            journal: Journal::new(dir.clone(), lock.clone()),
-            lock,
-            dir,
             options,
-            loaded: None,
+            store: Store::Disk(Disk {
+                journal: Journal::new(dir.clone(), Some(lock.clone()), true),
+                lock: Some(lock),
+                dir,
+                read_only: false,
+                loaded: None,
+            }),
         })
     }
 
-    /// The queue's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The queue in `dir` for reading only: it creates, truncates, moves and writes nothing,
+    /// works where the directory is not writable, and waits at most one second for a writer
+    /// before giving up with [`Error::Busy`]. A missing directory is an empty queue. Every
+    /// operation that would change the queue fails with [`Error::ReadOnly`].
+    pub fn open_read_only(dir: impl Into<PathBuf>, options: QueueOptions) -> Result<Queue> {
+        let dir = dir.into();
+        let lock = LockFile::open_existing(&dir.join("lock"))?.map(Arc::new);
+        Ok(Queue {
+            options: QueueOptions {
+                lock_timeout: options.lock_timeout.min(READ_ONLY_WAIT),
+                ..options
+            },
+            store: Store::Disk(Disk {
+                journal: Journal::new(dir.clone(), lock.clone(), false),
+                lock,
+                dir,
+                read_only: true,
+                loaded: None,
+            }),
+        })
+    }
+
+    /// An empty queue in memory, for tests and simulations: nothing is written anywhere and
+    /// nothing survives the value.
+    pub fn in_memory() -> Queue {
+        Queue {
+            options: QueueOptions::default(),
+            store: Store::Memory(Memory {
+                next: 1,
+                ..Memory::default()
+            }),
+        }
+    }
+
+    /// The queue's directory; `None` for a queue in memory.
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.store {
+            Store::Disk(disk) => Some(&disk.dir),
+            Store::Memory(_) => None,
+        }
     }
 
     /// Adds a job; it is on disk when this returns. Costs one append whatever the length of
     /// the queue. A pending job with the same `key` is superseded by this one; if the older
     /// one is in flight, this one waits until it is finished.
     pub fn enqueue(&mut self, key: &str, payload: &impl Serialize, now: u64) -> Result<JobId> {
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
-            return Err(Error::BadKey {
-                len: key.len(),
-                max: MAX_KEY_LEN,
-            });
-        }
-        let payload = Payload::encode(payload).map_err(|source| Error::Encode {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let _held = self
-            .lock
-            .acquire(Mode::Exclusive, self.options.lock_timeout)?;
-        let mut id = JobId(0);
-        let dir = self.dir.clone();
-        self.journal
-            .append(self.options.max_segment_bytes, true, |segment, offset| {
-                id = JobId::at(segment, offset);
-                encode(
-                    &[Op::Enqueue {
-                        id,
-                        key: key.to_owned(),
-                        payload: payload.clone(),
-                        at: now,
-                    }],
-                    &dir,
-                )
+        let ids = self.enqueue_many([(key, payload)], now)?;
+        Ok(ids[0])
+    }
+
+    /// Adds many jobs with one append and one sync, in order (so a later one with the same
+    /// key as an earlier one supersedes it). Either all are stored or, on error, none is
+    /// acknowledged.
+    pub fn enqueue_many<K, P>(
+        &mut self,
+        jobs: impl IntoIterator<Item = (K, P)>,
+        now: u64,
+    ) -> Result<Vec<JobId>>
+    where
+        K: AsRef<str>,
+        P: Serialize,
+    {
+        let mut prepared = Vec::new();
+        for (key, payload) in jobs {
+            let key = key.as_ref();
+            if key.is_empty() || key.len() > MAX_KEY_LEN {
+                return Err(Error::BadKey {
+                    len: key.len(),
+                    max: MAX_KEY_LEN,
+                });
+            }
+            let payload = Payload::encode(&payload).map_err(|source| Error::Encode {
+                path: self.dir().map(Path::to_owned).unwrap_or_default(),
+                source,
             })?;
-        Ok(id)
+            prepared.push((key.to_owned(), payload));
+        }
+        if prepared.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = prepared.len();
+        let mut prepared = prepared.into_iter();
+        let mut build = |_: usize, id: JobId| {
+            let (key, payload) = prepared.next().expect("one op per job");
+            Op::Enqueue {
+                id,
+                key,
+                payload,
+                at: now,
+            }
+        };
+        match &mut self.store {
+            Store::Memory(memory) => Ok(memory.write(count, build)),
+            Store::Disk(disk) => {
+                // An enqueue only appends: it never reads the queue, whatever its length.
+                let lock = disk.writable_lock()?;
+                let _held = lock.acquire(Mode::Exclusive, self.options.lock_timeout)?;
+                let mut ids = Vec::with_capacity(count);
+                let dir = disk.dir.clone();
+                disk.journal
+                    .append(self.options.max_segment_bytes, true, |segment, offset| {
+                        encode_ops(count, segment, offset, &dir, &mut ids, &mut build)
+                    })?;
+                Ok(ids)
+            }
+        }
     }
 
     /// Leases the next ready job for `visibility_ms`, or returns `None` if none is ready at
     /// `now`. Jobs waiting for a retry are not looked at; a lease whose holder missed its
-    /// deadline is released first.
+    /// deadline is released first. A `now` earlier than times already recorded means the
+    /// clock stepped back: every lease and retry set after it is brought within its own wait
+    /// of `now`, so that nothing stalls by the size of the step.
     pub fn lease(&mut self, visibility_ms: u64, now: u64) -> Result<Option<Lease>> {
         self.exclusive(|q| {
+            if q.view()?.needs_rebase(now) {
+                // Losing this to a power cut only means it is written again next time.
+                q.write(false, 1, |_, _| Op::Rebase { at: now })?;
+            }
             let expired = q.view()?.expired(now);
             if !expired.is_empty() {
-                let ops: Vec<Op> = expired
-                    .into_iter()
-                    .map(|(id, token)| Op::Expire { id, token, at: now })
-                    .collect();
                 // Losing these to a power cut only delays the release to the next lease call.
-                q.write(false, |_, _| ops)?;
+                let mut ops =
+                    expired
+                        .into_iter()
+                        .map(|(id, token)| Op::Expire { id, token, at: now });
+                q.write(false, ops.len(), |_, _| ops.next().expect("one per lease"))?;
             }
-            let Some(id) = q.view_mut()?.next_ready(now) else {
-                return Ok(None);
-            };
-            let until = now.saturating_add(visibility_ms);
-            let mut token = 0;
-            // A lease lost to a power cut only means the job is delivered again, which
-            // at-least-once delivery allows; the ack that follows is synced, and so is the
-            // segment before it.
-            q.write(false, |segment, offset| {
-                token = JobId::at(segment, offset).0;
-                vec![Op::Lease { id, token, until }]
-            })?;
-            let job = q.job(id)?;
-            Ok(Some(Lease { job, until, token }))
+            q.retrying_after_reload(|q| {
+                let Some(id) = q.view_mut()?.next_ready(now) else {
+                    return Ok(None);
+                };
+                // Read the job before writing anything: a job that cannot be read back must
+                // not be left leased to nobody.
+                let mut job = q.job_by_id(id)?;
+                let until = now.saturating_add(visibility_ms);
+                // A lease lost to a power cut only means the job is delivered again, which
+                // at-least-once delivery allows; the ack that follows is synced.
+                let tokens = q.write(false, 1, |_, position| Op::Lease {
+                    id,
+                    token: position.0,
+                    until,
+                    at: now,
+                })?;
+                job.deliveries += 1;
+                Ok(Some(Lease {
+                    job,
+                    until,
+                    token: tokens[0].0,
+                }))
+            })
         })
+    }
+
+    /// Moves the deadline of a lease still held to `until`, so a slow but live job is not
+    /// delivered to someone else. Fails with [`Error::LeaseLost`] if the lease already ran
+    /// out and was taken over, or the job was finished.
+    pub fn extend(&mut self, lease: &mut Lease, until: u64, now: u64) -> Result<()> {
+        let (id, token) = (lease.job.id, lease.token);
+        self.exclusive(|q| {
+            if !q.view()?.holds(id, token) {
+                return Err(Error::LeaseLost { job: id });
+            }
+            q.write(false, 1, |_, _| Op::Extend {
+                id,
+                token,
+                until,
+                at: now,
+            })?;
+            Ok(())
+        })?;
+        lease.until = until;
+        Ok(())
     }
 
     /// The job is done: remove it.
@@ -175,12 +308,14 @@ impl Queue {
     }
 
     /// The job failed and should run again no earlier than `next_retry_at`. `counted` says
-    /// whether this spends one of its attempts (a "server down" failure does not).
+    /// whether this spends one of its attempts (a "server down" failure does not); `class`
+    /// names the kind of failure, `error` describes it.
     pub fn retry(
         &mut self,
         lease: &Lease,
         next_retry_at: u64,
         counted: bool,
+        class: &str,
         error: &str,
         now: u64,
     ) -> Result<()> {
@@ -190,17 +325,20 @@ impl Queue {
             at: now,
             next: next_retry_at,
             counted,
+            class: class.to_owned(),
             error: error.to_owned(),
         };
         self.finish(lease, op)
     }
 
-    /// The job cannot succeed: move it to the dead-letter queue with `error`.
-    pub fn dead_letter(&mut self, lease: &Lease, error: &str, now: u64) -> Result<()> {
+    /// The job cannot succeed: move it to the dead-letter queue, with the class and the
+    /// message of the failure that ended it.
+    pub fn dead_letter(&mut self, lease: &Lease, class: &str, error: &str, now: u64) -> Result<()> {
         let op = Op::Dead {
             id: lease.job.id,
             token: lease.token,
             at: now,
+            class: class.to_owned(),
             error: error.to_owned(),
         };
         self.finish(lease, op)
@@ -208,70 +346,44 @@ impl Queue {
 
     /// The dead-lettered jobs, oldest id first.
     pub fn dead_letters(&mut self) -> Result<Vec<DeadJob>> {
-        self.read_only(|q| {
-            let ids: Vec<JobId> = q.view()?.dead().map(|(id, _)| id).collect();
-            ids.into_iter().map(|id| q.dead_job(id)).collect()
+        self.reading(|q| {
+            q.retrying_after_reload(|q| {
+                let ids: Vec<JobId> = q.view()?.dead().map(|(id, _)| id).collect();
+                ids.into_iter().map(|id| q.dead_job_by_id(id)).collect()
+            })
         })
     }
 
     /// The live jobs, in id order.
     pub fn jobs(&mut self) -> Result<Vec<Job>> {
-        self.read_only(|q| {
-            let ids = q.view()?.live_ids();
-            ids.into_iter().map(|id| q.job(id)).collect()
+        self.reading(|q| {
+            q.retrying_after_reload(|q| {
+                let ids = q.view()?.live_ids();
+                ids.into_iter().map(|id| q.job_by_id(id)).collect()
+            })
         })
+    }
+
+    /// One live job; [`Error::NotFound`] if the queue has no such live job.
+    pub fn job(&mut self, id: JobId) -> Result<Job> {
+        self.reading(|q| q.retrying_after_reload(|q| q.job_by_id(id)))
     }
 
     /// Counts as of `now`.
     pub fn stats(&mut self, now: u64) -> Result<Stats> {
-        self.shared(|view| view.stats(now))
+        self.reading(|q| Ok(q.view()?.stats(now)))
     }
 
-    /// Moves dead-lettered jobs back to the queue, ready at `now`, with their attempts reset.
-    /// Returns how many were requeued. A job whose key already has a newer job queued is
-    /// dropped instead, since the newer one carries the latest change.
+    /// Moves the selected dead-lettered jobs back to the queue, ready at `now`, with their
+    /// attempts reset. Returns how many were requeued. A job whose key already has a newer
+    /// job queued is dropped instead, since the newer one carries the latest change.
     pub fn requeue_dead(&mut self, which: Selection, now: u64) -> Result<usize> {
-        self.exclusive(|q| {
-            let ids: Vec<JobId> = q
-                .view()?
-                .dead()
-                .filter(|(id, d)| match which {
-                    Selection::One(one) => *id == one,
-                    Selection::All => true,
-                    Selection::DeadBetween { from, to } => (from..=to).contains(&d.dead_at),
-                })
-                .map(|(id, _)| id)
-                .collect();
-            let count = ids.len();
-            if count > 0 {
-                q.write(true, |_, _| {
-                    ids.into_iter()
-                        .map(|id| Op::Requeue { id, at: now })
-                        .collect()
-                })?;
-            }
-            Ok(count)
-        })
+        self.change_dead(&which, |id| Op::Requeue { id, at: now })
     }
 
-    /// Deletes dead-lettered jobs that died at least `older_than_ms` before `now`. Returns how
-    /// many were deleted.
-    pub fn purge_dead(&mut self, older_than_ms: u64, now: u64) -> Result<usize> {
-        self.exclusive(|q| {
-            let ids: Vec<JobId> = q
-                .view()?
-                .dead()
-                .filter(|(_, d)| now.saturating_sub(d.dead_at) >= older_than_ms)
-                .map(|(id, _)| id)
-                .collect();
-            let count = ids.len();
-            if count > 0 {
-                q.write(true, |_, _| {
-                    ids.into_iter().map(|id| Op::Purge { id }).collect()
-                })?;
-            }
-            Ok(count)
-        })
+    /// Deletes the selected dead-lettered jobs. Returns how many were deleted.
+    pub fn purge_dead(&mut self, which: Selection) -> Result<usize> {
+        self.change_dead(&which, |id| Op::Purge { id })
     }
 
     /// Rewrites the queue as one snapshot of its live and dead jobs and retires the journal.
@@ -280,14 +392,37 @@ impl Queue {
         self.exclusive(|q| q.compact_locked())
     }
 
-    /// What the last load had to work around.
+    /// What loading the queue had to work around.
     pub fn recovery(&mut self) -> Result<Recovery> {
-        self.shared(|_| ())?;
-        Ok(self
-            .loaded
-            .as_ref()
-            .map(|l| l.recovery.clone())
-            .unwrap_or_default())
+        self.reading(|q| {
+            Ok(match &q.store {
+                Store::Disk(disk) => disk
+                    .loaded
+                    .as_ref()
+                    .map(|l| l.recovery.clone())
+                    .unwrap_or_default(),
+                Store::Memory(_) => Recovery::default(),
+            })
+        })
+    }
+
+    fn change_dead(&mut self, which: &Selection, op: impl Fn(JobId) -> Op) -> Result<usize> {
+        self.exclusive(|q| {
+            let ids: Vec<JobId> = q
+                .view()?
+                .dead()
+                .filter(|(id, d)| which.matches(*id, d.dead_at, &d.class))
+                .map(|(id, _)| id)
+                .collect();
+            if let (Selection::One(id), true) = (which, ids.is_empty()) {
+                return Err(Error::NotFound { job: *id });
+            }
+            let count = ids.len();
+            if count > 0 {
+                q.write(true, count, |i, _| op(ids[i]))?;
+            }
+            Ok(count)
+        })
     }
 
     fn finish(&mut self, lease: &Lease, op: Op) -> Result<()> {
@@ -295,249 +430,271 @@ impl Queue {
             if !q.view()?.holds(lease.job.id, lease.token) {
                 return Err(Error::LeaseLost { job: lease.job.id });
             }
-            q.write(true, |_, _| vec![op])
+            let mut op = Some(op);
+            q.write(true, 1, |_, _| op.take().expect("one record"))?;
+            Ok(())
         })
     }
 
+    /// Runs `body` with the view up to date and the right to write: under the exclusive lock
+    /// on disk. An automatic compaction that follows is best-effort: its failure is recorded
+    /// in [`Queue::recovery`], never reported as the failure of what `body` did.
     fn exclusive<R>(&mut self, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
-        let lock = self.lock.clone();
+        let lock = match &self.store {
+            Store::Memory(_) => {
+                let result = body(self)?;
+                if let Store::Memory(memory) = &mut self.store {
+                    memory.collect_garbage();
+                }
+                return Ok(result);
+            }
+            Store::Disk(disk) => disk.writable_lock()?,
+        };
         let _held = lock.acquire(Mode::Exclusive, self.options.lock_timeout)?;
         self.refresh()?;
         let result = body(self)?;
         if self.due_for_compaction() {
-            self.compact_locked()?;
+            if let Err(e) = self.compact_locked() {
+                if let Store::Disk(disk) = &mut self.store {
+                    if let Some(loaded) = disk.loaded.as_mut() {
+                        loaded
+                            .recovery
+                            .details
+                            .push(format!("compaction was put off: {e}"));
+                    }
+                }
+            }
         }
         Ok(result)
     }
 
-    /// Runs `body` under the shared lock with the view up to date; `body` may read jobs'
-    /// keys and payloads from disk but must not write.
-    fn read_only<R>(&mut self, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
-        let lock = self.lock.clone();
-        let _held = lock.acquire(Mode::Shared, self.options.lock_timeout)?;
+    /// Runs `body` with the view up to date, under the shared lock on disk; `body` may read
+    /// jobs' keys and payloads but must not write.
+    fn reading<R>(&mut self, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let (lock, read_only) = match &self.store {
+            Store::Memory(_) => return body(self),
+            Store::Disk(disk) => (disk.lock.clone(), disk.read_only),
+        };
+        let _held = match &lock {
+            Some(lock) => match lock.acquire(Mode::Shared, self.options.lock_timeout) {
+                Ok(held) => Some(held),
+                Err(Error::LockTimeout { path, waited }) if read_only => {
+                    return Err(Error::Busy { path, waited });
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
         self.refresh()?;
         body(self)
     }
 
-    /// Runs `read` with the view and the journal that jobs' keys and payloads are read from.
-    fn with_journal<R>(
+    /// Runs `body`; if it met a record that is not where the view says (the files changed
+    /// under this process), reads the whole queue again and runs it once more.
+    fn retrying_after_reload<R>(
         &mut self,
-        read: impl FnOnce(&mut Journal, &View) -> Result<R>,
+        mut body: impl FnMut(&mut Self) -> Result<R>,
     ) -> Result<R> {
-        let Queue {
-            journal, loaded, ..
-        } = self;
-        let view = &loaded
-            .as_ref()
-            .expect("the view is loaded under the lock")
-            .view;
-        read(journal, view)
+        match body(self) {
+            Err(Error::Damaged { .. }) if matches!(self.store, Store::Disk(_)) => {
+                if let Store::Disk(disk) = &mut self.store {
+                    disk.reload(&self.options)?;
+                }
+                body(self)
+            }
+            other => other,
+        }
     }
 
-    /// The live job `id`, with its key and payload read back from disk.
-    fn job(&mut self, id: JobId) -> Result<Job> {
-        self.with_journal(|journal, view| materialize(journal, view, id))
-    }
-
-    /// The dead-lettered job `id`, with its key and payload read back from disk.
-    fn dead_job(&mut self, id: JobId) -> Result<DeadJob> {
-        self.with_journal(|journal, view| materialize_dead(journal, view, id))
-    }
-
-    fn shared<R>(&mut self, body: impl FnOnce(&View) -> R) -> Result<R> {
-        self.read_only(|q| Ok(body(q.view()?)))
+    fn view(&mut self) -> Result<&mut View> {
+        self.view_mut()
     }
 
     fn view_mut(&mut self) -> Result<&mut View> {
-        if self.loaded.is_none() {
-            self.refresh()?;
-        }
-        Ok(&mut self.loaded.as_mut().expect("refresh loads the view").view)
-    }
-
-    fn view(&mut self) -> Result<&View> {
-        if self.loaded.is_none() {
-            self.refresh()?;
-        }
-        Ok(&self.loaded.as_ref().expect("refresh loads the view").view)
-    }
-
-    /// Appends the records `ops` returns (given the segment and offset they will start at)
-    /// and applies them by reading them back, exactly as another process would.
-    fn write(&mut self, durable: bool, ops: impl FnOnce(u64, u64) -> Vec<Op>) -> Result<()> {
-        let dir = self.dir.clone();
-        self.journal.append(
-            self.options.max_segment_bytes,
-            durable,
-            |segment, offset| encode(&ops(segment, offset), &dir),
-        )?;
-        self.refresh()
-    }
-
-    /// Brings the view up to date with the files. Called with the lock held.
-    fn refresh(&mut self) -> Result<()> {
-        let files = self.journal.sync_layout()?.clone();
-        let reload = match &self.loaded {
-            None => true,
-            // Someone compacted: what we had read may be gone, so start from their snapshot.
-            Some(loaded) => files.covered() > loaded.snapshot,
-        };
-        if reload {
-            self.loaded = Some(self.load(&files)?);
-        }
-        let Queue {
-            journal, loaded, ..
-        } = self;
-        let loaded = loaded.as_mut().expect("loaded above");
-        for segment in files.live_segments() {
-            let path = journal::segment_path(journal.dir(), segment);
-            let Loaded {
-                view,
-                positions,
-                records,
-                recovery,
-                damaged,
-                ..
-            } = &mut *loaded;
-            let position = positions.entry(segment).or_insert(0);
-            let consumed = journal.read_segment(segment, *position, |_, raw| {
-                *records += 1;
-                match line::decode::<Op>(raw) {
-                    Some(op) => view.apply(op),
-                    None => {
-                        recovery.damaged_lines += 1;
-                        if damaged.insert(path.clone()) {
-                            recovery.damaged_files.push(path.clone());
-                        }
-                    }
-                }
-            })?;
-            *position += consumed;
-        }
-        Ok(())
-    }
-
-    fn load(&self, files: &Files) -> Result<Loaded> {
-        let mut loaded = Loaded {
-            view: View::default(),
-            snapshot: files.covered(),
-            positions: BTreeMap::new(),
-            records: 0,
-            recovery: Recovery::default(),
-            damaged: BTreeSet::new(),
-        };
-        if loaded.snapshot == 0 {
-            return Ok(loaded);
-        }
-        let path = journal::snapshot_path(&self.dir, loaded.snapshot);
-        let mut header = false;
-        let mut too_new = None;
-        let mut damaged = false;
-        let mut first = true;
-        let mut file = match std::fs::File::open(&path) {
-            Ok(file) => file,
-            Err(e) => return Err(Error::io("open the snapshot", &path)(e)),
-        };
-        let length = file
-            .metadata()
-            .map_err(Error::io("read the size of", &path))?
-            .len();
-        let number = loaded.snapshot;
-        let consumed = journal::read_lines(&mut file, &path, 0, |offset, raw| {
-            match line::decode::<Record>(raw) {
-                Some(Record::Header { schema }) if first => {
-                    if schema > SCHEMA {
-                        too_new = Some(schema);
-                    }
-                    header = true;
-                }
-                Some(record @ (Record::Live { .. } | Record::Dead { .. })) if too_new.is_none() => {
-                    loaded
-                        .view
-                        .restore(record, Loc::Snapshot { number, offset });
-                }
-                _ => {
-                    loaded.recovery.damaged_lines += 1;
-                    damaged = true;
-                }
+        if let Store::Disk(disk) = &mut self.store {
+            if disk.loaded.is_none() {
+                disk.refresh(&self.options)?;
             }
-            first = false;
-        })?;
-        if let Some(found) = too_new {
-            return Err(Error::TooNew {
-                path,
-                found,
-                supported: SCHEMA,
-            });
         }
-        // A snapshot is written whole, so bytes after its last newline are damage too.
-        if consumed < length {
-            damaged = true;
-        }
-        if damaged || !header {
-            loaded.damaged.insert(path.clone());
-            loaded.recovery.damaged_files.push(path);
-        }
-        Ok(loaded)
-    }
-
-    fn due_for_compaction(&self) -> bool {
-        self.loaded.as_ref().is_some_and(|l| {
-            let size = (l.view.live_len() + l.view.dead_len()) as u64;
-            l.records > self.options.compact_min_records && l.records > 2 * size
+        Ok(match &mut self.store {
+            Store::Memory(memory) => &mut memory.view,
+            Store::Disk(disk) => &mut disk.loaded.as_mut().expect("refresh loads the view").view,
         })
     }
 
-    /// Compaction with the lock held and the view up to date.
+    /// Appends `count` records, the `i`th made by `build(i, its position)`, and applies them
+    /// by reading them back, exactly as another process would. Returns their positions.
+    fn write(
+        &mut self,
+        durable: bool,
+        count: usize,
+        mut build: impl FnMut(usize, JobId) -> Op,
+    ) -> Result<Vec<JobId>> {
+        match &mut self.store {
+            Store::Memory(memory) => Ok(memory.write(count, build)),
+            Store::Disk(disk) => {
+                let dir = disk.dir.clone();
+                let mut positions = Vec::with_capacity(count);
+                disk.journal.append(
+                    self.options.max_segment_bytes,
+                    durable,
+                    |segment, offset| {
+                        encode_ops(count, segment, offset, &dir, &mut positions, &mut build)
+                    },
+                )?;
+                disk.refresh(&self.options)?;
+                Ok(positions)
+            }
+        }
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        match &mut self.store {
+            Store::Memory(_) => Ok(()),
+            Store::Disk(disk) => disk.refresh(&self.options),
+        }
+    }
+
+    /// The live job `id`, with its key and payload.
+    fn job_by_id(&mut self, id: JobId) -> Result<Job> {
+        let meta = self
+            .view()?
+            .meta(id)
+            .cloned()
+            .ok_or(Error::NotFound { job: id })?;
+        let (key, payload) = self.body(id, meta.loc())?;
+        Ok(job_of(id, key, payload, &meta))
+    }
+
+    /// The dead-lettered job `id`, with its key and payload.
+    fn dead_job_by_id(&mut self, id: JobId) -> Result<DeadJob> {
+        let dead = self
+            .view()?
+            .dead_entry(id)
+            .cloned()
+            .ok_or(Error::NotFound { job: id })?;
+        let (key, payload) = self.body(id, dead.meta.loc())?;
+        Ok(DeadJob {
+            job: job_of(id, key, payload, &dead.meta),
+            dead_at: dead.dead_at,
+            class: dead.class,
+            error: dead.error,
+        })
+    }
+
+    /// A job's key and payload: in memory, or from the record at `loc`.
+    fn body(&mut self, id: JobId, loc: Loc) -> Result<(String, Payload)> {
+        match &mut self.store {
+            Store::Memory(memory) => memory
+                .bodies
+                .get(&id)
+                .cloned()
+                .ok_or(Error::NotFound { job: id }),
+            Store::Disk(disk) => body_on_disk(&mut disk.journal, loc, id),
+        }
+    }
+
+    fn due_for_compaction(&self) -> bool {
+        match &self.store {
+            Store::Disk(disk) if disk.loaded.is_some() => {
+                let l = disk.loaded.as_ref().expect("checked");
+                let size = (l.view.live_len() + l.view.dead_len()) as u64;
+                l.records > self.options.compact_min_records && l.records > 2 * size
+            }
+            _ => false,
+        }
+    }
+
+    /// Compaction with the lock held and the view up to date: the snapshot first, then a new
+    /// segment, then the rename that makes the snapshot count, then retiring what it covers.
     fn compact_locked(&mut self) -> Result<()> {
-        let files = self.journal.sync_layout()?.clone();
+        let Store::Disk(disk) = &mut self.store else {
+            return Ok(());
+        };
+        // Compaction reads every record anyway; it works from the files as they are now, so
+        // that damage done since this process loaded them is found and its files kept.
+        disk.reload(&self.options)?;
+        let files = disk.journal.sync_layout()?.clone();
         let Some(covered) = files.live_segments().last() else {
             return Ok(());
         };
-        // New appends go to a fresh segment, so the snapshot can cover every existing one.
-        let next = self.journal.start_segment(covered + 1)?;
-        let loaded = self
+        let dir = disk.dir.clone();
+        let loaded = disk
             .loaded
             .as_mut()
             .expect("the view is loaded under the lock");
-        let snapshot = journal::snapshot_path(&self.dir, covered);
+        let snapshot = journal::snapshot_path(&dir, covered);
         let live = loaded.view.live_ids();
         let dead: Vec<JobId> = loaded.view.dead().map(|(id, _)| id).collect();
         let mut offsets = Vec::with_capacity(live.len() + dead.len());
-        let journal = &mut self.journal;
+        let journal = &mut disk.journal;
         let view = &loaded.view;
-        fsutil::write_atomic_with(&snapshot, |out, tmp| {
+        // 1. The snapshot, whole, in a temporary file: a failure here changes nothing.
+        let tmp = fsutil::write_temp(&snapshot, |out, tmp| {
             let mut bytes = Vec::new();
             let mut offset = 0u64;
-            let mut put = |record: &Record, out: &mut std::io::BufWriter<std::fs::File>| {
+            let mut records = 0u64;
+            let mut crc = crc32fast::Hasher::new();
+            let mut put = |record: &Record,
+                           out: &mut std::io::BufWriter<std::fs::File>,
+                           crc: &mut crc32fast::Hasher| {
                 bytes.clear();
-                line::encode(record, &mut bytes).map_err(|source| Error::Encode {
+                line::encode(record, None, &mut bytes).map_err(|source| Error::Encode {
                     path: snapshot.clone(),
                     source,
                 })?;
                 out.write_all(&bytes)
                     .map_err(Error::io("write the temporary file", tmp))?;
+                crc.update(&bytes);
                 let at = offset;
                 offset += bytes.len() as u64;
                 Ok::<u64, Error>(at)
             };
-            put(&Record::Header { schema: SCHEMA }, out)?;
+            put(&Record::Header { schema: SCHEMA }, out, &mut crc)?;
             for &id in &live {
-                let job = materialize(journal, view, id)?;
+                let meta = view.meta(id).expect("a live id is live");
+                let (key, payload) = body_on_disk(journal, meta.loc(), id)?;
                 let standing = view.standing(id).expect("a live id is live");
                 let record = Record::Live {
-                    job,
+                    job: job_of(id, key, payload, meta),
                     lease: standing.lease,
                     ready_at: standing.ready_at,
+                    since: standing.since,
                 };
-                offsets.push(put(&record, out)?);
+                offsets.push(put(&record, out, &mut crc)?);
+                records += 1;
             }
             for &id in &dead {
-                let dead = materialize_dead(journal, view, id)?;
-                offsets.push(put(&Record::Dead { dead }, out)?);
+                let entry = view.dead_entry(id).expect("a dead id is dead");
+                let (key, payload) = body_on_disk(journal, entry.meta.loc(), id)?;
+                let dead = DeadJob {
+                    job: job_of(id, key, payload, &entry.meta),
+                    dead_at: entry.dead_at,
+                    class: entry.class.clone(),
+                    error: entry.error.clone(),
+                };
+                offsets.push(put(&Record::Dead { dead }, out, &mut crc)?);
+                records += 1;
             }
+            let trailer = Record::Trailer {
+                covers: covered,
+                records,
+                crc: crc.clone().finalize(),
+            };
+            put(&trailer, out, &mut crc)?;
             Ok(())
         })?;
+        // 2. New appends go to a fresh segment, so the snapshot covers every existing one.
+        if let Err(e) = disk.journal.start_segment(covered + 1) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // 3. The snapshot counts from here on. A file already at its name was not proven
+        // whole (or it would be the base); what was intact in it is in the view.
+        if snapshot.exists() {
+            fsutil::move_aside(&snapshot)?;
+        }
+        fsutil::commit_temp(&tmp, &snapshot)?;
         for (id, offset) in live.into_iter().chain(dead).zip(offsets) {
             loaded.view.relocate(
                 id,
@@ -547,55 +704,129 @@ impl Queue {
                 },
             );
         }
-        self.journal.changing_layout()?;
+        // 4. Retire what it covers; damaged files are kept, moved aside.
+        disk.journal.changing_layout()?;
         let retired = files
             .segments
             .iter()
-            .map(|&n| journal::segment_path(&self.dir, n))
+            .filter(|&&n| n <= covered)
+            .map(|&n| journal::segment_path(&dir, n))
             .chain(
                 files
                     .snapshots
                     .iter()
-                    .map(|&n| journal::snapshot_path(&self.dir, n)),
+                    .filter(|&&n| n != covered)
+                    .map(|&n| journal::snapshot_path(&dir, n)),
             );
         for path in retired {
             if loaded.damaged.contains(&path) {
                 fsutil::move_aside(&path)?;
             } else {
-                std::fs::remove_file(&path)
-                    .map_err(Error::io("remove the compacted file", &path))?;
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove the compacted file", &path)(e)),
+                }
             }
         }
-        fsutil::sync_dir(&self.dir)?;
-        self.journal.sync_layout()?;
-        loaded.snapshot = covered;
-        loaded.positions = BTreeMap::from([(next, 0)]);
+        fsutil::sync_dir(&dir)?;
+        disk.journal.sync_layout()?;
+        loaded.base = covered;
+        loaded.positions = BTreeMap::from([(covered + 1, 0)]);
+        loaded.merged = BTreeSet::new();
         loaded.records = 0;
         loaded.damaged.clear();
         Ok(())
     }
 }
 
-/// A live job, with its key and payload read back from where the view says they are.
-fn materialize(journal: &mut Journal, view: &View, id: JobId) -> Result<Job> {
-    let meta = view.meta(id).ok_or(Error::LeaseLost { job: id })?;
-    job_of(journal, meta, id)
+impl Disk {
+    fn writable_lock(&self) -> Result<Arc<LockFile>> {
+        match (&self.lock, self.read_only) {
+            (Some(lock), false) => Ok(lock.clone()),
+            _ => Err(Error::ReadOnly {
+                path: self.dir.clone(),
+            }),
+        }
+    }
+
+    /// Reads everything again, listing the directory afresh: the files changed in a way
+    /// other plexsync processes do not announce. Called with the lock held.
+    fn reload(&mut self, options: &QueueOptions) -> Result<()> {
+        self.journal.forget_layout();
+        self.loaded = None;
+        self.refresh(options)
+    }
+
+    /// Brings the view up to date with the files. Called with the lock held.
+    fn refresh(&mut self, options: &QueueOptions) -> Result<()> {
+        let _ = options;
+        load::refresh(&mut self.journal, &mut self.loaded)
+    }
 }
 
-/// A dead-lettered job, likewise.
-fn materialize_dead(journal: &mut Journal, view: &View, id: JobId) -> Result<DeadJob> {
-    let dead = view.dead_entry(id).ok_or(Error::LeaseLost { job: id })?;
-    Ok(DeadJob {
-        job: job_of(journal, &dead.meta, id)?,
-        dead_at: dead.dead_at,
-        error: dead.error.clone(),
-    })
+impl Memory {
+    fn write(&mut self, count: usize, mut build: impl FnMut(usize, JobId) -> Op) -> Vec<JobId> {
+        let mut positions = Vec::with_capacity(count);
+        for i in 0..count {
+            let position = JobId::at(1, self.next);
+            self.next += 1;
+            let op = build(i, position);
+            if let Op::Enqueue {
+                id, key, payload, ..
+            } = &op
+            {
+                self.bodies.insert(*id, (key.clone(), payload.clone()));
+            }
+            self.view.apply(
+                op,
+                Loc::Segment {
+                    segment: 1,
+                    offset: position.offset(),
+                },
+            );
+            positions.push(position);
+        }
+        positions
+    }
+
+    /// Drops the bodies of jobs that are gone, once they are the larger part.
+    fn collect_garbage(&mut self) {
+        let held = self.view.live_len() + self.view.dead_len();
+        if self.bodies.len() > 2 * held + 64 {
+            let view = &self.view;
+            self.bodies.retain(|id, _| view.contains(*id));
+        }
+    }
 }
 
-fn job_of(journal: &mut Journal, meta: &Meta, id: JobId) -> Result<Job> {
-    let (key, payload) = body(journal, meta.loc(), id)?;
+/// Encodes `count` records made by `build` as journal lines starting at `offset` of
+/// `segment`, each stating its own offset, and records their positions.
+fn encode_ops(
+    count: usize,
+    segment: u64,
+    offset: u64,
+    dir: &Path,
+    positions: &mut Vec<JobId>,
+    build: &mut impl FnMut(usize, JobId) -> Op,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for i in 0..count {
+        let at = offset + bytes.len() as u64;
+        let position = JobId::at(segment, at);
+        let op = build(i, position);
+        line::encode(&op, Some(at), &mut bytes).map_err(|source| Error::Encode {
+            path: dir.to_owned(),
+            source,
+        })?;
+        positions.push(position);
+    }
+    Ok(bytes)
+}
+
+fn job_of(id: JobId, key: String, payload: Payload, meta: &Meta) -> Job {
     let failures = meta.failures();
-    Ok(Job {
+    Job {
         id,
         key,
         payload,
@@ -604,20 +835,24 @@ fn job_of(journal: &mut Journal, meta: &Meta, id: JobId) -> Result<Job> {
         deliveries: u32::from(meta.deliveries),
         next_retry_at: failures.next_retry_at,
         history: failures.history,
-    })
+    }
 }
 
-/// A job's key and payload, from the record at `loc`.
-fn body(journal: &mut Journal, loc: Loc, id: JobId) -> Result<(String, Payload)> {
+/// A job's key and payload, from the record at `loc`; [`Error::Damaged`] if what is there is
+/// not that job's record.
+fn body_on_disk(journal: &mut Journal, loc: Loc, id: JobId) -> Result<(String, Payload)> {
     let raw = journal.read_record(loc)?;
     let found = match loc {
-        Loc::Segment(_) => match line::decode::<Op>(&raw) {
-            Some(Op::Enqueue {
-                id: stored,
-                key,
-                payload,
-                ..
-            }) if stored == id => Some((key, payload)),
+        Loc::Segment { .. } => match line::decode_at::<Op>(&raw) {
+            Some((
+                _,
+                Op::Enqueue {
+                    id: stored,
+                    key,
+                    payload,
+                    ..
+                },
+            )) if stored == id => Some((key, payload)),
             _ => None,
         },
         Loc::Snapshot { .. } => match line::decode::<Record>(&raw) {
@@ -628,22 +863,18 @@ fn body(journal: &mut Journal, loc: Loc, id: JobId) -> Result<(String, Payload)>
             _ => None,
         },
     };
-    found.ok_or_else(|| Error::Io {
-        action: "read back job",
-        path: journal.dir().join(id.to_string()),
-        source: std::io::Error::other(
-            "its record is no longer where it was; the queue files were changed by something else",
-        ),
+    found.ok_or_else(|| {
+        let (path, offset) = match loc {
+            Loc::Segment { segment, offset } => {
+                (journal::segment_path(journal.dir(), segment), offset)
+            }
+            Loc::Snapshot { number, offset } => {
+                (journal::snapshot_path(journal.dir(), number), offset)
+            }
+        };
+        Error::Damaged {
+            path,
+            cause: format!("the record of job {id} is no longer at offset {offset}"),
+        }
     })
-}
-
-fn encode(ops: &[Op], dir: &Path) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    for op in ops {
-        line::encode(op, &mut bytes).map_err(|source| Error::Encode {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
-    Ok(bytes)
 }

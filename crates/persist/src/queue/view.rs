@@ -14,11 +14,12 @@ use super::job::{Attempt, HISTORY, JobId, Stats};
 use super::op::{Op, Record};
 
 /// Where a job's key and payload are on disk: the record that enqueued it, or after
-/// compaction its line in a snapshot.
+/// compaction its line in a snapshot. It is where the record was read, which is where its id
+/// says it was written unless the file was damaged since.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Loc {
-    /// In a journal segment, at the position its id encodes.
-    Segment(JobId),
+    /// In journal segment `segment`, at byte `offset`.
+    Segment { segment: u64, offset: u64 },
     /// In snapshot `number`, at byte `offset`.
     Snapshot { number: u64, offset: u64 },
 }
@@ -29,7 +30,7 @@ impl Loc {
 
     fn pack(self) -> u64 {
         match self {
-            Loc::Segment(id) => id.0,
+            Loc::Segment { segment, offset } => JobId::at(segment, offset).0,
             Loc::Snapshot { number, offset } => {
                 Loc::SNAPSHOT
                     | (number << Loc::OFFSET_BITS)
@@ -40,7 +41,11 @@ impl Loc {
 
     fn unpack(packed: u64) -> Loc {
         if packed & Loc::SNAPSHOT == 0 {
-            Loc::Segment(JobId(packed))
+            let id = JobId(packed);
+            Loc::Segment {
+                segment: id.segment(),
+                offset: id.offset(),
+            }
         } else {
             let rest = packed & !Loc::SNAPSHOT;
             Loc::Snapshot {
@@ -104,14 +109,18 @@ struct Entry {
     time: u64,
     /// The lease token while leased; 0 while pending (no token is 0).
     token: u64,
+    /// When the current status began. A `since` after the present means the clock stepped
+    /// back, and `time - since` is the wait the status was meant to have.
+    since: u64,
 }
 
 impl Entry {
-    fn new(meta: Meta, status: Status) -> Entry {
+    fn new(meta: Meta, status: Status, since: u64) -> Entry {
         let mut entry = Entry {
             meta,
             time: 0,
             token: 0,
+            since,
         };
         entry.set_status(status);
         entry
@@ -151,6 +160,7 @@ impl Entry {
 pub(crate) struct Dead {
     pub(crate) meta: Meta,
     pub(crate) dead_at: u64,
+    pub(crate) class: String,
     pub(crate) error: String,
 }
 
@@ -252,6 +262,7 @@ impl Store {
 pub(crate) struct Standing {
     pub(crate) lease: Option<(u64, u64)>,
     pub(crate) ready_at: u64,
+    pub(crate) since: u64,
 }
 
 #[derive(Debug)]
@@ -266,6 +277,9 @@ pub(crate) struct View {
     keys: HashMap<KeyId, Slot>,
     dead: BTreeMap<JobId, Dead>,
     hashers: (RandomState, RandomState),
+    /// No live entry's `since` is later than this (a bound, not always the maximum): while
+    /// `now` is not earlier, the clock cannot have stepped back under any of them.
+    latest: u64,
 }
 
 impl Default for View {
@@ -277,6 +291,7 @@ impl Default for View {
             keys: HashMap::new(),
             dead: BTreeMap::new(),
             hashers: (RandomState::new(), RandomState::new()),
+            latest: 0,
         }
     }
 }
@@ -294,9 +309,14 @@ impl View {
         self.dead.len()
     }
 
-    /// Applies one record; records that do not fit the state (a stale token, an unknown id)
-    /// change nothing, as they did not when they were first applied.
-    pub(crate) fn apply(&mut self, op: Op) {
+    /// Whether the queue holds job `id`, live or dead.
+    pub(crate) fn contains(&self, id: JobId) -> bool {
+        self.live.contains_key(&id) || self.dead.contains_key(&id)
+    }
+
+    /// Applies one record, found at `loc`; records that do not fit the state (a stale token,
+    /// an unknown id) change nothing, as they did not when they were first applied.
+    pub(crate) fn apply(&mut self, op: Op, loc: Loc) {
         match op {
             Op::Enqueue { id, key, at, .. } => {
                 if self.live.contains_key(&id) || self.dead.contains_key(&id) {
@@ -311,16 +331,21 @@ impl View {
                 }
                 let meta = Meta {
                     key,
-                    loc: Loc::Segment(id).pack(),
+                    loc: loc.pack(),
                     enqueued_at: at,
                     attempts: 0,
                     deliveries: 0,
                     blocked: false,
                     failures: None,
                 };
-                self.insert_pending(id, meta, at, blocked);
+                self.insert_pending(id, meta, at, blocked, at);
             }
-            Op::Lease { id, token, until } => {
+            Op::Lease {
+                id,
+                token,
+                until,
+                at,
+            } => {
                 let Some(entry) = self.live.get_mut(&id) else {
                     return;
                 };
@@ -328,15 +353,42 @@ impl View {
                     return;
                 };
                 entry.set_status(Status::Leased { token, until });
+                entry.since = at;
                 entry.meta.deliveries = entry.meta.deliveries.saturating_add(1);
+                self.latest = self.latest.max(at);
                 self.leased.insert((until, id));
                 let slot = self.keys.entry(entry.meta.key).or_default();
                 slot.set_leased(Some(id));
                 slot.replace_pending(None);
             }
+            Op::Extend {
+                id,
+                token,
+                until,
+                at,
+            } => {
+                let Some(entry) = self.live.get_mut(&id) else {
+                    return;
+                };
+                let Status::Leased {
+                    token: held,
+                    until: old,
+                } = entry.status()
+                else {
+                    return;
+                };
+                if held != token {
+                    return;
+                }
+                entry.set_status(Status::Leased { token, until });
+                entry.since = at;
+                self.latest = self.latest.max(at);
+                self.leased.remove(&(old, id));
+                self.leased.insert((until, id));
+            }
             Op::Expire { id, token, at } => {
                 if self.take_lease(id, token) {
-                    self.requeue_or_drop(id, at, None);
+                    self.requeue_or_drop(id, at, at, None);
                 }
             }
             Op::Ack { id, token } => {
@@ -352,17 +404,24 @@ impl View {
                 at,
                 next,
                 counted,
+                class,
                 error,
             } => {
                 if self.take_lease(id, token) {
-                    let attempt = Attempt { at, error, counted };
-                    self.requeue_or_drop(id, next, Some(attempt));
+                    let attempt = Attempt {
+                        at,
+                        class,
+                        error,
+                        counted,
+                    };
+                    self.requeue_or_drop(id, next, at, Some(attempt));
                 }
             }
             Op::Dead {
                 id,
                 token,
                 at,
+                class,
                 error,
             } => {
                 if self.take_lease(id, token) {
@@ -373,6 +432,7 @@ impl View {
                             Dead {
                                 meta: entry.meta,
                                 dead_at: at,
+                                class,
                                 error,
                             },
                         );
@@ -397,26 +457,79 @@ impl View {
                 if let Some(failures) = meta.failures.as_deref_mut() {
                     failures.next_retry_at = None;
                 }
-                self.insert_pending(id, meta, at, blocked);
+                self.insert_pending(id, meta, at, blocked, at);
             }
             Op::Purge { id } => {
                 self.dead.remove(&id);
             }
+            Op::Rebase { at } => self.rebase(at),
+            Op::Seal => {}
         }
+    }
+
+    /// Whether some deadline was set after `now`, so that the clock must have stepped back
+    /// under it. Costs a walk over the jobs only when `now` is earlier than the latest time
+    /// seen.
+    pub(crate) fn needs_rebase(&mut self, now: u64) -> bool {
+        if now >= self.latest {
+            return false;
+        }
+        let ahead = self.live.values().any(|e| e.since > now);
+        if !ahead {
+            self.latest = now;
+        }
+        ahead
+    }
+
+    /// Brings every status that began after `at` back within its own wait of `at`: a lease
+    /// runs out at most one visibility window after `at`, a retry waits at most its delay.
+    fn rebase(&mut self, at: u64) {
+        let mut moved = Vec::new();
+        for (id, entry) in self.live.iter() {
+            if entry.since > at {
+                moved.push(id);
+            }
+        }
+        for id in moved {
+            let Some(entry) = self.live.get_mut(&id) else {
+                continue;
+            };
+            let wait = entry.time.saturating_sub(entry.since);
+            let time = at.saturating_add(wait).min(entry.time);
+            entry.since = at;
+            match entry.status() {
+                Status::Leased { token, until } => {
+                    entry.set_status(Status::Leased { token, until: time });
+                    self.leased.remove(&(until, id));
+                    self.leased.insert((time, id));
+                }
+                Status::Pending { blocked, .. } => {
+                    entry.set_status(Status::Pending {
+                        ready_at: time,
+                        blocked,
+                    });
+                    if !blocked {
+                        self.push_ready(time, id);
+                    }
+                }
+            }
+        }
+        self.latest = at;
     }
 
     /// Restores one snapshot record found at `loc`.
     pub(crate) fn restore(&mut self, record: Record, loc: Loc) {
-        let (job, lease, ready_at, dead) = match record {
-            Record::Header { .. } => return,
+        let (job, lease, ready_at, since, dead) = match record {
+            Record::Header { .. } | Record::Trailer { .. } => return,
             Record::Live {
                 job,
                 lease,
                 ready_at,
-            } => (job, lease, ready_at, None),
+                since,
+            } => (job, lease, ready_at, since, None),
             Record::Dead { dead } => {
-                let death = (dead.dead_at, dead.error);
-                (dead.job, None, 0, Some(death))
+                let death = (dead.dead_at, dead.class, dead.error);
+                (dead.job, None, 0, 0, Some(death))
             }
         };
         let id = job.id;
@@ -438,17 +551,19 @@ impl View {
             blocked: false,
             failures,
         };
-        if let Some((dead_at, error)) = dead {
+        if let Some((dead_at, class, error)) = dead {
             self.dead.insert(
                 id,
                 Dead {
                     meta,
                     dead_at,
+                    class,
                     error,
                 },
             );
             return;
         }
+        self.latest = self.latest.max(since);
         let key = meta.key;
         let slot = self.keys.entry(key).or_default();
         match lease {
@@ -459,12 +574,12 @@ impl View {
                 }
                 self.leased.insert((until, id));
                 self.live
-                    .insert(id, Entry::new(meta, Status::Leased { token, until }));
+                    .insert(id, Entry::new(meta, Status::Leased { token, until }, since));
             }
             _ if slot.pending().is_none() => {
                 slot.replace_pending(Some(id));
                 let blocked = slot.leased().is_some();
-                self.insert_pending(id, meta, ready_at, blocked);
+                self.insert_pending(id, meta, ready_at, blocked, since);
             }
             // A second job for a slot that is taken: the snapshot was damaged or edited.
             // Keep the job rather than lose it; it simply does not block.
@@ -473,7 +588,7 @@ impl View {
                     ready_at,
                     blocked: false,
                 };
-                self.live.insert(id, Entry::new(meta, status));
+                self.live.insert(id, Entry::new(meta, status, since));
                 self.push_ready(ready_at, id);
             }
         }
@@ -493,10 +608,12 @@ impl View {
             Status::Pending { ready_at, .. } => Standing {
                 lease: None,
                 ready_at,
+                since: e.since,
             },
             Status::Leased { token, until } => Standing {
                 lease: Some((token, until)),
                 ready_at: until,
+                since: e.since,
             },
         })
     }
@@ -620,9 +737,12 @@ impl View {
         stats
     }
 
-    fn insert_pending(&mut self, id: JobId, meta: Meta, ready_at: u64, blocked: bool) {
-        self.live
-            .insert(id, Entry::new(meta, Status::Pending { ready_at, blocked }));
+    fn insert_pending(&mut self, id: JobId, meta: Meta, ready_at: u64, blocked: bool, since: u64) {
+        self.latest = self.latest.max(since);
+        self.live.insert(
+            id,
+            Entry::new(meta, Status::Pending { ready_at, blocked }, since),
+        );
         if !blocked {
             self.push_ready(ready_at, id);
         }
@@ -659,9 +779,9 @@ impl View {
         true
     }
 
-    /// A job whose lease ended without success: back to pending at `ready_at`, unless a newer
-    /// job with the same key is waiting, which supersedes it.
-    fn requeue_or_drop(&mut self, id: JobId, ready_at: u64, failure: Option<Attempt>) {
+    /// A job whose lease ended at `at` without success: back to pending at `ready_at`, unless
+    /// a newer job with the same key is waiting, which supersedes it.
+    fn requeue_or_drop(&mut self, id: JobId, ready_at: u64, at: u64, failure: Option<Attempt>) {
         let Some(entry) = self.live.remove(&id) else {
             return;
         };
@@ -683,7 +803,7 @@ impl View {
                 failures.history.remove(0);
             }
         }
-        self.insert_pending(id, meta, ready_at, false);
+        self.insert_pending(id, meta, ready_at, false, at);
     }
 
     /// The job in flight for `key` is gone: let the one waiting behind it go.

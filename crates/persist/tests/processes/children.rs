@@ -22,6 +22,7 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
         ["grow", path] => return grow(path),
         ["enqueue-big", dir] => return enqueue_big(dir),
         ["torture", dir, log, seed] => crate::torture::worker(dir, log, seed),
+        ["hold-worker-lock", path] => hold_worker_lock(path),
         _ => Err(format!("unknown child role {args:?}")),
     };
     match result {
@@ -95,4 +96,14 @@ fn enqueue_big(dir: &str) -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// Takes the worker lock, says so, and holds it until stdin closes (or it is killed).
+fn hold_worker_lock(path: &str) -> Result<(), String> {
+    let _held = persist::WorkerLock::try_acquire(path).map_err(|e| e.to_string())?;
+    println!("locked");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut rest).map_err(|e| e.to_string())?;
+    Ok(())
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use persist::{Queue, QueueOptions, StateFile};
+use persist::{Error, Queue, QueueOptions, StateFile, WorkerLock};
 
 type TestFn = fn() -> Result<(), String>;
 
@@ -31,6 +31,10 @@ const TESTS: &[(&str, TestFn)] = &[
     (
         "a_queue_append_that_fails_for_lack_of_space_loses_nothing",
         a_queue_append_that_fails_for_lack_of_space_loses_nothing,
+    ),
+    (
+        "the_worker_lock_is_refused_to_others_until_its_holder_dies",
+        the_worker_lock_is_refused_to_others_until_its_holder_dies,
     ),
     ("crash_torture", torture::crash_torture),
 ];
@@ -256,5 +260,53 @@ fn a_queue_append_that_fails_for_lack_of_space_loses_nothing() -> Result<(), Str
     let count = fresh.jobs().map_err(|e| e.to_string())?.len();
     check(count == 4, || {
         format!("{count} jobs after the next enqueue")
+    })
+}
+
+fn the_worker_lock_is_refused_to_others_until_its_holder_dies() -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let tmp = temp_dir("worker-lock");
+    let path = tmp.path().join("data/worker.lock");
+    let mut holder = child("hold-worker-lock", &[path_arg(&path)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start the holder: {e}"))?;
+    let mut said = String::new();
+    BufReader::new(holder.stdout.take().ok_or("no stdout")?)
+        .read_line(&mut said)
+        .map_err(|e| e.to_string())?;
+    check(said.trim() == "locked", || {
+        format!("the holder said {said:?}")
+    })?;
+    let pid = holder.id();
+    match WorkerLock::try_acquire(&path) {
+        Err(Error::Held {
+            pid: Some(held_by), ..
+        }) => check(held_by == pid, || {
+            format!("held by {held_by}, expected {pid}")
+        })?,
+        other => return Err(format!("a second worker got {other:?}")),
+    }
+    let message = WorkerLock::try_acquire(&path).unwrap_err().to_string();
+    check(message.contains(&format!("pid {pid}")), || message.clone())?;
+    check(
+        WorkerLock::holder(&path).map_err(|e| e.to_string())? == Some(Some(pid)),
+        || "holder() does not name the holder".into(),
+    )?;
+    // SIGKILL: no destructor runs, and the lock must go with the process all the same.
+    holder.kill().map_err(|e| e.to_string())?;
+    holder.wait().map_err(|e| e.to_string())?;
+    check(
+        WorkerLock::holder(&path)
+            .map_err(|e| e.to_string())?
+            .is_none(),
+        || "the lock outlived its holder".into(),
+    )?;
+    let mine = WorkerLock::try_acquire(&path).map_err(|e| e.to_string())?;
+    check(mine.path() == path, || {
+        "the guard names another file".into()
     })
 }

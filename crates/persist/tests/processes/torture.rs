@@ -196,9 +196,16 @@ pub(crate) fn worker(dir: &str, log: &str, seed: &str) -> Result<(), String> {
                             .and_then(|()| note(&mut log, format!("A {key}\n")))
                     } else if choice < 80 {
                         let next = now() + rng.random_range(0..20);
-                        queue.retry(&lease, next, rng.random_bool(0.5), "torture", now())
+                        queue.retry(
+                            &lease,
+                            next,
+                            rng.random_bool(0.5),
+                            "transient",
+                            "torture",
+                            now(),
+                        )
                     } else if choice < 85 {
-                        queue.dead_letter(&lease, "torture", now())
+                        queue.dead_letter(&lease, "permanent", "torture", now())
                     } else {
                         Ok(()) // abandoned, as if the worker had hung
                     }
