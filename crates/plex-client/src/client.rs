@@ -1,6 +1,8 @@
 //! The library operations a sync job needs.
 
-use reqwest::Method;
+use std::time::Duration;
+
+use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 
 use crate::config::{ConfigError, PlexConfig, redact};
@@ -16,6 +18,9 @@ pub struct PlexClient {
 }
 
 /// An item found by its file, and the section it was found in.
+///
+/// The item is as the section listing shows it: Plex truncates tag lists there. Read it whole
+/// with [`PlexClient::item`] before comparing it with anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located {
     /// The section.
@@ -32,6 +37,16 @@ pub struct Applied {
     pub sent: Vec<(String, String)>,
 }
 
+/// A GET about to be sent.
+pub(crate) struct Get<'a> {
+    pub(crate) path: &'a str,
+    pub(crate) query: &'a [(&'a str, &'a str)],
+    pub(crate) authenticated: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) headers: &'a [(&'static str, String)],
+    pub(crate) fresh: bool,
+}
+
 impl PlexClient {
     /// A client for the server `config` describes. Nothing is sent until a method is called.
     pub fn new(config: PlexConfig) -> Result<PlexClient, ConfigError> {
@@ -45,28 +60,19 @@ impl PlexClient {
         self.transport.config()
     }
 
-    /// GETs `path` with `query` and parses Plex's JSON answer.
-    pub(crate) async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-        authenticated: bool,
-        timeout: std::time::Duration,
-        headers: &[(&'static str, String)],
-    ) -> Result<T, PlexError> {
-        let mut url = self.transport.url(path);
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
+    /// Sends a GET and parses Plex's JSON answer.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, get: Get<'_>) -> Result<T, PlexError> {
+        let url = self.url_with(get.path, get.query);
         let shown = redact(&url);
         let body = self
             .transport
             .send(Request {
                 method: Method::GET,
                 url,
-                authenticated,
-                timeout,
-                headers,
+                authenticated: get.authenticated,
+                timeout: get.timeout,
+                headers: get.headers,
+                fresh: get.fresh,
             })
             .await?;
         parse(&body, &shown)
@@ -79,26 +85,51 @@ impl PlexClient {
         query: &[(&str, &str)],
         headers: &[(&'static str, String)],
     ) -> Result<T, PlexError> {
-        self.get(path, query, true, self.config().read_timeout, headers)
-            .await
+        self.get(Get {
+            path,
+            query,
+            authenticated: true,
+            timeout: self.config().read_timeout,
+            headers,
+            fresh: false,
+        })
+        .await
     }
 
-    /// The server's identity (`/identity`, which needs no token).
+    fn url_with(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.transport.url(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// The server's identity (`/identity`, which needs no token). A 404 there means the URL
+    /// does not point at a Plex server: [`FailureKind::NotPlex`].
     pub async fn identity(&self) -> Result<Identity, PlexError> {
         let envelope: Envelope<Identity> = self
-            .get("/identity", &[], false, self.config().read_timeout, &[])
-            .await?;
+            .get(Get {
+                path: "/identity",
+                query: &[],
+                authenticated: false,
+                timeout: self.config().read_timeout,
+                headers: &[],
+                fresh: false,
+            })
+            .await
+            .map_err(not_plex_if_missing)?;
         Ok(envelope.container)
     }
 
-    /// The library sections.
+    /// The library sections. They change rarely: callers that look up many files pass them to
+    /// [`PlexClient::find_by_file_in`] rather than fetch them for every lookup.
     pub async fn sections(&self) -> Result<Vec<Section>, PlexError> {
         let envelope: Envelope<SectionList> =
             self.get_library("/library/sections", &[], &[]).await?;
         Ok(envelope.container.directories)
     }
 
-    /// One item by its rating key.
+    /// One item, whole, by its rating key: every tag, the field locks, the files.
     pub async fn item(&self, rating_key: &str) -> Result<Item, PlexError> {
         let path = format!("/library/metadata/{}", encode_segment(rating_key));
         let envelope: Envelope<ItemList> = self.get_library(&path, &[], &[]).await?;
@@ -111,13 +142,22 @@ impl PlexClient {
         })
     }
 
-    /// The movie or episode whose `Media[].Part[].file` is exactly `file`, searching only the
-    /// sections whose folders contain it. Plex's `file` filter is tried first; as it may match
-    /// loosely, every candidate is checked for an exact match, and if none matches the section
-    /// is walked page by page.
+    /// [`PlexClient::find_by_file_in`] the sections as they are now (one more request).
     pub async fn find_by_file(&self, file: &str) -> Result<Located, PlexError> {
         let sections = self.sections().await?;
-        for section in sections.into_iter().filter(|s| s.contains(file)) {
+        self.find_by_file_in(&sections, file).await
+    }
+
+    /// The movie or episode whose `Media[].Part[].file` is exactly `file`, searching only those
+    /// of `sections` whose folders contain it. Plex's `file` filter is tried first; as it may
+    /// match loosely, every candidate is checked for an exact match, and if none matches the
+    /// section is walked page by page. The item returned is as the listing shows it.
+    pub async fn find_by_file_in(
+        &self,
+        sections: &[Section],
+        file: &str,
+    ) -> Result<Located, PlexError> {
+        for section in sections.iter().filter(|s| s.contains(file)) {
             let Some(kind) = section.video_type() else {
                 continue;
             };
@@ -127,7 +167,10 @@ impl PlexClient {
                 .get_library(&path, &[("type", &kind), ("file", file)], &[])
                 .await?;
             if let Some(item) = exact(filtered.container.items, file) {
-                return Ok(Located { section, item });
+                return Ok(Located {
+                    section: section.clone(),
+                    item,
+                });
             }
             let page = self.config().page_size;
             let mut start = 0u64;
@@ -142,7 +185,10 @@ impl PlexClient {
                 let count = listing.container.items.len() as u64;
                 let total = listing.container.total_size;
                 if let Some(item) = exact(listing.container.items, file) {
-                    return Ok(Located { section, item });
+                    return Ok(Located {
+                        section: section.clone(),
+                        item,
+                    });
                 }
                 start += count;
                 if count == 0 || total.is_some_and(|t| start >= t) || count < u64::from(page) {
@@ -157,17 +203,29 @@ impl PlexClient {
         ))
     }
 
-    /// Makes `located` match `edit`, sending only the fields that differ, in one PUT.
+    /// Makes `located` match `edit`: reads the item whole (a listing truncates its tags), and
+    /// sends only the fields that differ, in one PUT, or nothing if none does.
     pub async fn apply_edit(
         &self,
         located: &Located,
         edit: &MetadataEdit,
     ) -> Result<Applied, PlexError> {
-        let sent = edit.changes(&located.item);
-        if sent.is_empty() {
-            return Ok(Applied { sent });
+        let current = self.item(&located.item.rating_key).await?;
+        let sent = edit.changes(&current);
+        if !sent.is_empty() {
+            self.send_edit(located, &sent).await?;
         }
-        let url = self.edit_url(located, &sent)?;
+        Ok(Applied { sent })
+    }
+
+    /// Sends one edit of `located` with the query `pairs` (as [`MetadataEdit::changes`] makes
+    /// them), after `type` and `id`.
+    pub async fn send_edit(
+        &self,
+        located: &Located,
+        pairs: &[(String, String)],
+    ) -> Result<(), PlexError> {
+        let url = self.edit_url(located, pairs)?;
         self.transport
             .send(Request {
                 method: Method::PUT,
@@ -175,17 +233,37 @@ impl PlexClient {
                 authenticated: true,
                 timeout: self.config().read_timeout,
                 headers: &[],
+                fresh: false,
             })
             .await?;
-        Ok(Applied { sent })
+        Ok(())
+    }
+
+    /// Asks Plex to scan one folder of a section (a partial scan), so that a file added there
+    /// is found without waiting for Plex's own scan. Plex answers at once and scans in the
+    /// background.
+    pub async fn scan_folder(&self, section_key: &str, folder: &str) -> Result<(), PlexError> {
+        let path = format!("/library/sections/{}/refresh", encode_segment(section_key));
+        let url = self.url_with(&path, &[("path", folder)]);
+        self.transport
+            .send(Request {
+                method: Method::GET,
+                url,
+                authenticated: true,
+                timeout: self.config().read_timeout,
+                headers: &[],
+                fresh: false,
+            })
+            .await?;
+        Ok(())
     }
 
     /// The URL of the edit request for `pairs`: `type` and `id` first, then the fields.
-    pub fn edit_url(
+    pub(crate) fn edit_url(
         &self,
         located: &Located,
         pairs: &[(String, String)],
-    ) -> Result<reqwest::Url, PlexError> {
+    ) -> Result<Url, PlexError> {
         let item = &located.item;
         let section = item.section_id.as_deref().unwrap_or(&located.section.key);
         let path = format!("/library/sections/{}/all", encode_segment(section));
@@ -202,6 +280,15 @@ impl PlexClient {
             .append_pair("id", &item.rating_key)
             .extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Ok(url)
+    }
+}
+
+/// A 404 from `/identity` means there is no Plex server at the URL.
+pub(crate) fn not_plex_if_missing(e: PlexError) -> PlexError {
+    if e.kind() == FailureKind::NotFound {
+        PlexError::new(FailureKind::NotPlex, e.url(), e.detail())
+    } else {
+        e
     }
 }
 

@@ -158,7 +158,7 @@ impl PlexConfig {
 }
 
 /// `url` without user name, password, query or fragment: safe for logs and messages.
-pub fn redact(url: &Url) -> String {
+pub(crate) fn redact(url: &Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_username("");
     let _ = shown.set_password(None);

@@ -2,13 +2,18 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::Item;
 
 /// A field plexsync can write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Field {
     /// `title`
     Title,
+    /// `titleSort`
+    TitleSort,
     /// `summary`
     Summary,
     /// `tagline`
@@ -29,8 +34,9 @@ pub enum Field {
 
 impl Field {
     /// Every field, in the order they are sent.
-    pub const ALL: [Field; 9] = [
+    pub const ALL: [Field; 10] = [
         Field::Title,
+        Field::TitleSort,
         Field::Summary,
         Field::Tagline,
         Field::Studio,
@@ -45,6 +51,7 @@ impl Field {
     pub fn plex_name(self) -> &'static str {
         match self {
             Field::Title => "title",
+            Field::TitleSort => "titleSort",
             Field::Summary => "summary",
             Field::Tagline => "tagline",
             Field::Studio => "studio",
@@ -58,11 +65,15 @@ impl Field {
 }
 
 /// The metadata a sync wants Plex to show. `None` leaves a field as it is in Plex; for tags,
-/// `Some(vec![])` clears them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// `Some(vec![])` clears them. Serializable, so that it can be the payload of a queued job;
+/// every field may be left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MetadataEdit {
     /// Title.
     pub title: Option<String>,
+    /// The title used for sorting.
+    pub title_sort: Option<String>,
     /// Summary.
     pub summary: Option<String>,
     /// Tagline.
@@ -80,6 +91,7 @@ pub struct MetadataEdit {
     /// Collections.
     pub collections: Option<Vec<String>>,
     /// Fields to lock when they are written, so Plex's agents do not overwrite them.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub lock: BTreeSet<Field>,
 }
 
@@ -90,6 +102,7 @@ impl MetadataEdit {
         let mut pairs = Vec::new();
         let scalars = [
             (Field::Title, &self.title, &current.title),
+            (Field::TitleSort, &self.title_sort, &current.title_sort),
             (Field::Summary, &self.summary, &current.summary),
             (Field::Tagline, &self.tagline, &current.tagline),
             (Field::Studio, &self.studio, &current.studio),
@@ -132,7 +145,12 @@ impl MetadataEdit {
             for (i, tag) in wanted.iter().enumerate() {
                 pairs.push((format!("{name}[{i}].tag.tag"), tag.clone()));
             }
-            let removed: Vec<&str> = now_set.difference(&wanted_set).copied().collect();
+            // Tags to drop go as one comma-separated value, each tag percent-encoded first (as
+            // python-plexapi sends them), so a tag with a comma or a percent sign survives.
+            let removed: Vec<String> = now_set
+                .difference(&wanted_set)
+                .map(|tag| encode_tag(tag))
+                .collect();
             if !removed.is_empty() {
                 pairs.push((format!("{name}[].tag.tag-"), removed.join(",")));
             }
@@ -142,4 +160,18 @@ impl MetadataEdit {
         }
         pairs
     }
+}
+
+/// Percent-encodes a tag as Python's `urllib.parse.quote` does with its default safe set:
+/// everything but letters, digits, `_.-~` and `/`.
+fn encode_tag(tag: &str) -> String {
+    let mut out = String::with_capacity(tag.len());
+    for b in tag.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

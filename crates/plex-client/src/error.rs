@@ -3,10 +3,16 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 pub use scheduler::ErrorClass;
 
 /// The kind of failure, precise enough to tell a user what to check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Serialized as a snake_case name (`"refused"`, `"maintenance"`), or for the two kinds that
+/// carry a status as `{"rejected": {"status": 400}}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// Nothing listens on the port.
     Refused,
@@ -22,15 +28,17 @@ pub enum FailureKind {
     ConnectionLost,
     /// Plex answered 503 while it runs startup or database maintenance.
     Maintenance,
-    /// 401 or 403: the token was refused.
+    /// 401 or 403 to a request that carried the token: the token was refused.
     Unauthorized,
+    /// 401 or 403 to a request that carried no token: something in front of Plex (a reverse
+    /// proxy, an authenticating gateway) demands credentials of its own.
+    AuthenticationRequired,
+    /// `/identity` is not there: the URL does not point at a Plex server.
+    NotPlex,
     /// 404, or no item matched.
     NotFound,
-    /// 429, possibly with how long to wait.
-    RateLimited {
-        /// The `Retry-After` delay, if the server sent one.
-        retry_after: Option<Duration>,
-    },
+    /// 429: the server asks to slow down.
+    RateLimited,
     /// 400, 409 or 412: the request itself was refused.
     Rejected {
         /// The status code.
@@ -57,16 +65,31 @@ impl FailureKind {
             FailureKind::ReadTimeout
             | FailureKind::ConnectionLost
             | FailureKind::Maintenance
-            | FailureKind::RateLimited { .. }
+            | FailureKind::RateLimited
             | FailureKind::InvalidBody
             | FailureKind::BodyTooLarge => ErrorClass::Transient,
             FailureKind::UnexpectedStatus { status } if status >= 500 => ErrorClass::Transient,
             FailureKind::NotFound => ErrorClass::NotFound,
             FailureKind::Unauthorized
+            | FailureKind::AuthenticationRequired
+            | FailureKind::NotPlex
             | FailureKind::Tls
             | FailureKind::Rejected { .. }
             | FailureKind::UnexpectedStatus { .. } => ErrorClass::Permanent,
         }
+    }
+
+    /// Whether the failure says the settings are wrong (the token, the URL, the certificate),
+    /// rather than anything about the health of Plex: trying again cannot help until the user
+    /// changes something, and it is not an outage.
+    pub fn is_configuration(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Unauthorized
+                | FailureKind::AuthenticationRequired
+                | FailureKind::NotPlex
+                | FailureKind::Tls
+        )
     }
 
     /// A short name for reports: `refused`, `maintenance`, `unauthorized`, …
@@ -80,63 +103,19 @@ impl FailureKind {
             FailureKind::ConnectionLost => "connection lost",
             FailureKind::Maintenance => "maintenance",
             FailureKind::Unauthorized => "unauthorized",
+            FailureKind::AuthenticationRequired => "authentication required",
+            FailureKind::NotPlex => "not plex",
             FailureKind::NotFound => "not found",
-            FailureKind::RateLimited { .. } => "rate limited",
+            FailureKind::RateLimited => "rate limited",
             FailureKind::Rejected { .. } => "rejected",
             FailureKind::UnexpectedStatus { .. } => "unexpected status",
             FailureKind::InvalidBody => "invalid body",
             FailureKind::BodyTooLarge => "body too large",
         }
     }
-}
 
-impl fmt::Display for FailureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A failed request to Plex. The message names the (redacted) URL and says what to do; it
-/// never contains the token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlexError {
-    kind: FailureKind,
-    url: String,
-    detail: String,
-}
-
-impl PlexError {
-    pub(crate) fn new(
-        kind: FailureKind,
-        url: impl Into<String>,
-        detail: impl Into<String>,
-    ) -> Self {
-        PlexError {
-            kind,
-            url: url.into(),
-            detail: detail.into(),
-        }
-    }
-
-    /// What happened.
-    pub fn kind(&self) -> FailureKind {
-        self.kind
-    }
-
-    /// What the worker should do about it.
-    pub fn class(&self) -> ErrorClass {
-        self.kind.class()
-    }
-
-    /// The request's URL, without credentials or query.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
-impl fmt::Display for PlexError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hint = match self.kind {
+    fn hint(self) -> &'static str {
+        match self {
             FailureKind::Refused => {
                 "nothing is listening: is Plex running, and is the URL's port right?"
             }
@@ -151,19 +130,137 @@ impl fmt::Display for PlexError {
             FailureKind::Unauthorized => {
                 "the Plex token was refused: check the token setting (a configuration error, not an outage)"
             }
+            FailureKind::AuthenticationRequired => {
+                "something in front of Plex (a reverse proxy?) demands authentication for a request that needs none; let plexsync reach Plex directly, or allow /identity through (a configuration error, not an outage)"
+            }
+            FailureKind::NotPlex => {
+                "there is no Plex server at this URL (/identity is not there): check the Plex URL's host, port and path (a configuration error, not an outage)"
+            }
             FailureKind::NotFound => "not found in Plex (it may not have been scanned yet)",
-            FailureKind::RateLimited { .. } => "Plex asked us to slow down",
+            FailureKind::RateLimited => "Plex asked us to slow down",
             FailureKind::Rejected { .. } => "Plex refused the request as invalid",
             FailureKind::UnexpectedStatus { .. } => "Plex answered with an unexpected status",
             FailureKind::InvalidBody => "Plex's answer could not be understood",
             FailureKind::BodyTooLarge => "Plex's answer was larger than the configured limit",
-        };
-        write!(f, "Plex at {}: {hint}", self.url)?;
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed request to Plex. The message names the (redacted) URL and says what to do; it
+/// never contains the token.
+///
+/// Serialized as `{"kind", "class", "url", "detail", "retry_after_ms", "message"}`; the class
+/// and the message are derived, and ignored when read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlexError {
+    kind: FailureKind,
+    url: String,
+    detail: String,
+    retry_after: Option<Duration>,
+}
+
+impl PlexError {
+    /// A failure of `kind` for the request to `url` (shown to users: it must carry no
+    /// credentials and no query), with `detail` saying what was seen, e.g. `HTTP 503`.
+    pub fn new(kind: FailureKind, url: impl Into<String>, detail: impl Into<String>) -> Self {
+        PlexError {
+            kind,
+            url: url.into(),
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same failure, with how long the server asked to be left alone.
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// What happened.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    /// What the worker should do about it.
+    pub fn class(&self) -> ErrorClass {
+        self.kind.class()
+    }
+
+    /// Whether the settings are wrong; see [`FailureKind::is_configuration`].
+    pub fn is_configuration(&self) -> bool {
+        self.kind.is_configuration()
+    }
+
+    /// The request's URL, without credentials or query.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What was seen, e.g. `HTTP 503 Service Unavailable`.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The `Retry-After` of a 429 or 503 answer, if the server sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for PlexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Plex at {}: {}", self.url, self.kind.hint())?;
         if !self.detail.is_empty() {
             write!(f, " ({})", self.detail)?;
+        }
+        if let Some(wait) = self.retry_after {
+            write!(f, "; it asked for {} s before the next try", wait.as_secs())?;
         }
         Ok(())
     }
 }
 
 impl std::error::Error for PlexError {}
+
+#[derive(Serialize, Deserialize)]
+struct PlexErrorData {
+    kind: FailureKind,
+    #[serde(default, skip_deserializing)]
+    class: Option<ErrorClass>,
+    url: String,
+    #[serde(default)]
+    detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+    #[serde(default, skip_deserializing)]
+    message: String,
+}
+
+impl Serialize for PlexError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        PlexErrorData {
+            kind: self.kind,
+            class: Some(self.class()),
+            url: self.url.clone(),
+            detail: self.detail.clone(),
+            retry_after_ms: self.retry_after.map(|d| d.as_millis() as u64),
+            message: self.to_string(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PlexError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let data = PlexErrorData::deserialize(deserializer)?;
+        Ok(PlexError::new(data.kind, data.url, data.detail)
+            .with_retry_after(data.retry_after_ms.map(Duration::from_millis)))
+    }
+}

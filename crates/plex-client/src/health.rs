@@ -3,15 +3,17 @@
 
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
-use crate::client::PlexClient;
+use crate::client::{Get, PlexClient, not_plex_if_missing};
 use crate::error::{FailureKind, PlexError};
 use crate::http::connect_kind;
 use crate::model::{Envelope, Identity, SectionList};
 
 /// A stage of the deep health check, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// A TCP connection to the server's port.
     Connect,
@@ -32,19 +34,23 @@ impl Stage {
     }
 }
 
-/// How one stage went.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How one stage went. Serialized with its latency as `latency_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageResult {
     /// Which stage.
     pub stage: Stage,
     /// How long it took, passing or failing.
+    #[serde(rename = "latency_ms", with = "millis")]
     pub latency: Duration,
     /// Whether it passed.
     pub passed: bool,
 }
 
-/// What the deep health check found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the deep health check found. Every field is public, so that a simulated Plex or a
+/// test can make any report; none of them ever holds the token.
+///
+/// Serialized as `{"healthy", "reached", "stages", "identity", "failure", "elapsed_ms"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthReport {
     /// Every stage passed.
     pub healthy: bool,
@@ -57,6 +63,7 @@ pub struct HealthReport {
     /// Why it failed.
     pub failure: Option<PlexError>,
     /// The whole check's duration.
+    #[serde(rename = "elapsed_ms", with = "millis")]
     pub elapsed: Duration,
 }
 
@@ -64,6 +71,72 @@ impl HealthReport {
     /// The failure's kind, if it failed.
     pub fn failure_kind(&self) -> Option<FailureKind> {
         self.failure.as_ref().map(PlexError::kind)
+    }
+
+    /// A report of a check that passed every stage, each taking `latency`.
+    pub fn passed(identity: Identity, latency: Duration) -> HealthReport {
+        let stages = [Stage::Connect, Stage::Identity, Stage::Library]
+            .into_iter()
+            .map(|stage| StageResult {
+                stage,
+                latency,
+                passed: true,
+            })
+            .collect();
+        HealthReport {
+            healthy: true,
+            reached: Some(Stage::Library),
+            stages,
+            identity: Some(identity),
+            failure: None,
+            elapsed: latency * 3,
+        }
+    }
+
+    /// A report of a check that failed at `stage` with `failure` after `latency`, every
+    /// earlier stage having passed (each taking `latency` too). `identity` is what
+    /// `/identity` said, if that stage passed.
+    pub fn failed_at(
+        stage: Stage,
+        failure: PlexError,
+        identity: Option<Identity>,
+        latency: Duration,
+    ) -> HealthReport {
+        let order = [Stage::Connect, Stage::Identity, Stage::Library];
+        let stages: Vec<StageResult> = order
+            .into_iter()
+            .take_while(|s| *s <= stage)
+            .map(|s| StageResult {
+                stage: s,
+                latency,
+                passed: s != stage,
+            })
+            .collect();
+        let reached = order.into_iter().take_while(|s| *s < stage).last();
+        HealthReport {
+            healthy: false,
+            reached,
+            elapsed: latency * stages.len() as u32,
+            stages,
+            identity: identity.filter(|_| stage > Stage::Identity),
+            failure: Some(failure),
+        }
+    }
+}
+
+/// Durations as milliseconds with a fraction, which reads well in JSON and keeps microseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1_000.0)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Ok(Duration::try_from_secs_f64(ms / 1_000.0).unwrap_or(Duration::ZERO))
     }
 }
 
@@ -130,9 +203,21 @@ impl PlexClient {
             return;
         }
 
+        // Each stage on a connection of its own: the check judges the server as a new client
+        // finds it, and a pooled connection the server closed while idle would make a healthy
+        // server look ill.
         *current = (Stage::Identity, Instant::now());
-        let identity: Result<Envelope<Identity>, PlexError> =
-            self.get("/identity", &[], false, remaining(), &[]).await;
+        let identity: Result<Envelope<Identity>, PlexError> = self
+            .get(Get {
+                path: "/identity",
+                query: &[],
+                authenticated: false,
+                timeout: remaining(),
+                headers: &[],
+                fresh: true,
+            })
+            .await
+            .map_err(not_plex_if_missing);
         match identity {
             Ok(envelope) => {
                 record(report, *current, Ok(()));
@@ -146,7 +231,14 @@ impl PlexClient {
 
         *current = (Stage::Library, Instant::now());
         let library: Result<Envelope<SectionList>, PlexError> = self
-            .get("/library/sections", &[], true, remaining(), &[])
+            .get(Get {
+                path: "/library/sections",
+                query: &[],
+                authenticated: true,
+                timeout: remaining(),
+                headers: &[],
+                fresh: true,
+            })
             .await;
         record(report, *current, library.map(|_| ()));
     }

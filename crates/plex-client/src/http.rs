@@ -3,7 +3,7 @@
 
 use std::error::Error as _;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
@@ -16,7 +16,12 @@ const ERROR_BODY_LIMIT: usize = 64 << 10;
 
 #[derive(Debug)]
 pub(crate) struct Transport {
+    /// Keeps connections alive between requests.
     http: reqwest::Client,
+    /// Opens a new connection for every request: for the health check, which must judge the
+    /// server as a new client finds it, and for the one retry of a GET whose reused
+    /// connection the server had closed.
+    fresh: reqwest::Client,
     config: PlexConfig,
     token: HeaderValue,
 }
@@ -40,17 +45,24 @@ impl Transport {
         let mut token = HeaderValue::from_str(config.token.expose())
             .map_err(|_| ConfigError::new("the Plex token cannot be sent as a header"))?;
         token.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .danger_accept_invalid_certs(config.accept_invalid_certs)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
+        let builder = || {
+            reqwest::Client::builder()
+                .default_headers(headers.clone())
+                .connect_timeout(config.connect_timeout)
+                .read_timeout(config.read_timeout)
+                .danger_accept_invalid_certs(config.accept_invalid_certs)
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+        };
+        let failed = |e: reqwest::Error| ConfigError::new(format!("could not set up HTTP: {e}"));
+        let http = builder().build().map_err(failed)?;
+        let fresh = builder()
+            .pool_max_idle_per_host(0)
             .build()
-            .map_err(|e| ConfigError::new(format!("could not set up HTTP: {e}")))?;
+            .map_err(failed)?;
         Ok(Transport {
             http,
+            fresh,
             config,
             token,
         })
@@ -70,22 +82,31 @@ impl Transport {
     }
 
     /// Sends one request and returns the body of a successful answer.
+    ///
+    /// A GET whose connection, reused from the pool, fails before any answer arrives was most
+    /// likely sent on a connection the server had already closed; it is sent once more on a
+    /// new connection (RFC 9112 §9.3.1: a client may retry an idempotent request).
     pub(crate) async fn send(&self, request: Request<'_>) -> Result<Vec<u8>, PlexError> {
         let shown = redact(&request.url);
-        let mut builder = self
-            .http
-            .request(request.method, request.url)
-            .timeout(request.timeout);
-        if request.authenticated {
-            builder = builder.header("x-plex-token", self.token.clone());
-        }
-        for (name, value) in request.headers {
-            builder = builder.header(*name, value.as_str());
-        }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| PlexError::new(classify(&e), &shown, cause(&e)))?;
+        let client = if request.fresh {
+            &self.fresh
+        } else {
+            &self.http
+        };
+        let response = match self.build(client, &request).send().await {
+            Ok(response) => response,
+            Err(e)
+                if request.method == Method::GET
+                    && !request.fresh
+                    && classify(&e) == FailureKind::ConnectionLost =>
+            {
+                self.build(&self.fresh, &request)
+                    .send()
+                    .await
+                    .map_err(|e| PlexError::new(classify(&e), &shown, cause(&e)))?
+            }
+            Err(e) => return Err(PlexError::new(classify(&e), &shown, cause(&e))),
+        };
         let status = response.status();
         if status.is_success() {
             return read_body(response, self.config.max_body_bytes, &shown).await;
@@ -94,13 +115,41 @@ impl Transport {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let body = read_body(response, ERROR_BODY_LIMIT, &shown)
             .await
             .unwrap_or_default();
-        Err(status_error(status, retry_after, &body, &shown))
+        Err(status_error(
+            status,
+            request.authenticated,
+            retry_after,
+            &body,
+            &shown,
+        ))
     }
+
+    fn build(&self, client: &reqwest::Client, request: &Request<'_>) -> reqwest::RequestBuilder {
+        let mut builder = client
+            .request(request.method.clone(), request.url.clone())
+            .timeout(request.timeout);
+        if request.authenticated {
+            builder = builder.header("x-plex-token", self.token.clone());
+        }
+        for (name, value) in request.headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        builder
+    }
+}
+
+/// A `Retry-After` value: a number of seconds, or an HTTP date (how long from `now`).
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A request about to be sent.
@@ -110,6 +159,8 @@ pub(crate) struct Request<'a> {
     pub(crate) authenticated: bool,
     pub(crate) timeout: Duration,
     pub(crate) headers: &'a [(&'static str, String)],
+    /// Use a connection of its own, not one from the pool.
+    pub(crate) fresh: bool,
 }
 
 async fn read_body(
@@ -128,11 +179,17 @@ async fn read_body(
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| PlexError::new(classify(&e), shown, cause(&e)))?
-    {
+    // A body that breaks off (fewer bytes than announced, then a close) is a connection lost,
+    // not an answer that could not be understood.
+    let broken = |e: reqwest::Error| {
+        let kind = if e.is_timeout() {
+            FailureKind::ReadTimeout
+        } else {
+            FailureKind::ConnectionLost
+        };
+        PlexError::new(kind, shown, cause(&e))
+    };
+    while let Some(chunk) = response.chunk().await.map_err(broken)? {
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -154,8 +211,11 @@ pub(crate) fn is_maintenance(body: &[u8]) -> bool {
     .any(|marker| text.contains(marker))
 }
 
+/// The failure a status names. `authenticated` says whether the request carried the token:
+/// a 401 to one that did not was not Plex refusing the token.
 pub(crate) fn status_error(
     status: StatusCode,
+    authenticated: bool,
     retry_after: Option<Duration>,
     body: &[u8],
     shown: &str,
@@ -163,13 +223,19 @@ pub(crate) fn status_error(
     let code = status.as_u16();
     let kind = match code {
         503 if is_maintenance(body) => FailureKind::Maintenance,
-        401 | 403 => FailureKind::Unauthorized,
+        401 | 403 if authenticated => FailureKind::Unauthorized,
+        401 | 403 => FailureKind::AuthenticationRequired,
         404 => FailureKind::NotFound,
-        429 => FailureKind::RateLimited { retry_after },
+        429 => FailureKind::RateLimited,
         400 | 409 | 412 => FailureKind::Rejected { status: code },
         _ => FailureKind::UnexpectedStatus { status: code },
     };
-    PlexError::new(kind, shown, format!("HTTP {status}"))
+    let retry_after = if matches!(code, 429 | 503) {
+        retry_after
+    } else {
+        None
+    };
+    PlexError::new(kind, shown, format!("HTTP {status}")).with_retry_after(retry_after)
 }
 
 /// Names a transport failure by walking the error's causes.
@@ -312,5 +378,31 @@ mod tests {
         ));
         assert!(!is_maintenance(b"<html>Service Unavailable</html>"));
         assert!(!is_maintenance(b""));
+    }
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:51:37 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 }

@@ -11,8 +11,12 @@
 //!
 //! let report = plex.check_health().await;
 //! if report.healthy {
-//!     let found = plex.find_by_file("/data/Movies/Interstate 60 (2002).mkv").await?;
-//!     println!("{} is item {}", found.item.title.unwrap_or_default(), found.item.rating_key);
+//!     // Sections change rarely: fetch them once for many lookups.
+//!     let sections = plex.sections().await?;
+//!     let found = plex.find_by_file_in(&sections, "/data/Movies/Interstate 60 (2002).mkv").await?;
+//!     // A listing truncates tags: compare against the whole item.
+//!     let item = plex.item(&found.item.rating_key).await?;
+//!     println!("{} is item {}", item.title.unwrap_or_default(), item.rating_key);
 //! } else if let Some(failure) = &report.failure {
 //!     println!("Plex is not healthy: {failure} ({:?})", failure.class());
 //! }
@@ -40,7 +44,7 @@ mod http;
 mod model;
 
 pub use client::{Applied, Located, PlexClient};
-pub use config::{ConfigError, PlexConfig, Token, redact};
+pub use config::{ConfigError, PlexConfig, Token};
 pub use edit::{Field, MetadataEdit};
 pub use error::{ErrorClass, FailureKind, PlexError};
 pub use health::{HealthReport, Stage, StageResult};

@@ -1,7 +1,9 @@
 //! Plex's JSON, read leniently: only the fields plexsync uses, each optional, so that a field
 //! Plex adds, drops or retypes does not break a sync.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::edit::Field;
 
 #[derive(Deserialize)]
 pub(crate) struct Envelope<T> {
@@ -9,11 +11,12 @@ pub(crate) struct Envelope<T> {
     pub(crate) container: T,
 }
 
-/// What `/identity` says about the server.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// What `/identity` says about the server. Read from Plex's names; serialized as
+/// `{"machine_id", "version", "claimed"}`, which reads back too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// The server's unique id.
-    #[serde(rename = "machineIdentifier")]
+    #[serde(rename(deserialize = "machineIdentifier"), alias = "machine_id")]
     pub machine_id: String,
     /// The Plex Media Server version.
     pub version: String,
@@ -102,6 +105,9 @@ pub struct Item {
     /// Title.
     #[serde(default)]
     pub title: Option<String>,
+    /// The title used for sorting.
+    #[serde(default)]
+    pub title_sort: Option<String>,
     /// Summary.
     #[serde(default)]
     pub summary: Option<String>,
@@ -129,6 +135,11 @@ pub struct Item {
     /// Media versions and their files.
     #[serde(rename = "Media", default)]
     pub media: Vec<Media>,
+    /// The names of the fields locked in Plex (edited by hand, or by a tool that locked
+    /// them), as Plex names them: `title`, `genre`, … Only a whole item
+    /// ([`PlexClient::item`](crate::PlexClient::item)) carries them; a listing does not.
+    #[serde(rename = "Field", default, deserialize_with = "locks")]
+    pub locked: Vec<String>,
 }
 
 /// One version of an item.
@@ -156,6 +167,11 @@ impl Item {
             .filter_map(|p| p.file.as_deref())
     }
 
+    /// Whether `field` is locked in Plex.
+    pub fn is_locked(&self, field: Field) -> bool {
+        self.locked.iter().any(|name| name == field.plex_name())
+    }
+
     /// The item type number used in edit requests (movie 1, show 2, season 3, episode 4).
     pub fn type_number(&self) -> Option<u8> {
         match self.kind.as_str() {
@@ -178,6 +194,22 @@ fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         .unwrap_or_default()
         .into_iter()
         .map(|t| t.tag)
+        .collect())
+}
+
+fn locks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Lock {
+        name: String,
+        #[serde(default, deserialize_with = "flag")]
+        locked: bool,
+    }
+    let fields: Option<Vec<Lock>> = Option::deserialize(d)?;
+    Ok(fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.locked)
+        .map(|f| f.name)
         .collect())
 }
 

@@ -305,16 +305,14 @@ async fn every_status_maps_to_one_kind_and_one_class() {
             429,
             "",
             &[("retry-after", "7")],
-            FailureKind::RateLimited {
-                retry_after: Some(Duration::from_secs(7)),
-            },
+            FailureKind::RateLimited,
             ErrorClass::Transient,
         ),
         (
             429,
             "",
             &[],
-            FailureKind::RateLimited { retry_after: None },
+            FailureKind::RateLimited,
             ErrorClass::Transient,
         ),
         (
@@ -357,6 +355,11 @@ async fn every_status_maps_to_one_kind_and_one_class() {
         let err = status_of(*status, body, headers).await;
         assert_eq!(err.kind(), *kind, "HTTP {status}");
         assert_eq!(err.class(), *class, "HTTP {status}");
+        let retry_after = headers
+            .iter()
+            .find(|(name, _)| *name == "retry-after")
+            .map(|(_, v)| Duration::from_secs(v.parse().unwrap()));
+        assert_eq!(err.retry_after(), retry_after, "HTTP {status}");
         assert!(err.to_string().contains(&format!("HTTP {status}")), "{err}");
         assert!(err.url().ends_with("/library/sections"), "{}", err.url());
     }
@@ -488,14 +491,25 @@ fn interstate() -> Located {
     Located { section, item }
 }
 
+/// Serves item 108 whole, as `GET /library/metadata/108` does.
+async fn serve_interstate(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/library/metadata/108"))
+        .and(header("x-plex-token", TOKEN))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("metadata_108.json")))
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn an_edit_sends_only_what_differs_in_one_put() {
     let server = MockServer::start().await;
+    serve_interstate(&server).await;
     Mock::given(method("PUT"))
         .and(path("/library/sections/1/all"))
         .and(header("x-plex-token", TOKEN))
         .respond_with(ResponseTemplate::new(200))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     let plex = client(&server);
@@ -512,11 +526,12 @@ async fn an_edit_sends_only_what_differs_in_one_put() {
     };
     let applied = plex.apply_edit(&located, &edit).await.unwrap();
     let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 1);
-    let query = requests[0].url.query().unwrap();
+    assert_eq!(requests.len(), 2, "one GET of the whole item, one PUT");
+    let query = requests[1].url.query().unwrap();
     let mut removed = located.item.actors.clone();
     removed.sort();
-    let actors = removed.join("%2C").replace(' ', "+");
+    // Each removed tag is percent-encoded, then the list is encoded again as a query value.
+    let actors = removed.join("%2C").replace(' ', "%2520");
     let expected = format!(
         "type=1&id=108\
          &title.value=Interstate+60%3A+Episodes+of+the+Road&title.locked=1\
@@ -527,14 +542,16 @@ async fn an_edit_sends_only_what_differs_in_one_put() {
     );
     assert_eq!(query, expected);
     assert_eq!(applied.sent.len(), 8);
-    // The same URL, built without sending.
-    let url = plex.edit_url(&located, &applied.sent).unwrap();
-    assert_eq!(url.query(), Some(query));
+    // The same edit, sent from its pairs.
+    plex.send_edit(&located, &applied.sent).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests[2].url.query(), Some(query));
 }
 
 #[tokio::test]
 async fn an_edit_that_changes_nothing_sends_nothing() {
     let server = MockServer::start().await;
+    serve_interstate(&server).await;
     let plex = client(&server);
     let located = interstate();
     let edit = MetadataEdit {
@@ -550,12 +567,17 @@ async fn an_edit_that_changes_nothing_sends_nothing() {
     };
     let applied = plex.apply_edit(&located, &edit).await.unwrap();
     assert!(applied.sent.is_empty());
-    assert!(server.received_requests().await.unwrap().is_empty());
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        requests.iter().all(|r| r.method.as_str() == "GET"),
+        "no PUT"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_edit_is_classified() {
     let server = MockServer::start().await;
+    serve_interstate(&server).await;
     Mock::given(method("PUT"))
         .respond_with(ResponseTemplate::new(400))
         .mount(&server)
