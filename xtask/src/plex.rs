@@ -60,7 +60,7 @@ pub(crate) fn fake_plex(args: &[&str]) -> Result<(), String> {
             .await
             .map_err(|e| format!("could not listen on 127.0.0.1:{port}: {e}"))?;
         println!("fake Plex at {} (token {})", plex.url(), plex.token());
-        println!("library: Movies at /data/Movies (4 movies), TV Shows at /data/TV-Shows (3 episodes)");
+        println!("library: Movies at /data/Movies (4 movies), TV Shows at /data/TV-Shows (2 shows, 1 season, 3 episodes)");
         if startup {
             let steps = [
                 (Duration::from_secs(5), Phase::Silent),
@@ -85,6 +85,9 @@ pub(crate) fn fake_plex(args: &[&str]) -> Result<(), String> {
     })
 }
 
+/// The python-plexapi release the checks run against.
+const PLEXAPI: &str = "4.18.3";
+
 /// Where python-plexapi is installed for these checks (not on the system).
 fn python_deps() -> PathBuf {
     root().join("target/python-deps")
@@ -94,16 +97,19 @@ fn plexapi_python() -> Result<Command, String> {
     let deps = python_deps();
     let importable = |deps: &PathBuf| {
         Command::new("python3")
-            .args(["-c", "import plexapi"])
+            .args([
+                "-c",
+                &format!("import plexapi, sys; sys.exit(plexapi.VERSION != '{PLEXAPI}')"),
+            ])
             .env("PYTHONPATH", deps)
             .output()
             .is_ok_and(|o| o.status.success())
     };
     if !importable(&deps) {
         run(Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--target"])
+            .args(["-m", "pip", "install", "--quiet", "--upgrade", "--target"])
             .arg(&deps)
-            .arg("plexapi"))
+            .arg(format!("plexapi=={PLEXAPI}")))
         .map_err(|e| format!("{e}; python-plexapi is needed (python3 -m pip install plexapi)"))?;
     }
     let mut command = Command::new("python3");
@@ -114,28 +120,80 @@ fn plexapi_python() -> Result<Command, String> {
 }
 
 /// `cargo xtask compat`: python-plexapi, which asks for XML and starts at `/`, can use the
-/// fake server.
+/// fake server for everything a sync script does, each step checked by reading back.
 pub(crate) fn compat() -> Result<(), String> {
     let mut python = plexapi_python()?;
     runtime()?.block_on(async {
-        let plex = FakePlex::start(Library::demo()).await.map_err(|e| e.to_string())?;
+        let mut library = Library::demo();
+        // A file on disk that Plex has not scanned yet: the partial scan must find it.
+        library.stage_movie("1", "Big Buck Bunny 2", "/data/Movies/New Arrivals/Big Buck Bunny 2.mkv");
+        let plex = FakePlex::start(library).await.map_err(|e| e.to_string())?;
         python.args(["check", &plex.url(), plex.token()]);
         let seen = tokio::task::spawn_blocking(move || crate::cmd::json_output(python))
             .await
             .map_err(|e| e.to_string())??;
-        let expect = |what: &str, ok: bool| {
-            if ok { Ok(()) } else { Err(format!("python-plexapi saw the wrong {what}: {seen}")) }
+        let mut wrong = Vec::new();
+        if let Some(errors) = seen["errors"].as_object() {
+            for (step, trace) in errors {
+                wrong.push(format!("{step} failed in python-plexapi:\n{}", trace.as_str().unwrap_or("")));
+            }
+        }
+        let mut expect = |what: &str, ok: bool| {
+            if !ok {
+                wrong.push(format!("python-plexapi saw the wrong {what}: {}", seen.get(what).unwrap_or(&serde_json::Value::Null)));
+            }
         };
-        expect("version", seen["version"] == "1.40.0.7998-fake" && seen["identity_version"] == "1.40.0.7998-fake")?;
-        expect("sections", seen["sections"] == serde_json::json!([
+        use serde_json::json;
+        expect("version", seen["version"] == "1.40.0.7998-fake" && seen["identity_version"] == "1.40.0.7998-fake");
+        expect("sections", seen["sections"] == json!([
             [1, "movie", "Movies", ["/data/Movies"]],
             [2, "show", "TV Shows", ["/data/TV-Shows"]]
-        ]))?;
-        expect("movies", seen["movies"] == serde_json::json!(["Big Buck Bunny", "Elephants Dream", "Interstate 60", "Sintel"]))?;
-        expect("files", seen["files"].as_array().is_some_and(|f| f.len() == 4))?;
+        ]));
+        expect("movies", seen["movies"] == json!(["Big Buck Bunny", "Elephants Dream", "Interstate 60", "Sintel"]));
+        expect("files", seen["files"].as_array().is_some_and(|f| f.len() == 4));
+        expect("search_title", seen["search_title"] == json!(["Sintel"]));
+        expect("get", seen["get"] == "Sintel");
+        expect("fetch_item", seen["fetch_item"] == json!({
+            "title": "Interstate 60",
+            "genres": ["Adventure", "Comedy", "Drama", "Fantasy"],
+            "directors": ["Bob Gale"], "writers": ["Bob Gale"],
+            "producers": ["Bob Gale", "Neil Canton", "Ira Deutchman", "Peter Newman", "Peter Bray"],
+            "countries": ["Canada"],
+            "roles": 22, "similar": 20, "streams": 2
+        }));
+        expect("edit_lock_unlock", seen["edit_lock_unlock"] == json!([["Sintel (edited)", true], ["Sintel", false]]));
+        expect("tags", seen["tags"] == json!({
+            "added": ["Adventure", "Comedy", "Drama", "Drama, Dark & Deep", "Fantasy", "Road Movie"],
+            "removed": ["Adventure", "Comedy", "Drama", "Road Movie"],
+            "locked": true
+        }));
+        expect("multi_edit", seen["multi_edit"] == json!(["Blender", "Blender"]));
+        expect("partial_scan", seen["partial_scan"] == json!(["Big Buck Bunny 2"]));
+        expect("tv", seen["tv"] == json!({
+            "shows": ["Game of Thrones", "The 100"], "episode_show": "The 100",
+            "seasons": ["Season 1"], "episodes": ["Pilot", "Earth Skills", "Earth Kills"]
+        }));
+        expect("hub_search", seen["hub_search"] == json!(["Sintel"]));
+        expect("library_search", seen["library_search"] == json!(["Elephants Dream"]));
         let requests = plex.requests();
-        expect("first request", requests.first().is_some_and(|r| r.path == "/"))?;
-        println!("python-plexapi connected to the fake server, read /identity and listed the library ({} requests)", requests.len());
+        if requests.first().is_none_or(|r| r.path != "/") {
+            wrong.push("python-plexapi did not start at /".into());
+        }
+        let scanned = plex.refreshes().contains(&fake_plex::Refresh::Scan {
+            section: "1".into(),
+            path: Some("/data/Movies/New Arrivals".into()),
+        });
+        if !scanned {
+            wrong.push(format!("the partial scan was not recorded: {:?}", plex.refreshes()));
+        }
+        if !wrong.is_empty() {
+            return Err(wrong.join("\n"));
+        }
+        println!(
+            "python-plexapi used the fake server for every step a sync script takes ({} requests, {} edits)",
+            requests.len(),
+            plex.edits().len()
+        );
         Ok(())
     })
 }

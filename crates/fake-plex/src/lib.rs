@@ -23,13 +23,23 @@
 //! - **Startup** as [`Phase`]s: the port closed, open but silent, HTTP answering 503
 //!   maintenance (optionally with `/identity` already passing), ready; [`FakePlex::schedule`]
 //!   changes phase at a given time.
-//! - **A library** of sections and items with files, in the JSON shapes of real captures,
-//!   with `file=` filtering (loose, as Plex's is) and paging.
+//! - **A library** of sections and items with files, in the JSON shapes of real captures:
+//!   movies, shows, seasons and episodes. Items are kept whole (every tag with its id and
+//!   filter, streams, field locks) and served whole by `/library/metadata/{id}`; listings
+//!   truncate tag lists as Plex's do. Listings filter (`title`, `year`, `file`, `studio`,
+//!   tags, `==` for equal, `!` to negate), page (with `X-Plex-Container-Total-Size`), and
+//!   answer 400 to a filter the fake does not know rather than ignore it. `/library/all`,
+//!   `children`, `allLeaves` and `/hubs/search` answer as Plex does.
+//! - **Scans**: `GET /library/sections/{id}/refresh[?path=…]` and `PUT
+//!   /library/metadata/{id}/refresh` are recorded ([`FakePlex::refreshes`]); a scan makes the
+//!   files it covers that were [staged](Library::stage_movie) appear, as Plex's would.
 //! - **Both formats**: XML unless `Accept: application/json`, with the same names, so
 //!   third-party clients such as python-plexapi can connect, read `/identity` and list the
 //!   library.
-//! - **Edits**: `PUT /library/sections/{id}/all?…` applies `field.value`, `field.locked` and tag
-//!   lists to the item and is recorded ([`FakePlex::edits`]) exactly as received.
+//! - **Edits**: `PUT /library/sections/{id}/all?…` applies `field.value`, `field.locked` (1
+//!   locks, 0 unlocks), tag lists and tag removals (each tag percent-encoded once more, as
+//!   python-plexapi sends them) to every item in `id=` (comma-separated for several) and is
+//!   recorded ([`FakePlex::edits`]) exactly as received.
 //! - **Faults**: latency, hung requests, 5xx or 401 answers, dropped connections
 //!   ([`Fault`]), on every path or on one prefix.
 //!
@@ -50,7 +60,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use library::{Library, RecordedEdit, SectionSpec};
+pub use library::{Library, RecordedEdit, Refresh, SectionSpec};
 use server::{Shared, lock};
 
 /// Where the fake server is in Plex's startup sequence.
@@ -144,6 +154,7 @@ impl FakePlex {
         let shared = Arc::new(Shared {
             library: Mutex::new(library),
             edits: Mutex::new(Vec::new()),
+            refreshes: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             token: options.token,
@@ -211,6 +222,11 @@ impl FakePlex {
     /// The edits received so far, in order.
     pub fn edits(&self) -> Vec<RecordedEdit> {
         lock(&self.shared.edits).clone()
+    }
+
+    /// The scans and item refreshes asked for so far, in order.
+    pub fn refreshes(&self) -> Vec<Refresh> {
+        lock(&self.shared.refreshes).clone()
     }
 
     /// The requests received so far, in order.

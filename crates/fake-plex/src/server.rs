@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::library::{Library, RecordedEdit, value_text};
+use crate::library::{Library, RecordedEdit, Refresh, object, value_text};
 use crate::render;
 use crate::{Fault, Phase, RecordedRequest};
 
@@ -28,6 +28,7 @@ const UNAUTHORIZED: &str =
 pub(crate) struct Shared {
     pub(crate) library: Mutex<Library>,
     pub(crate) edits: Mutex<Vec<RecordedEdit>>,
+    pub(crate) refreshes: Mutex<Vec<Refresh>>,
     pub(crate) requests: Mutex<Vec<RecordedRequest>>,
     pub(crate) faults: Mutex<Vec<(Option<String>, Fault)>>,
     pub(crate) token: String,
@@ -170,70 +171,329 @@ async fn handle(
         }
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let container = match (&parts.method, segments.as_slice()) {
-        (&Method::GET, [""]) => root(&shared),
-        (&Method::GET, ["identity"]) => object(json!({
+    let paging = Paging {
+        start: header("x-plex-container-start")
+            .or(param("X-Plex-Container-Start"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        size: header("x-plex-container-size")
+            .or(param("X-Plex-Container-Size"))
+            .and_then(|v| v.parse().ok()),
+        limit: param("limit").and_then(|v| v.parse().ok()),
+    };
+    let answer = match (&parts.method, segments.as_slice()) {
+        (&Method::GET, [""]) => Answer::Container(root(&shared)),
+        (&Method::GET, ["identity"]) => Answer::Container(object(json!({
             "size": 0, "claimed": true,
             "machineIdentifier": shared.machine_id, "version": shared.version
-        })),
-        (&Method::GET, ["library"]) => object(json!({
+        }))),
+        (&Method::GET, ["library"]) => Answer::Container(object(json!({
             "size": 2, "allowSync": false, "identifier": "com.plexapp.plugins.library",
             "mediaTagPrefix": "/system/bundle/media/flags/", "title1": "Plex Library",
             "Directory": [{"key": "sections", "title": "Library Sections"}]
-        })),
-        (&Method::GET, ["library", "sections"]) => sections(&lock(&shared.library)),
+        }))),
+        (&Method::GET, ["library", "sections"]) => {
+            Answer::Container(sections(&lock(&shared.library)))
+        }
         (&Method::GET, ["library", "sections", section, "all"]) => {
-            let start = header("x-plex-container-start")
-                .or(param("X-Plex-Container-Start"))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0usize);
-            let size = header("x-plex-container-size")
-                .or(param("X-Plex-Container-Size"))
-                .and_then(|v| v.parse().ok());
-            let library = lock(&shared.library);
-            match listing(&library, section, param("type"), param("file"), start, size) {
-                Some(container) => container,
-                None => return Ok(status_response(404)),
-            }
+            listing(&lock(&shared.library), Some(section), &params, paging)
+        }
+        (&Method::GET, ["library", "all"]) => {
+            listing(&lock(&shared.library), None, &params, paging)
         }
         (&Method::PUT, ["library", "sections", section, "all"]) => {
-            let Some(id) = param("id") else {
+            let Some(ids) = param("id") else {
                 return Ok(status_response(400));
             };
-            if !lock(&shared.library).apply(id, &params) {
+            let mut library = lock(&shared.library);
+            let mut edited = Vec::new();
+            // python-plexapi's multiEdit sends several ids, comma-separated.
+            for id in ids.split(',').filter(|id| !id.is_empty()) {
+                if library.apply(id, &params) {
+                    edited.push(id.to_owned());
+                }
+            }
+            drop(library);
+            if edited.is_empty() {
                 return Ok(status_response(404));
             }
-            lock(&shared.edits).push(RecordedEdit {
-                section: (*section).to_owned(),
-                rating_key: id.to_owned(),
-                raw_query: query.clone(),
-                pairs: params.clone(),
-            });
-            return Ok(Response::new(Full::new(Bytes::new())));
+            let mut edits = lock(&shared.edits);
+            for id in edited {
+                edits.push(RecordedEdit {
+                    section: (*section).to_owned(),
+                    rating_key: id,
+                    raw_query: query.clone(),
+                    pairs: params.clone(),
+                });
+            }
+            Answer::Empty
         }
-        (&Method::GET, ["library", "metadata", key]) => {
-            let library = lock(&shared.library);
-            let Some(item) = library.item(key) else {
+        (&Method::GET | &Method::PUT, ["library", "sections", section, "refresh"]) => {
+            let known = *section == "all"
+                || lock(&shared.library)
+                    .sections
+                    .iter()
+                    .any(|s| s.key == *section);
+            if !known {
                 return Ok(status_response(404));
-            };
-            let mut item = item.clone();
-            let section = item
-                .get("librarySectionID")
-                .map(value_text)
-                .unwrap_or_default();
-            item.insert(
-                "librarySectionKey".into(),
-                json!(format!("/library/sections/{section}")),
-            );
-            object(json!({
-                "size": 1, "identifier": "com.plexapp.plugins.library",
-                "librarySectionID": item.get("librarySectionID").cloned().unwrap_or(Value::Null),
-                "Metadata": [item]
-            }))
+            }
+            let folder = param("path").map(str::to_owned);
+            lock(&shared.library).scan(section, folder.as_deref());
+            lock(&shared.refreshes).push(Refresh::Scan {
+                section: (*section).to_owned(),
+                path: folder,
+            });
+            Answer::Empty
         }
+        (&Method::PUT, ["library", "metadata", key, "refresh"]) => {
+            if lock(&shared.library).item(key).is_none() {
+                return Ok(status_response(404));
+            }
+            lock(&shared.refreshes).push(Refresh::Item {
+                rating_key: (*key).to_owned(),
+            });
+            Answer::Empty
+        }
+        (&Method::GET, ["library", "metadata", keys]) => {
+            let library = lock(&shared.library);
+            // Several ids, comma-separated, as python-plexapi's fetchItems([...]) asks.
+            let items: Vec<Value> = keys
+                .split(',')
+                .filter_map(|key| library.item(key))
+                .map(|item| Value::Object(whole_item(&library, item)))
+                .collect();
+            if items.is_empty() {
+                return Ok(status_response(404));
+            }
+            let section = items[0]
+                .get("librarySectionID")
+                .cloned()
+                .unwrap_or(Value::Null);
+            Answer::Container(object(json!({
+                "size": items.len(), "identifier": "com.plexapp.plugins.library",
+                "librarySectionID": section, "Metadata": items
+            })))
+        }
+        (
+            &Method::GET,
+            [
+                "library",
+                "metadata",
+                key,
+                which @ ("children" | "allLeaves"),
+            ],
+        ) => {
+            let library = lock(&shared.library);
+            if library.item(key).is_none() {
+                return Ok(status_response(404));
+            }
+            let items = if *which == "children" {
+                library.children(key)
+            } else {
+                library.leaves(key)
+            };
+            page(
+                items.into_iter().map(crate::library::listing).collect(),
+                paging,
+                Map::new(),
+            )
+        }
+        (&Method::GET, ["hubs", "search"]) => Answer::Container(hubs(
+            &lock(&shared.library),
+            param("query").unwrap_or(""),
+            param("sectionId"),
+            paging.limit,
+        )),
         _ => return Ok(status_response(404)),
     };
-    Ok(ok(&container, json))
+    Ok(match answer {
+        Answer::Empty => Response::new(Full::new(Bytes::new())),
+        Answer::Container(container) => ok(&container, json, &[]),
+        Answer::Page {
+            container,
+            start,
+            total,
+        } => ok(
+            &container,
+            json,
+            &[
+                ("x-plex-container-start", start.to_string()),
+                ("x-plex-container-total-size", total.to_string()),
+            ],
+        ),
+        Answer::Status(code) => status_response(code),
+    })
+}
+
+/// What a route answers.
+enum Answer {
+    /// 200 with no body.
+    Empty,
+    /// A `MediaContainer`.
+    Container(Map<String, Value>),
+    /// A page of a longer list, with the headers that say where it is.
+    Page {
+        container: Map<String, Value>,
+        start: usize,
+        total: usize,
+    },
+    /// An error status.
+    Status(u16),
+}
+
+/// Which part of a list is asked for.
+#[derive(Clone, Copy)]
+struct Paging {
+    start: usize,
+    size: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// Query keys that steer an answer rather than filter it.
+fn is_control(key: &str) -> bool {
+    matches!(
+        key,
+        "type" | "limit" | "sort" | "query" | "sectionId" | "id"
+    ) || ["X-Plex-", "include", "check", "async", "exclude", "skip"]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+}
+
+/// A listing of `section` (or of every section): `type` picks the kind (the section's own
+/// kind if absent), the other parameters filter, paging picks a window.
+fn listing(
+    library: &Library,
+    section: Option<&str>,
+    params: &[(String, String)],
+    paging: Paging,
+) -> Answer {
+    let spec = match section {
+        Some(key) => match library.sections.iter().find(|s| s.key == key) {
+            Some(spec) => Some(spec),
+            None => return Answer::Status(404),
+        },
+        None => None,
+    };
+    let type_number = params
+        .iter()
+        .find(|(k, _)| k == "type")
+        .map(|(_, v)| v.as_str());
+    let kind = match type_number {
+        Some("1") => Some("movie"),
+        Some("2") => Some("show"),
+        Some("3") => Some("season"),
+        Some("4") => Some("episode"),
+        Some(_) => return Answer::Status(400),
+        None => spec.map(|s| s.kind.as_str()),
+    };
+    let filters: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| !is_control(k))
+        .cloned()
+        .collect();
+    let mut matching = Vec::new();
+    for item in library.listed(section, kind) {
+        match crate::library::passes(item, &filters) {
+            Some(true) => matching.push(crate::library::listing(item)),
+            Some(false) => {}
+            // A filter the fake does not know: say so rather than ignore it.
+            None => return Answer::Status(400),
+        }
+    }
+    let mut extra = Map::new();
+    if let Some(spec) = spec {
+        extra.insert(
+            "librarySectionID".into(),
+            json!(spec.key.parse::<u64>().unwrap_or(0)),
+        );
+        extra.insert("librarySectionTitle".into(), json!(spec.title));
+        extra.insert("viewGroup".into(), json!(kind.unwrap_or(&spec.kind)));
+    }
+    page(matching, paging, extra)
+}
+
+fn page(
+    items: Vec<Map<String, Value>>,
+    paging: Paging,
+    mut container: Map<String, Value>,
+) -> Answer {
+    let total = items.len();
+    let take = paging
+        .size
+        .unwrap_or(usize::MAX)
+        .min(paging.limit.unwrap_or(usize::MAX));
+    let shown: Vec<Value> = items
+        .into_iter()
+        .skip(paging.start)
+        .take(take)
+        .map(Value::Object)
+        .collect();
+    container.insert("size".into(), json!(shown.len()));
+    container.insert("totalSize".into(), json!(total));
+    container.insert("offset".into(), json!(paging.start));
+    container.insert("allowSync".into(), json!(true));
+    container.insert("identifier".into(), json!("com.plexapp.plugins.library"));
+    container.insert("Metadata".into(), Value::Array(shown));
+    Answer::Page {
+        container,
+        start: paging.start,
+        total,
+    }
+}
+
+/// An item whole, as `GET /library/metadata/{key}` serves it.
+fn whole_item(library: &Library, item: &Map<String, Value>) -> Map<String, Value> {
+    let mut item = item.clone();
+    let section = item
+        .get("librarySectionID")
+        .map(value_text)
+        .unwrap_or_default();
+    let title = library
+        .sections
+        .iter()
+        .find(|s| s.key == section)
+        .map(|s| s.title.clone())
+        .unwrap_or_default();
+    item.insert(
+        "librarySectionKey".into(),
+        json!(format!("/library/sections/{section}")),
+    );
+    item.insert("librarySectionTitle".into(), json!(title));
+    item
+}
+
+/// `/hubs/search`: items whose title contains `query`, one hub per kind.
+fn hubs(
+    library: &Library,
+    query: &str,
+    section: Option<&str>,
+    limit: Option<usize>,
+) -> Map<String, Value> {
+    let wanted = query.to_lowercase();
+    let mut hubs = Vec::new();
+    for (kind, title) in [
+        ("movie", "Movies"),
+        ("show", "Shows"),
+        ("episode", "Episodes"),
+    ] {
+        let items: Vec<Value> = library
+            .listed(section, Some(kind))
+            .filter(|i| {
+                !wanted.is_empty()
+                    && i.get("title")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t.to_lowercase().contains(&wanted))
+            })
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|i| Value::Object(crate::library::listing(i)))
+            .collect();
+        hubs.push(json!({
+            "hubKey": format!("/library/metadata/{}", items.iter().filter_map(|i| i.get("ratingKey")).map(value_text).collect::<Vec<_>>().join(",")),
+            "hubIdentifier": kind, "type": kind, "title": title,
+            "size": items.len(), "more": false, "style": "shelf", "Metadata": items
+        }));
+    }
+    object(json!({"size": hubs.len(), "Hub": hubs}))
 }
 
 fn root(shared: &Shared) -> Map<String, Value> {
@@ -276,63 +536,11 @@ fn sections(library: &Library) -> Map<String, Value> {
     }))
 }
 
-fn listing(
-    library: &Library,
-    section: &str,
-    type_number: Option<&str>,
-    file: Option<&str>,
-    start: usize,
-    size: Option<usize>,
-) -> Option<Map<String, Value>> {
-    let spec = library.sections.iter().find(|s| s.key == section)?;
-    let kind = match type_number {
-        Some("1") => Some("movie"),
-        Some("2") => Some("show"),
-        Some("4") => Some("episode"),
-        _ => None,
-    };
-    let matching: Vec<&Map<String, Value>> = library
-        .in_section(section, kind)
-        .filter(|item| match file {
-            // Like Plex, `file=` matches loosely: any part whose path contains the value.
-            Some(file) => files_of(item).any(|f| f.contains(file)),
-            None => true,
-        })
-        .collect();
-    let total = matching.len();
-    let page: Vec<Value> = matching
-        .into_iter()
-        .skip(start)
-        .take(size.unwrap_or(usize::MAX))
-        .map(|i| Value::Object(i.clone()))
-        .collect();
-    Some(object(json!({
-        "size": page.len(), "totalSize": total, "offset": start,
-        "allowSync": true, "identifier": "com.plexapp.plugins.library",
-        "librarySectionID": section.parse::<u64>().unwrap_or(0),
-        "librarySectionTitle": spec.title, "viewGroup": spec.kind,
-        "Metadata": page
-    })))
-}
-
-fn files_of(item: &Map<String, Value>) -> impl Iterator<Item = &str> {
-    item.get("Media")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m.get("Part").and_then(Value::as_array))
-        .flatten()
-        .filter_map(|p| p.get("file").and_then(Value::as_str))
-}
-
-fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
-
-fn ok(container: &Map<String, Value>, json: bool) -> Response<Body> {
+fn ok(
+    container: &Map<String, Value>,
+    json: bool,
+    headers: &[(&'static str, String)],
+) -> Response<Body> {
     let (body, kind) = if json {
         (render::json(container), "application/json")
     } else {
@@ -342,6 +550,11 @@ fn ok(container: &Map<String, Value>, json: bool) -> Response<Body> {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, value);
+        }
+    }
     response
 }
 

@@ -302,3 +302,39 @@ async fn a_scan_can_add_an_item_while_serving() {
             .any(|r| r.path == "/library/sections/1/all" && r.query.contains("file="))
     );
 }
+
+#[tokio::test]
+async fn plexsync_removes_tags_with_commas_and_percent_signs_as_themselves() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let client = client(&plex);
+    let found = client
+        .find_by_file("/data/Movies/Interstate 60 (2002).mkv")
+        .await
+        .unwrap();
+    let awkward = MetadataEdit {
+        genres: Some(vec![
+            "Smith, John".into(),
+            "100% Real".into(),
+            "Keep".into(),
+        ]),
+        ..MetadataEdit::default()
+    };
+    client.apply_edit(&found, &awkward).await.unwrap();
+    let keep = MetadataEdit {
+        genres: Some(vec!["Keep".into()]),
+        ..MetadataEdit::default()
+    };
+    let applied = client.apply_edit(&found, &keep).await.unwrap();
+    assert!(!applied.sent.is_empty());
+    let item = client.item("108").await.unwrap();
+    assert_eq!(item.genres, ["Keep"]);
+    // And nothing is left to change.
+    assert!(
+        client
+            .apply_edit(&found, &keep)
+            .await
+            .unwrap()
+            .sent
+            .is_empty()
+    );
+}
