@@ -563,6 +563,8 @@ fn every_permit_slot_can_be_used_and_freed() {
 #[test]
 fn breakers_differing_only_in_their_leases_differ() {
     let mut early = tripped(config(1));
+    // Both enter HALF_OPEN at the same instant, so that only the leases can differ.
+    assert_eq!(early.handle_timeout(T0 + 1_000).len(), 1);
     let mut late = early.clone();
     let _first = permit(&mut early, T0 + 1_000);
     let _second = permit(&mut late, T0 + 1_001);
@@ -570,6 +572,7 @@ fn breakers_differing_only_in_their_leases_differ() {
     assert!(early.handle_timeout(T0 + 1_002).is_empty());
     assert!(late.handle_timeout(T0 + 1_002).is_empty());
     assert_eq!(early.generation(), late.generation());
+    assert_eq!(early.since(), late.since());
     assert_eq!(early.trials_in_flight(), late.trials_in_flight());
     assert_ne!(early, late, "the leases expire at different times");
     assert_ne!(early.snapshot(), late.snapshot());

@@ -680,6 +680,20 @@ fn a_ramp_says_when_it_is_over() {
 }
 
 #[test]
+fn a_ramp_says_which_configuration_it_follows() {
+    let config = RampConfig {
+        initial_per_sec: 2.0,
+        target_per_sec: 8.0,
+        ramp_ms: 10_000,
+        ..RampConfig::default()
+    };
+    let ramp = Ramp::start(config, T0).unwrap();
+    assert_eq!(ramp.config(), &config);
+    let restored = Ramp::restore(config, ramp.state()).unwrap();
+    assert_eq!(restored.config().target_per_sec, 8.0);
+}
+
+#[test]
 fn a_disabled_ramp_limits_nothing() {
     let mut ramp = Ramp::start(RampConfig::disabled(), T0).unwrap();
     assert!(ramp.is_finished(T0));
