@@ -232,11 +232,17 @@ impl Breaker {
     }
 
     /// Feeds in a health probe. Healthy while OPEN moves to HALF_OPEN; unhealthy while
-    /// HALF_OPEN re-opens. In CLOSED and FORCED_OPEN a probe changes nothing, and an
-    /// unhealthy probe while OPEN leaves the open wait as it was.
+    /// HALF_OPEN re-opens. An unhealthy probe while OPEN is fresh evidence, as a failed trial
+    /// would be: the open wait starts over, so the timer does not let a trial call through
+    /// to a server the last probe found down (the wait never gets shorter). In CLOSED and
+    /// FORCED_OPEN a probe changes nothing.
     pub fn probe(&mut self, health: Health, now: u64) -> Transitions {
         let mut out = self.handle_timeout(now);
-        match (&self.core.phase, health) {
+        let open_wait = self.config.open_wait_ms(self.core.reopens);
+        match (&mut self.core.phase, health) {
+            (Phase::Open { until }, Health::Unhealthy) => {
+                *until = (*until).max(now.saturating_add(open_wait));
+            }
             (Phase::Open { .. }, Health::Healthy) => {
                 out.push(self.enter(half_open(), now, Cause::ProbeHealthy));
             }

@@ -60,7 +60,7 @@
 //!   hung trial cannot wedge the breaker; `success_threshold` successes close it, one
 //!   outage-class failure re-opens it.
 //! - **Probes** go through the state machine: healthy while OPEN moves to HALF_OPEN, unhealthy
-//!   while HALF_OPEN re-opens.
+//!   while HALF_OPEN re-opens, unhealthy while OPEN starts the open wait over.
 //! - **Generations**: every transition increases the generation; the outcome of a permit from
 //!   an older generation changes nothing.
 //! - **Slow calls**: optionally, a success slower than a threshold counts as an outage.

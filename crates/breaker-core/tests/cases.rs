@@ -279,9 +279,16 @@ fn probes_go_through_the_state_machine() {
     assert!(b.probe(Health::Unhealthy, T0 + 10).is_empty());
     assert_eq!(
         b.poll_timeout(),
-        Some(T0 + 1_000),
-        "an unhealthy probe leaves the wait alone"
+        Some(T0 + 1_010),
+        "an unhealthy probe starts the wait over"
     );
+    let generation = b.generation();
+    assert!(b.probe(Health::Unhealthy, T0 + 900).is_empty());
+    assert_eq!(b.poll_timeout(), Some(T0 + 1_900));
+    assert_eq!(b.generation(), generation, "not a transition");
+    // A clock that stepped back clamps the wait to one wait from the new now, as always.
+    assert!(b.probe(Health::Unhealthy, T0 + 100).is_empty());
+    assert_eq!(b.poll_timeout(), Some(T0 + 1_100));
     let t = b.probe(Health::Healthy, T0 + 20).last().unwrap();
     assert_eq!(
         (t.from, t.to, t.cause),

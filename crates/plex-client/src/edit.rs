@@ -1,6 +1,6 @@
 //! A metadata edit, and the one PUT that applies the part of it that differs from Plex.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -160,6 +160,90 @@ impl MetadataEdit {
         }
         pairs
     }
+}
+
+/// What a Plex server makes of an edit's query pairs (as [`MetadataEdit::changes`] makes
+/// them): each `field.value` sets a field, `field.locked` locks or unlocks it, a `tag[i]` list
+/// replaces a tag list, a `tag[].tag.tag-` list (each tag percent-encoded) removes tags.
+/// For fakes and simulations that must hold what a real server would.
+pub fn apply_pairs(item: &mut Item, pairs: &[(String, String)]) {
+    let mut replaced: BTreeMap<&str, BTreeMap<usize, String>> = BTreeMap::new();
+    for (key, value) in pairs {
+        if let Some(name) = key.strip_suffix(".value") {
+            if let Some(slot) = scalar(item, name) {
+                *slot = Some(value.clone());
+            }
+        } else if let Some(name) = key.strip_suffix(".locked") {
+            item.locked.retain(|locked| locked != name);
+            if value != "0" {
+                item.locked.push(name.to_owned());
+            }
+        } else if let Some(name) = key.strip_suffix("[].tag.tag-") {
+            let gone: Vec<String> = value.split(',').map(decode_tag).collect();
+            if let Some(tags) = tag_list(item, name) {
+                tags.retain(|tag| !gone.contains(tag));
+            }
+        } else if let Some((name, rest)) = key.split_once('[') {
+            if let Some(index) = rest.strip_suffix("].tag.tag").and_then(|i| i.parse().ok()) {
+                replaced
+                    .entry(name)
+                    .or_default()
+                    .insert(index, value.clone());
+            }
+        }
+    }
+    for (name, tags) in replaced {
+        if let Some(list) = tag_list(item, name) {
+            *list = tags.into_values().collect();
+        }
+    }
+}
+
+fn scalar<'a>(item: &'a mut Item, name: &str) -> Option<&'a mut Option<String>> {
+    Some(match name {
+        "title" => &mut item.title,
+        "titleSort" => &mut item.title_sort,
+        "summary" => &mut item.summary,
+        "tagline" => &mut item.tagline,
+        "studio" => &mut item.studio,
+        "originallyAvailableAt" => &mut item.originally_available_at,
+        "contentRating" => &mut item.content_rating,
+        _ => return None,
+    })
+}
+
+fn tag_list<'a>(item: &'a mut Item, name: &str) -> Option<&'a mut Vec<String>> {
+    Some(match name {
+        "genre" => &mut item.genres,
+        "actor" => &mut item.actors,
+        "collection" => &mut item.collections,
+        _ => return None,
+    })
+}
+
+fn decode_tag(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| {
+            bytes
+                .get(at)
+                .and_then(|b| (*b as char).to_digit(16))
+                .map(|d| d as u8)
+        };
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(hi * 16 + lo);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Percent-encodes a tag as Python's `urllib.parse.quote` does with its default safe set:

@@ -145,6 +145,13 @@ impl PlexClient {
     /// from the 30 s read timeout). A server that accepts the connection and never answers
     /// fails with a read timeout at the deadline; nothing here waits longer.
     pub async fn check_health(&self) -> HealthReport {
+        self.check_health_until(Stage::Library).await
+    }
+
+    /// The health check, stopping after `last`: [`Stage::Identity`] is the shallow check
+    /// others use (the predecessor's, the official Docker image's), healthy once `/identity`
+    /// answers. It never runs a later stage.
+    pub async fn check_health_until(&self, last: Stage) -> HealthReport {
         let deadline = self.config().health_deadline;
         let start = Instant::now();
         let mut report = HealthReport {
@@ -158,7 +165,7 @@ impl PlexClient {
         let mut current = (Stage::Connect, start);
         let finished = tokio::time::timeout(
             deadline,
-            self.run_stages(start, deadline, &mut report, &mut current),
+            self.run_stages(start, deadline, last, &mut report, &mut current),
         )
         .await;
         if finished.is_err() {
@@ -183,7 +190,7 @@ impl PlexClient {
                 ),
             ));
         }
-        report.healthy = report.failure.is_none() && report.reached == Some(Stage::Library);
+        report.healthy = report.failure.is_none() && report.reached == Some(last);
         report.elapsed = start.elapsed();
         report
     }
@@ -192,6 +199,7 @@ impl PlexClient {
         &self,
         start: Instant,
         deadline: Duration,
+        last: Stage,
         report: &mut HealthReport,
         current: &mut (Stage, Instant),
     ) {
@@ -199,7 +207,7 @@ impl PlexClient {
 
         *current = (Stage::Connect, Instant::now());
         let connected = self.connect(remaining()).await;
-        if !record(report, *current, connected) {
+        if !record(report, *current, connected) || last == Stage::Connect {
             return;
         }
 
@@ -227,6 +235,9 @@ impl PlexClient {
                 record(report, *current, Err(e));
                 return;
             }
+        }
+        if last == Stage::Identity {
+            return;
         }
 
         *current = (Stage::Library, Instant::now());

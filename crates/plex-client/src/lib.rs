@@ -45,7 +45,7 @@ mod model;
 
 pub use client::{Applied, Located, PlexClient};
 pub use config::{ConfigError, PlexConfig, Token};
-pub use edit::{Field, MetadataEdit};
+pub use edit::{Field, MetadataEdit, apply_pairs};
 pub use error::{ErrorClass, FailureKind, PlexError};
 pub use health::{HealthReport, Stage, StageResult};
 pub use model::{Identity, Item, Location, Media, Part, Section};

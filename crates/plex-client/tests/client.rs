@@ -702,3 +702,35 @@ async fn https_to_a_plain_http_port_is_a_tls_failure() {
     );
     assert_eq!(report.failure_kind(), Some(FailureKind::Tls));
 }
+
+#[tokio::test]
+async fn a_shallow_check_stops_at_identity_and_cannot_see_maintenance_behind_it() {
+    let server = MockServer::start().await;
+    Mock::given(path("/identity"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(IDENTITY))
+        .mount(&server)
+        .await;
+    Mock::given(path("/library/sections"))
+        .respond_with(ResponseTemplate::new(503).set_body_string(MAINTENANCE))
+        .mount(&server)
+        .await;
+    let plex = client(&server);
+    let shallow = plex.check_health_until(Stage::Identity).await;
+    assert!(shallow.healthy, "{shallow:?}");
+    assert_eq!(shallow.stages.len(), 2);
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.url.path() != "/library/sections"),
+        "a shallow check never asks the library"
+    );
+    let deep = plex.check_health().await;
+    assert!(!deep.healthy);
+    assert_eq!(deep.failure_kind(), Some(FailureKind::Maintenance));
+    let connect_only = plex.check_health_until(Stage::Connect).await;
+    assert!(connect_only.healthy);
+    assert_eq!(connect_only.stages.len(), 1);
+}

@@ -226,3 +226,86 @@ fn an_edit_is_a_payload_that_round_trips() {
     );
     assert!(serde_json::from_str::<MetadataEdit>(r#"{"titel":"x"}"#).is_err());
 }
+
+mod fixpoint {
+    use std::collections::BTreeSet;
+
+    use plex_client::{Field, Item, MetadataEdit, apply_pairs};
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Commas, percent signs, ampersands and spaces included: the awkward ones.
+        proptest::string::string_regex("[a-zA-Z0-9 ,%&é.-]{0,12}").unwrap()
+    }
+
+    fn tags() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec(
+            text().prop_filter("a tag has a name", |t| !t.is_empty()),
+            0..5,
+        )
+        .prop_map(|mut v| {
+            v.dedup();
+            v
+        })
+    }
+
+    fn item() -> impl Strategy<Value = Item> {
+        (
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            tags(),
+            tags(),
+        )
+            .prop_map(|(title, studio, genres, actors)| {
+                let mut item: Item =
+                    serde_json::from_value(serde_json::json!({"ratingKey": "1", "type": "movie"}))
+                        .unwrap();
+                item.title = title;
+                item.studio = studio;
+                item.genres = genres;
+                item.actors = actors;
+                item
+            })
+    }
+
+    fn edit() -> impl Strategy<Value = MetadataEdit> {
+        (
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::option::of(tags()),
+            proptest::option::of(tags()),
+            any::<bool>(),
+        )
+            .prop_map(|(title, studio, genres, actors, lock)| MetadataEdit {
+                title,
+                studio,
+                genres,
+                actors,
+                lock: if lock {
+                    BTreeSet::from(Field::ALL)
+                } else {
+                    BTreeSet::new()
+                },
+                ..MetadataEdit::default()
+            })
+    }
+
+    proptest! {
+        /// What an edit sends, applied as Plex applies it, leaves nothing more to send: the
+        /// diff and the server agree, whatever the tags hold.
+        #[test]
+        fn an_applied_edit_leaves_nothing_to_change(mut item in item(), edit in edit()) {
+            let pairs = edit.changes(&item);
+            apply_pairs(&mut item, &pairs);
+            prop_assert_eq!(edit.changes(&item), Vec::<(String, String)>::new());
+            if let Some(genres) = &edit.genres {
+                let held: BTreeSet<&String> = item.genres.iter().collect();
+                let wanted: BTreeSet<&String> = genres.iter().collect();
+                prop_assert_eq!(held, wanted);
+            }
+            if edit.title.is_some() && !pairs.is_empty() && edit.lock.contains(&Field::Title) {
+                prop_assert!(pairs.iter().all(|(k, _)| !k.starts_with("title.") ) || item.is_locked(Field::Title));
+            }
+        }
+    }
+}

@@ -240,6 +240,12 @@ impl Model {
 
     pub(crate) fn probe(&mut self, healthy: bool, now: u64) {
         self.advance(now);
+        if self.state == State::Open && !healthy {
+            let fresh = now.saturating_add(self.wait());
+            if fresh > self.open_until {
+                self.open_until = fresh;
+            }
+        }
         if self.state == State::Open && healthy {
             self.go(State::HalfOpen, now, Cause::ProbeHealthy);
         } else if self.state == State::HalfOpen && !healthy {

@@ -1,0 +1,120 @@
+//! The driver: one loop that asks the core what to do, does it with what is plugged in, and
+//! tells the core how it went. It decides nothing.
+
+use persist::Lease;
+use rand::Rng;
+
+use crate::core::{Action, Engine, Input};
+use crate::event::StopReason;
+use crate::ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};
+use crate::sync::sync_job;
+
+/// What the driver runs with.
+#[derive(Debug)]
+pub struct Ports<P, Q, S, C, E, R> {
+    /// Plex.
+    pub plex: P,
+    /// The job queue.
+    pub queue: Q,
+    /// The engine's state.
+    pub state: S,
+    /// Time.
+    pub clock: C,
+    /// Where events go.
+    pub events: E,
+    /// Jitter.
+    pub rng: R,
+}
+
+/// The queue or the state store failed: the driver cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    /// The job queue failed.
+    #[error("the job queue failed: {0}")]
+    Queue(#[from] persist::Error),
+    /// The state store failed.
+    #[error("the engine's state could not be stored: {0}")]
+    State(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Runs `engine` until it stops, and says why.
+pub async fn drive<P, Q, S, C, E, R>(
+    engine: &mut Engine,
+    ports: &mut Ports<P, Q, S, C, E, R>,
+) -> Result<StopReason, DriveError>
+where
+    P: Plex,
+    Q: JobStore,
+    S: StateStore,
+    C: Clock,
+    E: EventSink,
+    R: Rng,
+{
+    let mut lease: Option<Lease> = None;
+    loop {
+        if ports.clock.stop_requested() {
+            engine.request_stop();
+        }
+        let now = ports.clock.now();
+        let rng = &mut ports.rng;
+        let action = ports
+            .state
+            .update(|s| engine.poll(s, now, rng))
+            .map_err(state_error)?;
+        flush(engine, &mut ports.events, now);
+        let input = match action {
+            Action::Probe { depth } => Input::Probed(ports.plex.probe(depth).await),
+            Action::Inspect => Input::Inspected(ports.queue.counts(now)?),
+            Action::Take { visibility_ms } => {
+                lease = ports.queue.lease(visibility_ms, now)?;
+                Input::Taken(lease.as_ref().map(|l| l.job.clone()))
+            }
+            Action::Sync { job, deadline } => {
+                let options = &engine.policy().engine.sync;
+                Input::Synced(sync_job(&mut ports.plex, &job, options, deadline).await)
+            }
+            Action::Finish(disposition) => {
+                let held = lease
+                    .take()
+                    .expect("a job is held when the core finishes one");
+                let now = ports.clock.now();
+                Input::Finished(ports.queue.finish(&held, &disposition, now)?)
+            }
+            Action::Scan { target, deadline } => Input::Scanned(
+                ports
+                    .plex
+                    .scan(&target.section, &target.folder, deadline)
+                    .await,
+            ),
+            Action::Wait { until } => match ports.clock.sleep_until(until).await {
+                Wake::Deadline => continue,
+                Wake::Nudged => Input::Nudged,
+                Wake::Stop => {
+                    engine.request_stop();
+                    continue;
+                }
+            },
+            Action::Stop(reason) => {
+                flush(engine, &mut ports.events, now);
+                return Ok(reason);
+            }
+        };
+        let now = ports.clock.now();
+        let rng = &mut ports.rng;
+        ports
+            .state
+            .update(|s| engine.handle(s, input, now, rng))
+            .map_err(state_error)?;
+        flush(engine, &mut ports.events, now);
+    }
+}
+
+fn flush<E: EventSink>(engine: &mut Engine, sink: &mut E, now: u64) {
+    while let Some(event) = engine.poll_event() {
+        sink.emit(event, now);
+    }
+}
+
+fn state_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> DriveError {
+    DriveError::State(Box::new(e))
+}

@@ -1,0 +1,283 @@
+//! What the engine reports, as values. The CLI prints [`Event::render`]; the simulator counts
+//! the same lines, so "how many log lines an outage costs" is measured on what users see.
+
+use breaker_core::{Cause, State, Transition};
+use serde::Serialize;
+
+use crate::outage::Outage;
+use crate::state::ProbeRecord;
+
+/// How loud an event is. Lines at [`Level::Info`] and above are shown by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Only with `-v`.
+    Debug,
+    /// Shown by default.
+    Info,
+    /// Something a user should know.
+    Warn,
+    /// Work stopped.
+    Error,
+}
+
+/// Why the engine stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Nothing is ready: the queue is empty, or every job waits for a retry.
+    Drained,
+    /// Asked to stop (a signal, or the end of a simulation).
+    Requested,
+    /// The settings are wrong (a refused token, no Plex at the URL); the message says what to
+    /// fix. Jobs were put back untouched.
+    Configuration(String),
+    /// Plex has been down longer than `process` waits, with jobs waiting.
+    OutageTooLong {
+        /// When the outage began.
+        since: u64,
+    },
+    /// The breaker was opened by hand; `plexsync breaker reset` resumes.
+    ForcedOpen,
+}
+
+/// What became of one job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobOutcome {
+    /// Plex was changed: this many query pairs were sent.
+    Updated {
+        /// Pairs sent.
+        sent: usize,
+    },
+    /// Plex already matched; nothing was sent.
+    Unchanged,
+    /// It failed and will run again at `at`.
+    Retry {
+        /// When.
+        at: u64,
+        /// The failure's class (`server_down`, `outage`, `not_found`, …).
+        class: String,
+        /// Whether it spent one of the job's retries.
+        counted: bool,
+        /// What went wrong.
+        error: String,
+    },
+    /// It failed for good and went to the dead-letter queue.
+    DeadLettered {
+        /// The failure's class.
+        class: String,
+        /// What went wrong.
+        error: String,
+    },
+    /// Another process finished or took it while it ran: not an error.
+    LeaseLost,
+}
+
+/// Something the engine did or saw.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    /// The breaker changed state.
+    Transition {
+        /// The change.
+        transition: Transition,
+    },
+    /// A probe ran.
+    Probe {
+        /// What it found.
+        record: ProbeRecord,
+    },
+    /// A job was worked on.
+    Job {
+        /// When.
+        at: u64,
+        /// Its key.
+        key: String,
+        /// What became of it.
+        outcome: JobOutcome,
+    },
+    /// A partial scan was asked for, so that Plex finds a file it does not have yet.
+    Scan {
+        /// When.
+        at: u64,
+        /// The section.
+        section: String,
+        /// The folder.
+        folder: String,
+        /// Why it failed, if it did.
+        error: Option<String>,
+    },
+    /// Plex is still down (one line every so often, not one per probe).
+    OutageSummary {
+        /// When.
+        at: u64,
+        /// The outage so far.
+        outage: Outage,
+    },
+    /// Plex is back.
+    OutageEnded {
+        /// When.
+        at: u64,
+        /// The outage, closed.
+        outage: Outage,
+    },
+    /// Work stopped.
+    Stopped {
+        /// When.
+        at: u64,
+        /// Why.
+        reason: StopReason,
+    },
+}
+
+impl Event {
+    /// How loud it is.
+    pub fn level(&self) -> Level {
+        match self {
+            Event::Transition { transition } => match transition.to {
+                State::Open | State::ForcedOpen => Level::Warn,
+                State::HalfOpen | State::Closed => Level::Info,
+            },
+            Event::Probe { .. } => Level::Debug,
+            Event::Job { outcome, .. } => match outcome {
+                JobOutcome::Updated { .. } | JobOutcome::Unchanged | JobOutcome::LeaseLost => {
+                    Level::Debug
+                }
+                // A job held back by an outage says nothing the breaker's lines do not.
+                JobOutcome::Retry { class, .. }
+                    if matches!(
+                        class.as_str(),
+                        "server_down" | "outage" | "deferred" | "configuration"
+                    ) =>
+                {
+                    Level::Debug
+                }
+                JobOutcome::Retry { .. } => Level::Info,
+                JobOutcome::DeadLettered { .. } => Level::Warn,
+            },
+            Event::Scan { error: None, .. } => Level::Info,
+            Event::Scan { .. } => Level::Warn,
+            Event::OutageSummary { .. } => Level::Warn,
+            Event::OutageEnded { .. } => Level::Info,
+            Event::Stopped { reason, .. } => match reason {
+                StopReason::Configuration(_) => Level::Error,
+                StopReason::OutageTooLong { .. } | StopReason::ForcedOpen => Level::Warn,
+                StopReason::Drained | StopReason::Requested => Level::Info,
+            },
+        }
+    }
+
+    /// One line for a log, without time or level (the logger adds those).
+    pub fn render(&self) -> String {
+        match self {
+            Event::Transition { transition: t } => {
+                format!("breaker {} -> {}: {}", t.from, t.to, cause_text(t.cause))
+            }
+            Event::Probe { record } => {
+                let report = &record.report;
+                let stages: Vec<String> = report
+                    .stages
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {} {:.1} ms",
+                            s.stage.as_str(),
+                            if s.passed { "ok" } else { "failed" },
+                            s.latency.as_secs_f64() * 1_000.0
+                        )
+                    })
+                    .collect();
+                match &report.failure {
+                    None => format!("probe: healthy ({})", stages.join(", ")),
+                    Some(e) => format!("probe: {} ({}): {e}", e.kind(), stages.join(", ")),
+                }
+            }
+            Event::Job { at, key, outcome } => match outcome {
+                JobOutcome::Updated { sent } => format!("{key}: updated in Plex ({sent} values)"),
+                JobOutcome::Unchanged => format!("{key}: already up to date in Plex"),
+                JobOutcome::Retry {
+                    at: next,
+                    class,
+                    counted,
+                    error,
+                } => format!(
+                    "{key}: {class}, retry in {}{}: {error}",
+                    duration(next.saturating_sub(*at)),
+                    if *counted { "" } else { " (no retry spent)" }
+                ),
+                JobOutcome::DeadLettered { class, error } => {
+                    format!("{key}: {class}, moved to the dead-letter queue: {error}")
+                }
+                JobOutcome::LeaseLost => {
+                    format!("{key}: taken over by another worker; left to it")
+                }
+            },
+            Event::Scan {
+                section,
+                folder,
+                error,
+                ..
+            } => match error {
+                None => format!("asked Plex to scan {folder} (section {section})"),
+                Some(e) => format!("could not ask Plex to scan {folder}: {e}"),
+            },
+            Event::OutageSummary { at, outage } => format!(
+                "Plex still down after {}: {} probes, {} jobs held back; first failure: {}",
+                duration(at.saturating_sub(outage.started_at)),
+                outage.probes,
+                outage.jobs_affected,
+                outage.cause
+            ),
+            Event::OutageEnded { outage, .. } => format!(
+                "Plex is back after {} ({} probes, {} jobs held back)",
+                duration(outage.duration(outage.ended_at.unwrap_or(outage.started_at))),
+                outage.probes,
+                outage.jobs_affected
+            ),
+            Event::Stopped { reason, at } => match reason {
+                StopReason::Drained => "queue drained".to_owned(),
+                StopReason::Requested => "stopped on request".to_owned(),
+                StopReason::Configuration(message) => format!("stopped: {message}"),
+                StopReason::OutageTooLong { since } => format!(
+                    "stopped: Plex has been down for {}; the jobs stay queued for the next run",
+                    duration(at.saturating_sub(*since))
+                ),
+                StopReason::ForcedOpen => {
+                    "stopped: the breaker was opened by hand (plexsync breaker reset resumes)"
+                        .to_owned()
+                }
+            },
+        }
+    }
+}
+
+fn cause_text(cause: Cause) -> &'static str {
+    match cause {
+        Cause::FailureThreshold => "Plex failed too many requests in a row",
+        Cause::OpenWaitElapsed => "the open wait is over; trying a job",
+        Cause::ProbeHealthy => "a probe found Plex healthy; trying a job",
+        Cause::ProbeUnhealthy => "a probe found Plex unhealthy again",
+        Cause::TrialFailed => "the trial job failed",
+        Cause::TrialsSucceeded => "trial jobs succeeded",
+        Cause::ForcedOpen => "opened by hand",
+        Cause::Reset => "reset by hand",
+    }
+}
+
+/// A duration for people: `45 s`, `3 min 20 s`, `2 h 5 min`.
+pub fn duration(ms: u64) -> String {
+    let s = ms / 1_000;
+    match s {
+        0 => format!("{ms} ms"),
+        1..=59 => format!("{s} s"),
+        60..=3_599 => match s % 60 {
+            0 => format!("{} min", s / 60),
+            r => format!("{} min {r} s", s / 60),
+        },
+        _ => match (s / 60) % 60 {
+            0 => format!("{} h", s / 3_600),
+            m => format!("{} h {m} min", s / 3_600),
+        },
+    }
+}

@@ -1,0 +1,159 @@
+//! Outage history: every outage with its start, end, probes, jobs affected and transitions;
+//! capped, with totals kept for MTTR, MTBF and availability.
+
+use std::collections::VecDeque;
+
+use breaker_core::Transition;
+use serde::{Deserialize, Serialize};
+
+/// Closed outages kept in full; older ones live on only in the totals.
+pub const KEPT_OUTAGES: usize = 50;
+/// Transitions kept per outage.
+const KEPT_TRANSITIONS: usize = 20;
+
+/// One outage: from the breaker opening to its closing again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outage {
+    /// When the breaker opened.
+    pub started_at: u64,
+    /// When it closed again; `None` while it lasts.
+    pub ended_at: Option<u64>,
+    /// Probes run during it.
+    pub probes: u32,
+    /// Job attempts it made fail (including those that tripped the breaker).
+    pub jobs_affected: u32,
+    /// The last time a probe or a job said anything about Plex during it.
+    pub last_evidence_at: u64,
+    /// What the failure that opened it was, e.g. `refused`.
+    pub cause: String,
+    /// How it ended: `recovered`, `reset`, or `closed by another process`.
+    pub ended_by: Option<String>,
+    /// Its transitions, oldest first (the first ones, if there were many).
+    pub transitions: Vec<Transition>,
+}
+
+impl Outage {
+    /// How long it lasted, or has lasted up to `now`.
+    pub fn duration(&self, now: u64) -> u64 {
+        self.ended_at.unwrap_or(now).saturating_sub(self.started_at)
+    }
+}
+
+/// Everything known of Plex's outages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// The outage going on, if any.
+    pub current: Option<Outage>,
+    /// Closed outages, oldest first, at most [`KEPT_OUTAGES`].
+    pub recent: VecDeque<Outage>,
+    /// Closed outages ever.
+    pub count: u64,
+    /// Their total duration.
+    pub downtime_ms: u64,
+    /// When plexsync first watched this server (0: never).
+    pub watching_since: u64,
+}
+
+/// MTTR, MTBF and availability over what has been watched.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Reliability {
+    /// Closed outages counted.
+    pub outages: u64,
+    /// Mean time to recovery: the mean outage duration.
+    pub mttr_ms: Option<u64>,
+    /// Mean time between failures: the mean time up between outages.
+    pub mtbf_ms: Option<u64>,
+    /// The share of the watched time Plex was up (0..=1).
+    pub availability: Option<f64>,
+    /// How long plexsync has watched.
+    pub watched_ms: u64,
+}
+
+impl History {
+    /// Notes that plexsync watches from `now` on, if it did not already.
+    pub fn watch_from(&mut self, now: u64) {
+        if self.watching_since == 0 {
+            self.watching_since = now;
+        }
+    }
+
+    /// An outage begins at `at` (nothing happens if one is going on).
+    pub fn start(&mut self, at: u64, cause: &str, jobs_affected: u32) {
+        self.watch_from(at);
+        if self.current.is_none() {
+            self.current = Some(Outage {
+                started_at: at,
+                ended_at: None,
+                probes: 0,
+                jobs_affected,
+                last_evidence_at: at,
+                cause: cause.to_owned(),
+                ended_by: None,
+                transitions: Vec::new(),
+            });
+        }
+    }
+
+    /// The current outage ends at `at`.
+    pub fn end(&mut self, at: u64, by: &str) -> Option<Outage> {
+        let mut outage = self.current.take()?;
+        // A clock that stepped back must not make an outage end before it began.
+        let at = at.max(outage.started_at);
+        outage.ended_at = Some(at);
+        outage.ended_by = Some(by.to_owned());
+        self.count += 1;
+        self.downtime_ms = self.downtime_ms.saturating_add(at - outage.started_at);
+        self.recent.push_back(outage.clone());
+        while self.recent.len() > KEPT_OUTAGES {
+            self.recent.pop_front();
+        }
+        Some(outage)
+    }
+
+    /// Records a transition in the current outage.
+    pub fn note_transition(&mut self, transition: Transition) {
+        if let Some(outage) = &mut self.current {
+            if outage.transitions.len() < KEPT_TRANSITIONS {
+                outage.transitions.push(transition);
+            }
+        }
+    }
+
+    /// Records a probe at `at` in the current outage.
+    pub fn note_probe(&mut self, at: u64) {
+        if let Some(outage) = &mut self.current {
+            outage.probes = outage.probes.saturating_add(1);
+            outage.last_evidence_at = outage.last_evidence_at.max(at);
+        }
+    }
+
+    /// Records a job attempt that failed because of the current outage.
+    pub fn note_job(&mut self, at: u64) {
+        if let Some(outage) = &mut self.current {
+            outage.jobs_affected = outage.jobs_affected.saturating_add(1);
+            outage.last_evidence_at = outage.last_evidence_at.max(at);
+        }
+    }
+
+    /// MTTR, MTBF and availability as of `now`, the current outage counted up to `now`.
+    pub fn reliability(&self, now: u64) -> Reliability {
+        let watched = if self.watching_since == 0 {
+            0
+        } else {
+            now.saturating_sub(self.watching_since)
+        };
+        let current = self.current.as_ref().map_or(0, |o| o.duration(now));
+        let down = self.downtime_ms.saturating_add(current);
+        let mttr = (self.count > 0).then(|| self.downtime_ms / self.count);
+        let failures = self.count + u64::from(self.current.is_some());
+        let mtbf = (failures > 0).then(|| watched.saturating_sub(down) / failures);
+        let availability = (watched > 0).then(|| 1.0 - (down.min(watched) as f64 / watched as f64));
+        Reliability {
+            outages: self.count,
+            mttr_ms: mttr,
+            mtbf_ms: mtbf,
+            availability,
+            watched_ms: watched,
+        }
+    }
+}

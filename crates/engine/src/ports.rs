@@ -1,0 +1,223 @@
+//! What the driver plugs in: Plex, a job store, a state store, a clock and an event sink. The
+//! binary plugs in plex-client, the disk queue, the state file and the wall clock; the
+//! simulator a simulated Plex, the memory queue, memory state and a virtual clock.
+
+use std::future::Future;
+
+use persist::{Lease, Queue};
+use plex_client::{HealthReport, Item, Located, PlexError, Section};
+
+use crate::core::{Disposition, Finished, ProbeDepth, QueueCounts};
+use crate::event::Event;
+use crate::state::EngineState;
+
+/// A Plex server. Every call but the probe (which has a deadline of its own) must be over by
+/// `deadline` (milliseconds on the clock the driver runs on), failing with a read timeout if
+/// it is not.
+pub trait Plex {
+    /// The staged health check, to `depth`.
+    fn probe(&mut self, depth: ProbeDepth) -> impl Future<Output = HealthReport>;
+    /// The library sections (a cache of them is fine: they change rarely).
+    fn sections(&mut self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>>;
+    /// The item whose file is `file`, searching `sections`.
+    fn find(
+        &mut self,
+        sections: &[Section],
+        file: &str,
+        deadline: u64,
+    ) -> impl Future<Output = Result<Located, PlexError>>;
+    /// The item, whole.
+    fn read(
+        &mut self,
+        located: &Located,
+        deadline: u64,
+    ) -> impl Future<Output = Result<Item, PlexError>>;
+    /// One edit with these query pairs.
+    fn edit(
+        &mut self,
+        located: &Located,
+        pairs: &[(String, String)],
+        deadline: u64,
+    ) -> impl Future<Output = Result<(), PlexError>>;
+    /// A partial scan of `folder` in section `section`.
+    fn scan(
+        &mut self,
+        section: &str,
+        folder: &str,
+        deadline: u64,
+    ) -> impl Future<Output = Result<(), PlexError>>;
+}
+
+/// Where jobs wait.
+pub trait JobStore {
+    /// Leases the next ready job.
+    fn lease(&mut self, visibility_ms: u64, now: u64) -> Result<Option<Lease>, persist::Error>;
+    /// Does with a leased job what the engine decided.
+    fn finish(
+        &mut self,
+        lease: &Lease,
+        disposition: &Disposition,
+        now: u64,
+    ) -> Result<Finished, persist::Error>;
+    /// Counts the queue.
+    fn counts(&mut self, now: u64) -> Result<QueueCounts, persist::Error>;
+}
+
+impl JobStore for Queue {
+    fn lease(&mut self, visibility_ms: u64, now: u64) -> Result<Option<Lease>, persist::Error> {
+        Queue::lease(self, visibility_ms, now)
+    }
+
+    fn finish(
+        &mut self,
+        lease: &Lease,
+        disposition: &Disposition,
+        now: u64,
+    ) -> Result<Finished, persist::Error> {
+        let done = match disposition {
+            Disposition::Ack => self.ack(lease),
+            Disposition::Retry {
+                at,
+                counted,
+                class,
+                error,
+            } => self.retry(lease, *at, *counted, class, error, now),
+            Disposition::DeadLetter { class, error } => self.dead_letter(lease, class, error, now),
+        };
+        match done {
+            Ok(()) => Ok(Finished::Done),
+            // Another process has the job: not an error.
+            Err(persist::Error::LeaseLost { .. }) => Ok(Finished::LeaseLost),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn counts(&mut self, now: u64) -> Result<QueueCounts, persist::Error> {
+        let stats = self.stats(now)?;
+        Ok(QueueCounts {
+            ready: stats.ready_now,
+            waiting: stats.waiting_for_retry,
+            earliest_retry_at: stats.earliest_retry_at,
+        })
+    }
+}
+
+/// Where the engine's state lives between steps. `update` reads the current state, applies
+/// `change` and stores the result if it changed; `change` never does I/O.
+pub trait StateStore {
+    /// What can go wrong storing it.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Read, change, store.
+    fn update<R>(&mut self, change: impl FnOnce(&mut EngineState) -> R) -> Result<R, Self::Error>;
+}
+
+impl StateStore for persist::StateFile<EngineState> {
+    type Error = persist::Error;
+
+    fn update<R>(&mut self, change: impl FnOnce(&mut EngineState) -> R) -> Result<R, Self::Error> {
+        self.update_if_changed(change)
+    }
+}
+
+/// What the driver sleeps on.
+pub trait Clock {
+    /// Milliseconds since the Unix epoch (or since the start of a simulation).
+    fn now(&self) -> u64;
+    /// Sleeps until `at`, or until something needs attention.
+    fn sleep_until(&mut self, at: u64) -> impl Future<Output = Wake>;
+    /// Whether the driver should stop (a signal arrived, the simulation is over).
+    fn stop_requested(&self) -> bool;
+}
+
+/// Why a sleep ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// It was time.
+    Deadline,
+    /// Something changed (a job was queued).
+    Nudged,
+    /// Stop.
+    Stop,
+}
+
+/// Where events go.
+pub trait EventSink {
+    /// One event, at the time the driver saw it.
+    fn emit(&mut self, event: Event, now: u64);
+}
+
+impl EventSink for Vec<Event> {
+    fn emit(&mut self, event: Event, _now: u64) {
+        self.push(event);
+    }
+}
+
+impl<T: Plex + ?Sized> Plex for &mut T {
+    fn probe(&mut self, depth: ProbeDepth) -> impl Future<Output = HealthReport> {
+        (**self).probe(depth)
+    }
+
+    fn sections(&mut self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>> {
+        (**self).sections(deadline)
+    }
+
+    fn find(
+        &mut self,
+        sections: &[Section],
+        file: &str,
+        deadline: u64,
+    ) -> impl Future<Output = Result<Located, PlexError>> {
+        (**self).find(sections, file, deadline)
+    }
+
+    fn read(
+        &mut self,
+        located: &Located,
+        deadline: u64,
+    ) -> impl Future<Output = Result<Item, PlexError>> {
+        (**self).read(located, deadline)
+    }
+
+    fn edit(
+        &mut self,
+        located: &Located,
+        pairs: &[(String, String)],
+        deadline: u64,
+    ) -> impl Future<Output = Result<(), PlexError>> {
+        (**self).edit(located, pairs, deadline)
+    }
+
+    fn scan(
+        &mut self,
+        section: &str,
+        folder: &str,
+        deadline: u64,
+    ) -> impl Future<Output = Result<(), PlexError>> {
+        (**self).scan(section, folder, deadline)
+    }
+}
+
+impl<T: JobStore + ?Sized> JobStore for &mut T {
+    fn lease(&mut self, visibility_ms: u64, now: u64) -> Result<Option<Lease>, persist::Error> {
+        (**self).lease(visibility_ms, now)
+    }
+
+    fn finish(
+        &mut self,
+        lease: &Lease,
+        disposition: &Disposition,
+        now: u64,
+    ) -> Result<Finished, persist::Error> {
+        (**self).finish(lease, disposition, now)
+    }
+
+    fn counts(&mut self, now: u64) -> Result<QueueCounts, persist::Error> {
+        (**self).counts(now)
+    }
+}
+
+impl<T: EventSink + ?Sized> EventSink for &mut T {
+    fn emit(&mut self, event: Event, now: u64) {
+        (**self).emit(event, now);
+    }
+}

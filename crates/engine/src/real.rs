@@ -1,0 +1,104 @@
+//! plex-client as the engine's [`Plex`], on the wall clock.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use plex_client::{FailureKind, HealthReport, Item, Located, PlexClient, PlexError, Section};
+
+use crate::core::ProbeDepth;
+use crate::ports::Plex;
+
+/// Sections are fetched again after this long, so that a section added in Plex is found.
+const SECTIONS_TTL_MS: u64 = 300_000;
+
+/// A real Plex server through [`PlexClient`]. Deadlines are wall-clock milliseconds.
+#[derive(Debug)]
+pub struct RealPlex {
+    client: PlexClient,
+    sections: Option<(Vec<Section>, u64)>,
+}
+
+impl RealPlex {
+    /// Wraps `client`.
+    pub fn new(client: PlexClient) -> RealPlex {
+        RealPlex {
+            client,
+            sections: None,
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &PlexClient {
+        &self.client
+    }
+
+    async fn within<T>(
+        &self,
+        deadline: u64,
+        call: impl std::future::Future<Output = Result<T, PlexError>>,
+    ) -> Result<T, PlexError> {
+        let left = Duration::from_millis(deadline.saturating_sub(wall_ms()));
+        match tokio::time::timeout(left, call).await {
+            Ok(result) => result,
+            Err(_) => Err(PlexError::new(
+                FailureKind::ReadTimeout,
+                self.client.config().redacted_url(),
+                "the job's time ran out",
+            )),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Plex for RealPlex {
+    async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
+        self.client.check_health_until(depth.last_stage()).await
+    }
+
+    async fn sections(&mut self, deadline: u64) -> Result<Vec<Section>, PlexError> {
+        let now = wall_ms();
+        if let Some((sections, at)) = &self.sections {
+            if *at <= now && now - at < SECTIONS_TTL_MS {
+                return Ok(sections.clone());
+            }
+        }
+        let sections = self.within(deadline, self.client.sections()).await?;
+        self.sections = Some((sections.clone(), now));
+        Ok(sections)
+    }
+
+    async fn find(
+        &mut self,
+        sections: &[Section],
+        file: &str,
+        deadline: u64,
+    ) -> Result<Located, PlexError> {
+        self.within(deadline, self.client.find_by_file_in(sections, file))
+            .await
+    }
+
+    async fn read(&mut self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
+        self.within(deadline, self.client.item(&located.item.rating_key))
+            .await
+    }
+
+    async fn edit(
+        &mut self,
+        located: &Located,
+        pairs: &[(String, String)],
+        deadline: u64,
+    ) -> Result<(), PlexError> {
+        self.within(deadline, self.client.send_edit(located, pairs))
+            .await
+    }
+
+    async fn scan(&mut self, section: &str, folder: &str, deadline: u64) -> Result<(), PlexError> {
+        self.within(deadline, self.client.scan_folder(section, folder))
+            .await
+    }
+}
