@@ -3,3 +3,5 @@
 mod harness;
 
 mod cli;
+mod commands;
+mod outage;

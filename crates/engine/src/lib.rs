@@ -58,6 +58,7 @@ mod core;
 mod driver;
 mod event;
 mod job;
+mod manual;
 mod memory;
 mod outage;
 mod policy;
@@ -73,6 +74,7 @@ pub use crate::core::{
 pub use driver::{DriveError, Ports, drive};
 pub use event::{Event, JobOutcome, Level, StopReason, duration};
 pub use job::{InvalidJob, SyncJob};
+pub use manual::{force_open_breaker, reset_breaker};
 pub use memory::{MemoryState, VirtualClock, block_on};
 pub use outage::{History, KEPT_OUTAGES, Outage, Reliability};
 pub use policy::{Knobs, Policy, PolicyError, SyncOptions};

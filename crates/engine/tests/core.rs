@@ -415,3 +415,34 @@ fn outage_failures_never_reach_the_dead_letters_unless_the_policy_says_so() {
         assert_eq!(seen_dead, dead_after);
     }
 }
+
+#[test]
+fn a_reset_by_hand_ends_the_outage_and_an_open_by_hand_is_not_one() {
+    let policy = Policy::default();
+    let mut engine = Engine::new(policy.clone(), Mode::Run);
+    let mut state = EngineState::default();
+    let mut queue = Queue::in_memory();
+    trip(&mut engine, &mut state, &mut queue);
+    let events = engine::reset_breaker(&mut state, &policy, T0 + 50_000);
+    assert_eq!(state.breaker.state(), State::Closed);
+    assert!(state.outages.current.is_none());
+    assert_eq!(state.outages.recent[0].ended_by.as_deref(), Some("reset"));
+    assert!(matches!(events.last(), Some(Event::OutageEnded { .. })));
+    let events = engine::force_open_breaker(&mut state, &policy, T0 + 60_000);
+    assert_eq!(events.len(), 1);
+    assert_eq!(state.breaker.state(), State::ForcedOpen);
+    assert!(
+        state.outages.current.is_none(),
+        "opening by hand is not an outage"
+    );
+    // A drain does not wait on a breaker opened by hand.
+    let mut drain = Engine::new(policy.clone(), Mode::Drain);
+    assert_eq!(
+        drain.poll(&mut state, T0 + 61_000, &mut rng()),
+        Action::Stop(StopReason::ForcedOpen)
+    );
+    // Opening twice changes nothing; a reset closes it again.
+    assert!(engine::force_open_breaker(&mut state, &policy, T0 + 62_000).is_empty());
+    engine::reset_breaker(&mut state, &policy, T0 + 63_000);
+    assert_eq!(state.breaker.state(), State::Closed);
+}

@@ -9,7 +9,7 @@ use crate::config::{ConfigError, PlexConfig, redact};
 use crate::edit::MetadataEdit;
 use crate::error::{FailureKind, PlexError};
 use crate::http::{Request, Transport};
-use crate::model::{Envelope, Identity, Item, ItemList, Section, SectionList};
+use crate::model::{Envelope, Identity, Item, ItemList, Section, SectionList, ServerInfo};
 
 /// A client for one Plex server. Cheap to clone; clones share connections.
 #[derive(Clone, Debug)]
@@ -118,6 +118,12 @@ impl PlexClient {
             })
             .await
             .map_err(not_plex_if_missing)?;
+        Ok(envelope.container)
+    }
+
+    /// The server's name and version, from `/` (which needs the token).
+    pub async fn server_info(&self) -> Result<ServerInfo, PlexError> {
+        let envelope: Envelope<ServerInfo> = self.get_library("/", &[], &[]).await?;
         Ok(envelope.container)
     }
 

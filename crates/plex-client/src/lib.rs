@@ -48,4 +48,4 @@ pub use config::{ConfigError, PlexConfig, Token};
 pub use edit::{Field, MetadataEdit, apply_pairs};
 pub use error::{ErrorClass, FailureKind, PlexError};
 pub use health::{HealthReport, Stage, StageResult};
-pub use model::{Identity, Item, Location, Media, Part, Section};
+pub use model::{Identity, Item, Location, Media, Part, Section, ServerInfo};

@@ -25,6 +25,20 @@ pub struct Identity {
     pub claimed: bool,
 }
 
+/// What `/` says about the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The name the server's owner gave it.
+    #[serde(rename(deserialize = "friendlyName"), alias = "name", default)]
+    pub name: String,
+    /// The Plex Media Server version.
+    #[serde(default)]
+    pub version: String,
+    /// The platform it runs on.
+    #[serde(default)]
+    pub platform: String,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct SectionList {
     #[serde(rename = "Directory", default)]

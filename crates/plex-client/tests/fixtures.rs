@@ -101,3 +101,31 @@ fn sections_know_their_folders() {
     let photos: Section = serde_json::from_str(r#"{"key":"3","type":"photo"}"#).unwrap();
     assert_eq!(photos.video_type(), None);
 }
+
+#[test]
+fn the_root_names_the_server() {
+    let root = r#"{"MediaContainer":{"size":0,"friendlyName":"Den","version":"1.40.0","platform":"Linux","machineIdentifier":"x"}}"#;
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "MediaContainer")]
+        container: plex_client::ServerInfo,
+    }
+    let info = serde_json::from_str::<Envelope>(root).unwrap().container;
+    assert_eq!(
+        (
+            info.name.as_str(),
+            info.version.as_str(),
+            info.platform.as_str()
+        ),
+        ("Den", "1.40.0", "Linux")
+    );
+    let written = serde_json::to_string(&info).unwrap();
+    assert_eq!(
+        written,
+        r#"{"name":"Den","version":"1.40.0","platform":"Linux"}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<plex_client::ServerInfo>(&written).unwrap(),
+        info
+    );
+}

@@ -1,26 +1,74 @@
 //! The plexsync command line: parses arguments, resolves them into a configuration and runs
 //! the chosen command.
 //!
-//! The binary's `main` only calls [`main`]. Parsing lives in [`args`]; nothing runs until the
-//! arguments have been validated.
+//! The binary's `main` only calls [`main`]. Parsing lives in [`args`], which only parses and
+//! validates; [`config`] resolves flags, the environment and the configuration file into
+//! settings before any command runs; each command lives in a module of its own.
 #![forbid(unsafe_code)]
 
 pub mod args;
+mod clock;
+mod commands;
+pub mod config;
+mod logging;
+mod paths;
+mod time;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use commands::Failure;
+use engine::Mode;
 
 /// Parses the process arguments and runs the command they name.
 pub fn main() -> ExitCode {
-    match args::Cli::try_parse() {
-        // Only --help and --version exist so far; clap has handled them by now.
-        Ok(_cli) => ExitCode::SUCCESS,
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
         Err(err) => {
             // clap prints help and version to stdout and usage errors to stderr, with the
             // exit status that fits (0 or 2).
             let _ = err.print();
-            ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
+    };
+    let env: config::Env = std::env::vars().collect();
+    logging::init(cli.global.verbose, cli.global.quiet, &env);
+    match run(&cli, &env) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("plexsync: {failure}");
+            match failure {
+                Failure::Config(_) => ExitCode::from(2),
+                Failure::Failed(_) => ExitCode::FAILURE,
+                Failure::Busy(_) => ExitCode::from(commands::work::BUSY),
+            }
+        }
+    }
+}
+
+fn run(cli: &args::Cli, env: &config::Env) -> Result<ExitCode, Failure> {
+    let settings = config::resolve(&cli.global, env)?;
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::Failed(format!("could not start the async runtime: {e}")))
+    };
+    use args::Command;
+    match &cli.command {
+        Command::Health(a) => runtime()?.block_on(commands::health::run(&settings, a.json)),
+        Command::Status(a) => commands::status::run(&settings, a.json, a.prometheus),
+        Command::Enqueue(a) => commands::enqueue::run(&settings, a),
+        Command::Process(a) => {
+            let limit = a.max_outage.map(|i| match i {
+                scheduler::Interval::Never => None,
+                scheduler::Interval::Every(ms) => Some(ms),
+            });
+            runtime()?.block_on(commands::work::run(&settings, Mode::Drain, limit))
+        }
+        Command::Run(_) => runtime()?.block_on(commands::work::run(&settings, Mode::Run, None)),
+        Command::Dlq(a) => commands::dlq::run(&settings, a),
+        Command::Breaker(a) => commands::breaker::run(&settings, a),
+        Command::Outages(a) => commands::outages::run(&settings, a.limit, a.json),
     }
 }

@@ -1,0 +1,103 @@
+//! One module per command. Each takes the resolved settings and returns how it ended.
+
+pub(crate) mod breaker;
+pub(crate) mod dlq;
+pub(crate) mod enqueue;
+pub(crate) mod health;
+pub(crate) mod outages;
+pub(crate) mod status;
+pub(crate) mod work;
+
+use std::time::Duration;
+
+use engine::{EngineState, STATE_SCHEMA};
+use persist::{Queue, QueueOptions, StateFile};
+
+use crate::config::{ConfigError, Paths};
+
+/// How a command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    /// The settings are wrong: exit status 2.
+    #[error("{0}")]
+    Config(String),
+    /// Something went wrong doing the work: exit status 1.
+    #[error("{0}")]
+    Failed(String),
+    /// Another plexsync holds what this one needs: exit status 75 (try again later).
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e.0)
+    }
+}
+
+impl From<persist::Error> for Failure {
+    fn from(e: persist::Error) -> Self {
+        match e {
+            persist::Error::Held { .. } => Failure::Busy(e.to_string()),
+            other => Failure::Failed(other.to_string()),
+        }
+    }
+}
+
+/// The engine's state file.
+pub(crate) fn state_file(paths: &Paths) -> StateFile<EngineState> {
+    StateFile::new(&paths.state, STATE_SCHEMA)
+}
+
+/// The engine's state for a reader that may change nothing: the default if there is none yet,
+/// and an error message (the file left as it is) if it cannot be read.
+pub(crate) fn peek_state(paths: &Paths) -> (EngineState, Option<String>) {
+    match state_file(paths).peek() {
+        Ok(state) => (state, None),
+        Err(e) => (EngineState::default(), Some(e.to_string())),
+    }
+}
+
+/// The queue for a reader that may change nothing and may wait a second at most.
+pub(crate) fn read_queue(paths: &Paths) -> Result<Queue, persist::Error> {
+    Queue::open_read_only(
+        &paths.queue,
+        QueueOptions {
+            lock_timeout: Duration::from_secs(1),
+            ..QueueOptions::default()
+        },
+    )
+}
+
+/// The queue for work.
+pub(crate) fn open_queue(paths: &Paths) -> Result<Queue, persist::Error> {
+    Queue::open(&paths.queue, QueueOptions::default())
+}
+
+/// Prints `value` as pretty JSON on standard output.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::Failed(format!("could not write JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Queue counts as JSON: the counts, or `{"error": "..."}`.
+pub(crate) mod stats_or_error {
+    use persist::Stats;
+    use serde::Serialize;
+
+    pub(crate) fn serialize<S: serde::Serializer>(
+        value: &Result<Stats, String>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Failed<'a> {
+            error: &'a str,
+        }
+        match value {
+            Ok(stats) => stats.serialize(serializer),
+            Err(error) => Failed { error }.serialize(serializer),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `plexsync process` and `plexsync run`: the engine on the wall clock, against the real Plex,
+//! the disk queue and the state file, one worker at a time.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use engine::{
+    Engine, Event, EventSink, JobOutcome, Mode, Ports, RealPlex, StopReason, drive, wall_ms,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use persist::WorkerLock;
+use plex_client::PlexClient;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use super::{Failure, open_queue, state_file};
+use crate::clock::WallClock;
+use crate::config::Settings;
+use crate::logging;
+
+/// Exit status when another worker holds the lock: try again later (sysexits' EX_TEMPFAIL).
+pub(crate) const BUSY: u8 = 75;
+
+/// Runs the engine in `mode` until it stops; prints a summary.
+pub(crate) async fn run(
+    settings: &Settings,
+    mode: Mode,
+    max_outage_ms: Option<Option<u64>>,
+) -> Result<ExitCode, Failure> {
+    let config = settings.plex()?;
+    let mut policy = settings.policy.clone();
+    if let Some(limit) = max_outage_ms {
+        policy.engine.max_outage_wait_ms = limit;
+    }
+    let paths = &settings.paths;
+    let _worker = WorkerLock::try_acquire(&paths.worker_lock).map_err(|e| match e {
+        persist::Error::Held { pid, .. } => Failure::Busy(format!(
+            "another plexsync{} is already processing the queue; it will sync what is queued",
+            pid.map_or(String::new(), |pid| format!(" (pid {pid})"))
+        )),
+        other => Failure::Failed(other.to_string()),
+    })?;
+    crate::paths::keep_client_id(paths);
+    let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
+    let mut queue = open_queue(paths)?;
+    let expected = queue.stats(wall_ms()).map(|s| s.ready_now).unwrap_or(0);
+    let watch = (mode == Mode::Run).then_some(paths.queue.as_path());
+    let started = Instant::now();
+    let seed = wall_ms() ^ u64::from(std::process::id()).rotate_left(32);
+    let mut engine = Engine::new(policy, mode);
+    let mut ports = Ports {
+        plex: RealPlex::new(client),
+        queue,
+        state: state_file(paths),
+        clock: WallClock::new(watch),
+        events: Progress::new(mode, expected),
+        rng: SmallRng::seed_from_u64(seed),
+    };
+    let reason = drive(&mut engine, &mut ports)
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    ports.events.finish();
+    let s = engine.stats();
+    let done = s.updated + s.unchanged;
+    eprintln!(
+        "{done} synced ({} updated, {} already up to date), {} to retry, {} dead-lettered{}, in {:.1} s",
+        s.updated,
+        s.unchanged,
+        s.retried,
+        s.dead_lettered,
+        if s.lease_lost > 0 {
+            format!(", {} taken over by another worker", s.lease_lost)
+        } else {
+            String::new()
+        },
+        started.elapsed().as_secs_f64()
+    );
+    Ok(match reason {
+        StopReason::Drained | StopReason::Requested => ExitCode::SUCCESS,
+        StopReason::Configuration(_) => ExitCode::from(2),
+        StopReason::OutageTooLong { .. } | StopReason::ForcedOpen => ExitCode::FAILURE,
+    })
+}
+
+/// Log lines for every event at its level; on a terminal a progress bar for a drain, and
+/// otherwise a progress line every ten seconds.
+struct Progress {
+    bar: Option<ProgressBar>,
+    done: u64,
+    expected: u64,
+    last_line: Instant,
+    mode: Mode,
+}
+
+impl Progress {
+    fn new(mode: Mode, expected: usize) -> Progress {
+        let bar =
+            (mode == Mode::Drain && std::io::stderr().is_terminal() && expected > 0).then(|| {
+                let bar = ProgressBar::new(expected as u64);
+                bar.set_style(
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} jobs  {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar
+            });
+        Progress {
+            bar,
+            done: 0,
+            expected: expected as u64,
+            last_line: Instant::now(),
+            mode,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl EventSink for Progress {
+    fn emit(&mut self, event: Event, _now: u64) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| logging::event(&event)),
+            None => logging::event(&event),
+        }
+        if let Event::Job { outcome, .. } = &event {
+            if !matches!(outcome, JobOutcome::LeaseLost) {
+                self.done += 1;
+            }
+            if self.done > self.expected {
+                self.expected = self.done;
+            }
+            match &self.bar {
+                Some(bar) => {
+                    bar.set_length(self.expected);
+                    bar.set_position(self.done);
+                }
+                None if self.mode == Mode::Drain
+                    && self.last_line.elapsed() >= Duration::from_secs(10) =>
+                {
+                    self.last_line = Instant::now();
+                    tracing::info!("{} of {} jobs done", self.done, self.expected);
+                }
+                None => {}
+            }
+        }
+    }
+}
