@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
 
 mod bench;
+mod bench_cli;
 mod bench_queue;
 mod checks;
 mod cmd;
@@ -25,6 +26,10 @@ Commands:
                             plexapi into target/python-deps if missing)
   bench plex [--samples N]  deep health check and edit round trip against the fake server,
                             beside python-plexapi's server.query('/identity')
+  bench cli [--samples N] [--backlog N]
+                            the binary as a user meets it: a fresh enqueue process, health beside
+                            curl --fail URL/identity (with peak RSS), and the engine's own time
+                            per job draining a backlog of N jobs (default 10000), ramp off
   bench queue [--compare] [--backlog N] [--dir D]
                             durable queue throughput, one enqueue from a fresh process, and peak
                             memory and disk draining a backlog of N jobs (default 100000);
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         ["bench", "breaker"] => bench::breaker(),
         ["bench", "queue", rest @ ..] => bench_queue::queue(rest),
         ["bench", "plex", rest @ ..] => plex::bench(rest),
+        ["bench", "cli", rest @ ..] => bench_cli::bench(rest),
         ["fake-plex", rest @ ..] => plex::fake_plex(rest),
         ["compat"] => plex::compat(),
         ["bench-child", rest @ ..] => bench_queue::child(rest),

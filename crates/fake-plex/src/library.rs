@@ -85,7 +85,43 @@ pub struct Library {
     staged: Vec<Map<String, Value>>,
     /// Tag ids by (list, name), so that the same tag keeps its id.
     tag_ids: BTreeMap<(String, String), u64>,
+    /// Where each item is in `items`, by rating key: a library of tens of thousands of items
+    /// answers a lookup at once, as Plex's does.
+    positions: std::collections::HashMap<String, usize>,
+    /// Beside each item, what listings filter on first; edits never change it.
+    summaries: Vec<Summary>,
     next_key: u64,
+}
+
+/// An item's section, type and files, kept beside it so that a listing need not dig them
+/// out of the JSON of every item.
+#[derive(Clone, Debug)]
+pub(crate) struct Summary {
+    section: String,
+    kind: String,
+    files: Vec<String>,
+}
+
+impl Summary {
+    fn of(item: &Map<String, Value>) -> Summary {
+        Summary {
+            section: item
+                .get("librarySectionID")
+                .map(value_text)
+                .unwrap_or_default(),
+            kind: item
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            files: files_of(item).map(String::from).collect(),
+        }
+    }
+
+    /// Whether any of its files contains `text` (Plex's loose `file=` filter).
+    pub(crate) fn has_file_containing(&self, text: &str) -> bool {
+        self.files.iter().any(|f| f.contains(text))
+    }
 }
 
 impl Library {
@@ -96,6 +132,8 @@ impl Library {
             items: Vec::new(),
             staged: Vec::new(),
             tag_ids: BTreeMap::new(),
+            positions: std::collections::HashMap::new(),
+            summaries: Vec::new(),
             next_key: 1_000,
         }
     }
@@ -159,6 +197,13 @@ impl Library {
     /// gets an id and a filter, every file its streams.
     pub fn add_item(&mut self, section: &str, item: Map<String, Value>) {
         let item = self.whole(section, item);
+        self.insert(item);
+    }
+
+    fn insert(&mut self, item: Map<String, Value>) {
+        self.positions
+            .insert(rating_key_of(&item), self.items.len());
+        self.summaries.push(Summary::of(&item));
         self.items.push(item);
     }
 
@@ -180,7 +225,7 @@ impl Library {
 
     /// The item with `rating_key`, whole, as `GET /library/metadata/{rating_key}` serves it.
     pub fn item(&self, rating_key: &str) -> Option<&Map<String, Value>> {
-        self.items.iter().find(|i| rating_key_of(i) == rating_key)
+        self.positions.get(rating_key).map(|&i| &self.items[i])
     }
 
     fn new_movie(&mut self, title: &str, file: &str) -> (String, Map<String, Value>) {
@@ -195,9 +240,8 @@ impl Library {
     }
 
     fn item_mut(&mut self, rating_key: &str) -> Option<&mut Map<String, Value>> {
-        self.items
-            .iter_mut()
-            .find(|i| rating_key_of(i) == rating_key)
+        let i = *self.positions.get(rating_key)?;
+        Some(&mut self.items[i])
     }
 
     /// The id of tag `name` in list `list` (`Genre`, `Role`, …), the same every time.
@@ -359,20 +403,25 @@ impl Library {
             .partition(covered);
         self.staged = waiting;
         let count = found.len();
-        self.items.extend(found);
+        for item in found {
+            self.insert(item);
+        }
         count
     }
 
-    /// The items of `section` (every section for `None`) of `kind`, as listings show them.
+    /// The items of `section` (every section for `None`) of `kind`, as listings show them,
+    /// each with its summary.
     pub(crate) fn listed<'a>(
         &'a self,
         section: Option<&'a str>,
         kind: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a Map<String, Value>> + 'a {
-        self.items.iter().filter(move |i| {
-            section.is_none_or(|s| i.get("librarySectionID").map(value_text).as_deref() == Some(s))
-                && kind.is_none_or(|k| i.get("type").and_then(Value::as_str) == Some(k))
-        })
+    ) -> impl Iterator<Item = (&'a Summary, &'a Map<String, Value>)> + 'a {
+        self.summaries
+            .iter()
+            .zip(&self.items)
+            .filter(move |(s, _)| {
+                section.is_none_or(|key| s.section == key) && kind.is_none_or(|k| s.kind == k)
+            })
     }
 
     /// The children of `rating_key`: a show's seasons, a season's episodes.
@@ -448,7 +497,11 @@ pub(crate) fn listing(item: &Map<String, Value>) -> Map<String, Value> {
 /// `originallyAvailableAt` are equal; `file` is contained in a file's path; a tag list (`genre`,
 /// `actor`, …) holds a tag with that id or name. A name ending in `!` negates. `None` if a
 /// filter is one the fake does not know.
-pub(crate) fn passes(item: &Map<String, Value>, filters: &[(String, String)]) -> Option<bool> {
+pub(crate) fn passes(
+    summary: &Summary,
+    item: &Map<String, Value>,
+    filters: &[(String, String)],
+) -> Option<bool> {
     for (name, value) in filters {
         let (name, negate) = match name.strip_suffix('!') {
             Some(name) => (name, true),
@@ -475,7 +528,7 @@ pub(crate) fn passes(item: &Map<String, Value>, filters: &[(String, String)]) ->
             "year" | "originallyAvailableAt" => {
                 item.get(name).map(value_text).is_some_and(|t| t == value)
             }
-            "file" => files_of(item).any(|f| f.contains(value)),
+            "file" => summary.has_file_containing(value),
             tag => {
                 let (list, _) = TAGS.iter().find(|(_, filter)| *filter == tag)?;
                 item.get(*list)

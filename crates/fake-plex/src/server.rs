@@ -392,8 +392,8 @@ fn listing(
         .cloned()
         .collect();
     let mut matching = Vec::new();
-    for item in library.listed(section, kind) {
-        match crate::library::passes(item, &filters) {
+    for (summary, item) in library.listed(section, kind) {
+        match crate::library::passes(summary, item, &filters) {
             Some(true) => matching.push(crate::library::listing(item)),
             Some(false) => {}
             // A filter the fake does not know: say so rather than ignore it.
@@ -478,6 +478,7 @@ fn hubs(
     ] {
         let items: Vec<Value> = library
             .listed(section, Some(kind))
+            .map(|(_, item)| item)
             .filter(|i| {
                 !wanted.is_empty()
                     && i.get("title")

@@ -123,7 +123,17 @@ impl PlexClient {
 
     /// The server's name and version, from `/` (which needs the token).
     pub async fn server_info(&self) -> Result<ServerInfo, PlexError> {
-        let envelope: Envelope<ServerInfo> = self.get_library("/", &[], &[]).await?;
+        // On a connection of its own, like the health check it follows.
+        let envelope: Envelope<ServerInfo> = self
+            .get(Get {
+                path: "/",
+                query: &[],
+                authenticated: true,
+                timeout: self.config().read_timeout,
+                headers: &[],
+                fresh: true,
+            })
+            .await?;
         Ok(envelope.container)
     }
 

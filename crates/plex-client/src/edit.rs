@@ -71,24 +71,34 @@ impl Field {
 #[serde(default, deny_unknown_fields)]
 pub struct MetadataEdit {
     /// Title.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// The title used for sorting.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title_sort: Option<String>,
     /// Summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// Tagline.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tagline: Option<String>,
     /// Studio.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub studio: Option<String>,
     /// Release date, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub originally_available_at: Option<String>,
     /// Content rating.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content_rating: Option<String>,
     /// Genres (Stash tags).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub genres: Option<Vec<String>>,
     /// Actors (Stash performers).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub actors: Option<Vec<String>>,
     /// Collections.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub collections: Option<Vec<String>>,
     /// Fields to lock when they are written, so Plex's agents do not overwrite them.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]

@@ -3,6 +3,7 @@
 
 use std::error::Error as _;
 use std::io;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
@@ -16,12 +17,15 @@ const ERROR_BODY_LIMIT: usize = 64 << 10;
 
 #[derive(Debug)]
 pub(crate) struct Transport {
-    /// Keeps connections alive between requests.
-    http: reqwest::Client,
+    /// Keeps connections alive between requests. Built when first needed: building a client
+    /// for `https://` reads the system's trust store, which costs more than a whole health
+    /// check on loopback.
+    http: OnceLock<Result<reqwest::Client, String>>,
     /// Opens a new connection for every request: for the health check, which must judge the
     /// server as a new client finds it, and for the one retry of a GET whose reused
     /// connection the server had closed.
-    fresh: reqwest::Client,
+    fresh: OnceLock<Result<reqwest::Client, String>>,
+    headers: HeaderMap,
     config: PlexConfig,
     token: HeaderValue,
 }
@@ -45,24 +49,10 @@ impl Transport {
         let mut token = HeaderValue::from_str(config.token.expose())
             .map_err(|_| ConfigError::new("the Plex token cannot be sent as a header"))?;
         token.set_sensitive(true);
-        let builder = || {
-            reqwest::Client::builder()
-                .default_headers(headers.clone())
-                .connect_timeout(config.connect_timeout)
-                .read_timeout(config.read_timeout)
-                .danger_accept_invalid_certs(config.accept_invalid_certs)
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-        };
-        let failed = |e: reqwest::Error| ConfigError::new(format!("could not set up HTTP: {e}"));
-        let http = builder().build().map_err(failed)?;
-        let fresh = builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .map_err(failed)?;
         Ok(Transport {
-            http,
-            fresh,
+            http: OnceLock::new(),
+            fresh: OnceLock::new(),
+            headers,
             config,
             token,
         })
@@ -70,6 +60,37 @@ impl Transport {
 
     pub(crate) fn config(&self) -> &PlexConfig {
         &self.config
+    }
+
+    /// The pooled client, or the one that opens a connection per request.
+    fn client(&self, fresh: bool) -> Result<&reqwest::Client, PlexError> {
+        let slot = if fresh { &self.fresh } else { &self.http };
+        let built = slot.get_or_init(|| {
+            let config = &self.config;
+            let mut builder = reqwest::Client::builder()
+                .default_headers(self.headers.clone())
+                .connect_timeout(config.connect_timeout)
+                .read_timeout(config.read_timeout)
+                .danger_accept_invalid_certs(config.accept_invalid_certs)
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy();
+            if config.base_url.scheme() == "http" {
+                // Every URL is the base URL's, and nothing redirects: no certificate is ever
+                // checked, so none is loaded.
+                builder = builder.tls_certs_only(Vec::new());
+            }
+            if fresh {
+                builder = builder.pool_max_idle_per_host(0);
+            }
+            builder.build().map_err(|e| e.to_string())
+        });
+        built.as_ref().map_err(|e| {
+            PlexError::new(
+                FailureKind::Tls,
+                self.config.redacted_url(),
+                format!("could not set up HTTP: {e}"),
+            )
+        })
     }
 
     /// The URL for `path` (which starts with `/`) under the base URL, which may itself have a
@@ -88,11 +109,7 @@ impl Transport {
     /// new connection (RFC 9112 §9.3.1: a client may retry an idempotent request).
     pub(crate) async fn send(&self, request: Request<'_>) -> Result<Vec<u8>, PlexError> {
         let shown = redact(&request.url);
-        let client = if request.fresh {
-            &self.fresh
-        } else {
-            &self.http
-        };
+        let client = self.client(request.fresh)?;
         let response = match self.build(client, &request).send().await {
             Ok(response) => response,
             Err(e)
@@ -100,7 +117,7 @@ impl Transport {
                     && !request.fresh
                     && classify(&e) == FailureKind::ConnectionLost =>
             {
-                self.build(&self.fresh, &request)
+                self.build(self.client(true)?, &request)
                     .send()
                     .await
                     .map_err(|e| PlexError::new(classify(&e), &shown, cause(&e)))?

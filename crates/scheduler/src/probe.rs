@@ -31,7 +31,7 @@ pub enum FirstProbe {
 
 /// How probes are spaced: a backoff for each kind of failure, and the first delay.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProbePlan {
     /// After a probe that found nothing listening.
     pub unreachable: Backoff,

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the drain rate comes back after an outage.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RampConfig {
     /// Whether there is a ramp at all; without one, every job may go at once.
     #[serde(default = "enabled")]

@@ -52,7 +52,7 @@ pub enum RetryDecision {
 
 /// A [`RetryRule`] per [`ErrorClass`], and how far a server's `Retry-After` is honoured.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// For [`ErrorClass::ServerDown`].
     pub server_down: RetryRule,

@@ -706,3 +706,18 @@ fn a_disabled_ramp_limits_nothing() {
     value.as_object_mut().unwrap().remove("enabled");
     assert!(serde_json::from_value::<RampConfig>(value).unwrap().enabled);
 }
+
+#[test]
+fn a_policy_file_may_say_only_what_it_changes() {
+    let retry: RetryPolicy = serde_json::from_str(r#"{"not_found": "dead_letter"}"#).unwrap();
+    assert_eq!(retry.not_found, RetryRule::DeadLetter);
+    assert_eq!(retry.transient, RetryPolicy::default().transient);
+    let ramp: RampConfig = serde_json::from_str(r#"{"target_per_sec": 50.0}"#).unwrap();
+    assert_eq!(ramp.target_per_sec, 50.0);
+    assert_eq!(ramp.initial_per_sec, RampConfig::default().initial_per_sec);
+    let plan: ProbePlan = serde_json::from_str(r#"{"first": {"fixed": 1000}}"#).unwrap();
+    assert_eq!(plan.first, FirstProbe::Fixed(1_000));
+    assert_eq!(plan.unreachable, ProbePlan::default().unreachable);
+    // A backoff is given whole.
+    assert!(serde_json::from_str::<ProbePlan>(r#"{"not_ready": {"base_ms": 1}}"#).is_err());
+}

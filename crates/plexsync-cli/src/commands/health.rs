@@ -81,15 +81,15 @@ pub(crate) async fn run(settings: &Settings, json: bool) -> Result<ExitCode, Fai
     if let Ok(stats) = &queue {
         let waiting = stats.pending + stats.leased;
         if waiting > 0 && matches!(breaker.state, State::Open | State::ForcedOpen) {
-            warnings.push(format!(
-                "{waiting} job(s) wait while the breaker is {}; they are synced once Plex is back{}",
-                breaker.state,
-                if breaker.state == State::ForcedOpen {
-                    " and `plexsync breaker reset` is run"
-                } else {
-                    ""
-                }
-            ));
+            warnings.push(if breaker.state == State::ForcedOpen {
+                format!(
+                    "{waiting} job(s) wait while the breaker is opened by hand; `plexsync breaker reset` lets them through"
+                )
+            } else {
+                format!(
+                    "{waiting} job(s) wait while the breaker is OPEN; they are synced once Plex is back"
+                )
+            });
         }
     }
     if let Some(halt) = &state.halt {
