@@ -30,6 +30,21 @@ pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Runs `command` as if it were this program: its output is ours, its exit code too.
+pub(crate) fn pass_through(command: &mut Command) -> std::process::ExitCode {
+    match command.status() {
+        Ok(status) => match status.code() {
+            Some(0) => std::process::ExitCode::SUCCESS,
+            Some(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            None => std::process::ExitCode::FAILURE,
+        },
+        Err(e) => {
+            eprintln!("xtask: could not start {command:?}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses `--name value` from `args`.
 pub(crate) fn option<'a>(args: &[&'a str], name: &str) -> Result<Option<&'a str>, String> {
     let mut found = None;

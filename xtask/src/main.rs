@@ -13,6 +13,8 @@ const HELP: &str = "\
 Usage: cargo xtask <command> [options]
 
 Commands:
+  simulate [--help]         outage simulation of the engine on a virtual clock: every scenario,
+                            plexsync's defaults beside the predecessor's and a naive policy
   proptest [--cases N]      property tests of breaker-core and scheduler, N cases each (default 10000)
   mutants [--crate NAME]    cargo-mutants on breaker-core and scheduler (installs cargo-mutants if missing)
   nostd                     builds breaker-core for a bare-metal target without std
@@ -41,6 +43,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
+        // The simulator is its own optimised binary: a debug build runs it ten times slower.
+        ["simulate", rest @ ..] => {
+            return cmd::pass_through(
+                cmd::cargo()
+                    .args(["run", "--quiet", "--release", "--package", "simulate", "--"])
+                    .args(rest),
+            );
+        }
         ["proptest", rest @ ..] => checks::proptest(rest),
         ["mutants", rest @ ..] => checks::mutants(rest),
         ["nostd"] => checks::nostd(),

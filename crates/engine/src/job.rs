@@ -42,7 +42,7 @@ pub struct InvalidJob(String);
 impl SyncJob {
     /// The queue's dedupe key.
     pub fn key(&self) -> String {
-        format!("scene-{}", self.scene_id)
+        ["scene-", &self.scene_id].concat()
     }
 
     /// Checks that the job can be worked on: a scene id, at least one absolute file path.

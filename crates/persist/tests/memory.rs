@@ -179,7 +179,15 @@ impl Side {
             .iter()
             .map(seen_dead)
             .collect();
-        (jobs, dead, self.queue.stats(now).unwrap())
+        let stats = self.queue.stats(now).unwrap();
+        let len = self.queue.len().unwrap();
+        assert_eq!(
+            len,
+            stats.pending + stats.leased,
+            "len() counts what stats() counts"
+        );
+        assert_eq!(self.queue.is_empty().unwrap(), len == 0);
+        (jobs, dead, stats)
     }
 }
 

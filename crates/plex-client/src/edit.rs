@@ -107,7 +107,9 @@ pub struct MetadataEdit {
 
 impl MetadataEdit {
     /// The query pairs of the PUT that makes `current` match this edit, after `type` and `id`;
-    /// empty when nothing differs. Only differing fields are sent.
+    /// empty when nothing differs. Only differing fields are sent, and locks on fields of
+    /// the edit that Plex has not locked yet (so that its agents leave them alone even where
+    /// the value already matched).
     pub fn changes(&self, current: &Item) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
         let scalars = [
@@ -127,15 +129,16 @@ impl MetadataEdit {
                 &current.content_rating,
             ),
         ];
+        let lock = |field: Field| self.lock.contains(&field) && !current.is_locked(field);
         for (field, wanted, now) in scalars {
             let Some(wanted) = wanted else { continue };
-            if now.as_deref().unwrap_or("") == wanted.as_str() {
-                continue;
-            }
+            let same = now.as_deref().unwrap_or("") == wanted.as_str();
             let name = field.plex_name();
-            pairs.push((format!("{name}.value"), wanted.clone()));
-            if self.lock.contains(&field) {
-                pairs.push((format!("{name}.locked"), "1".into()));
+            if !same {
+                pairs.push(([name, ".value"].concat(), wanted.clone()));
+            }
+            if lock(field) || (!same && self.lock.contains(&field)) {
+                pairs.push(([name, ".locked"].concat(), "1".into()));
             }
         }
         let tag_fields = [
@@ -147,10 +150,13 @@ impl MetadataEdit {
             let Some(wanted) = wanted else { continue };
             let wanted_set: BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
             let now_set: BTreeSet<&str> = now.iter().map(String::as_str).collect();
+            let name = field.plex_name();
             if wanted_set == now_set {
+                if lock(field) {
+                    pairs.push(([name, ".locked"].concat(), "1".into()));
+                }
                 continue;
             }
-            let name = field.plex_name();
             // Plex replaces the list with the one sent; tags to drop are named explicitly.
             for (i, tag) in wanted.iter().enumerate() {
                 pairs.push((format!("{name}[{i}].tag.tag"), tag.clone()));
@@ -162,10 +168,10 @@ impl MetadataEdit {
                 .map(|tag| encode_tag(tag))
                 .collect();
             if !removed.is_empty() {
-                pairs.push((format!("{name}[].tag.tag-"), removed.join(",")));
+                pairs.push(([name, "[].tag.tag-"].concat(), removed.join(",")));
             }
             if self.lock.contains(&field) {
-                pairs.push((format!("{name}.locked"), "1".into()));
+                pairs.push(([name, ".locked"].concat(), "1".into()));
             }
         }
         pairs

@@ -562,7 +562,6 @@ async fn an_edit_that_changes_nothing_sends_nothing() {
             "Comedy".into(),
             "Adventure".into(),
         ]),
-        lock: BTreeSet::from(Field::ALL),
         ..MetadataEdit::default()
     };
     let applied = plex.apply_edit(&located, &edit).await.unwrap();
@@ -572,6 +571,27 @@ async fn an_edit_that_changes_nothing_sends_nothing() {
         requests.iter().all(|r| r.method.as_str() == "GET"),
         "no PUT"
     );
+}
+
+#[test]
+fn matching_values_are_still_locked_when_plex_has_not_locked_them() {
+    let mut item = interstate().item;
+    let edit = MetadataEdit {
+        title: item.title.clone(),
+        genres: Some(item.genres.clone()),
+        lock: BTreeSet::from([Field::Title, Field::Genres]),
+        ..MetadataEdit::default()
+    };
+    let pairs = edit.changes(&item);
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["title.locked", "genre.locked"],
+        "locks only, no values"
+    );
+    // Once Plex has the locks, the same edit sends nothing.
+    plex_client::apply_pairs(&mut item, &pairs);
+    assert!(edit.changes(&item).is_empty());
 }
 
 #[tokio::test]

@@ -369,6 +369,17 @@ impl Queue {
         self.reading(|q| q.retrying_after_reload(|q| q.job_by_id(id)))
     }
 
+    /// How many live jobs there are (ready, waiting for a retry, or leased): what
+    /// [`Queue::stats`] counts as `pending + leased`, without a pass over every job.
+    pub fn len(&mut self) -> Result<usize> {
+        self.reading(|q| Ok(q.view()?.live_len()))
+    }
+
+    /// Whether no live job is left (dead letters aside).
+    pub fn is_empty(&mut self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
     /// Counts as of `now`.
     pub fn stats(&mut self, now: u64) -> Result<Stats> {
         self.reading(|q| Ok(q.view()?.stats(now)))

@@ -1,0 +1,201 @@
+//! The figures of one run, and the checks behind them: nothing lost, every edit as intended.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use breaker_core::State;
+use engine::SyncJob;
+use serde::Serialize;
+
+use crate::plex::SimPlex;
+use crate::scenario::Setup;
+use crate::world::{Recorder, World};
+
+/// A closure followed by a re-opening within this long is false if Plex was not ready.
+pub const FALSE_CLOSURE_WINDOW_MS: u64 = 60_000;
+
+/// Classes of failure that come from an outage (see `engine`'s failure classes).
+const OUTAGE_CLASSES: [&str; 2] = ["server_down", "outage"];
+
+/// What one run measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    /// For each recovery with work waiting: from the moment Plex was ready to the first
+    /// waiting job synced (`None`: none ever was).
+    pub delays_ms: Vec<Option<u64>>,
+    /// Probes sent.
+    pub probes: u64,
+    /// Probes that reached a server that was up but not ready.
+    pub probes_not_ready: u64,
+    /// Requests of any kind (probes' and jobs') sent.
+    pub requests: u64,
+    /// Requests that reached a server that was up but not ready.
+    pub requests_not_ready: u64,
+    /// Closures while Plex was not ready, re-opened within a minute.
+    pub false_closures: u64,
+    /// Scenes whose latest edit is neither in Plex, nor queued, nor dead-lettered.
+    pub lost: u64,
+    /// Jobs dead-lettered for an outage (class `server_down` or `outage`).
+    pub outage_dead_letters: u64,
+    /// Jobs dead-lettered for any reason.
+    pub dead_letters: u64,
+    /// Edits that reached Plex but not as intended: another scene's values, an older edit
+    /// after a newer one, or an item left different from the edit.
+    pub wrong_edits: u64,
+    /// Jobs that reached Plex (updated it, or found it up to date).
+    pub synced: u64,
+    /// Edits (PUTs) Plex received.
+    pub edits: u64,
+    /// Partial scans asked for.
+    pub scans: u64,
+    /// For the recovery that took longest to work off: from ready to an empty queue
+    /// (`None`: it never emptied).
+    pub drain_ms: Option<u64>,
+    /// Lines a user sees by default.
+    pub log_lines: u64,
+    /// Jobs still queued when the run stopped.
+    pub left_queued: u64,
+    /// Times the worker was started again after a configuration stop.
+    pub restarts: u32,
+}
+
+/// Measures a finished run.
+pub(crate) fn measure(
+    setup: &Setup,
+    world: &World,
+    plex: &SimPlex,
+    recorder: &Recorder,
+    depth: &[(u64, usize)],
+    restarts: u32,
+) -> Metrics {
+    let seen = &plex.seen;
+    let (delays_ms, drain_ms) = recoveries(setup, recorder, depth);
+    let (lost, left_queued, outage_dead_letters, dead_letters) = accounts(setup, world, plex);
+    Metrics {
+        delays_ms,
+        probes: seen.probes.len() as u64,
+        probes_not_ready: seen
+            .probes
+            .iter()
+            .filter(|p| p.stage.is_live_not_ready())
+            .count() as u64,
+        requests: seen.requests,
+        requests_not_ready: seen.requests_not_ready,
+        false_closures: false_closures(setup, &recorder.breaker),
+        lost,
+        outage_dead_letters,
+        dead_letters,
+        wrong_edits: plex.library().wrong_edits,
+        synced: recorder.synced.len() as u64,
+        edits: plex.library().edits,
+        scans: seen.scans,
+        drain_ms,
+        log_lines: recorder.lines.len() as u64,
+        left_queued,
+        restarts,
+    }
+}
+
+/// Detection delays and drain times, one per recovery with work waiting for it.
+fn recoveries(
+    setup: &Setup,
+    recorder: &Recorder,
+    depth: &[(u64, usize)],
+) -> (Vec<Option<u64>>, Option<u64>) {
+    // Jobs of files Plex has yet to scan wait for a scan, not for Plex: leave them out.
+    let unscanned: HashSet<String> = setup
+        .unscanned
+        .iter()
+        .map(|id| format!("scene-{id}"))
+        .collect();
+    let mut delays = Vec::new();
+    let mut drain: Option<Option<u64>> = None;
+    let mut pending: HashSet<String> = HashSet::new();
+    let (mut h, mut s) = (0, 0);
+    for ready in setup.timeline.recoveries() {
+        while let Some(hook) = setup.hooks.get(h).filter(|x| x.at < ready) {
+            pending.insert(hook.job.key());
+            h += 1;
+        }
+        while let Some((_, key)) = recorder.synced.get(s).filter(|x| x.0 < ready) {
+            pending.remove(key);
+            s += 1;
+        }
+        let waiting: HashSet<&String> =
+            pending.iter().filter(|k| !unscanned.contains(*k)).collect();
+        if waiting.is_empty() {
+            continue;
+        }
+        let first = recorder.synced[s..]
+            .iter()
+            .find(|(_, key)| waiting.contains(key))
+            .map(|(at, _)| at - ready);
+        delays.push(first);
+        let emptied = depth
+            .iter()
+            .find(|(at, d)| *at >= ready && *d == 0)
+            .map(|(at, _)| at - ready);
+        drain = Some(match (drain, emptied) {
+            (None, e) => e,
+            (Some(None), _) | (_, None) => None,
+            (Some(Some(a)), Some(b)) => Some(a.max(b)),
+        });
+    }
+    (delays, drain.flatten())
+}
+
+/// Closures while the server was not ready, undone within a minute.
+fn false_closures(setup: &Setup, breaker: &[(u64, State)]) -> u64 {
+    breaker
+        .iter()
+        .enumerate()
+        .filter(|(i, (at, to))| {
+            *to == State::Closed
+                && setup.timeline.at(*at).is_outage()
+                && breaker[i + 1..]
+                    .iter()
+                    .take_while(|(t, _)| *t <= at + FALSE_CLOSURE_WINDOW_MS)
+                    .any(|(_, s)| *s == State::Open)
+        })
+        .count() as u64
+}
+
+/// Every scene's latest edit must be in Plex, queued, or dead-lettered: returns the lost,
+/// the queued, the dead-lettered for an outage, and all dead-lettered.
+fn accounts(setup: &Setup, world: &World, plex: &SimPlex) -> (u64, u64, u64, u64) {
+    let mut latest: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    for hook in &setup.hooks {
+        let title = hook.job.edit.title.as_deref().unwrap_or_default();
+        latest.insert(hook.job.key(), (hook.job.files[0].as_str(), title));
+    }
+    let mut queue = world.queue();
+    let decode = |payload: &persist::Payload| payload.decode::<SyncJob>().ok();
+    let queued: HashMap<String, Option<String>> = queue
+        .jobs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|j| (j.key, decode(&j.payload).and_then(|s| s.edit.title)))
+        .collect();
+    let dead = queue.dead_letters().unwrap_or_default();
+    let outage = dead
+        .iter()
+        .filter(|d| OUTAGE_CLASSES.contains(&d.class.as_str()))
+        .count() as u64;
+    let dead_titles: HashSet<(String, Option<String>)> = dead
+        .iter()
+        .map(|d| {
+            let title = decode(&d.job.payload).and_then(|s| s.edit.title);
+            (d.job.key.clone(), title)
+        })
+        .collect();
+    let lost = latest
+        .iter()
+        .filter(|(key, (file, title))| {
+            let in_plex = plex.library().title(file).as_deref() == Some(*title);
+            let want = Some((*title).to_owned());
+            let queued = queued.get(*key) == Some(&want);
+            let dead = dead_titles.contains(&((*key).clone(), want));
+            !(in_plex || queued || dead)
+        })
+        .count() as u64;
+    (lost, queued.len() as u64, outage, dead.len() as u64)
+}

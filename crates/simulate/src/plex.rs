@@ -1,0 +1,371 @@
+//! The simulated Plex: the engine's [`Plex`] on virtual time. Its stage follows a
+//! [`Timeline`]; every request takes time (a drawn latency, or a timeout where nothing
+//! answers); it holds a library that edits change; it records what reached it.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use engine::{Plex, ProbeDepth};
+use plex_client::{
+    FailureKind, HealthReport, Identity, Item, Located, Location, Media, Part, PlexError, Section,
+    Stage as CheckStage,
+};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+
+use crate::library::Library;
+use crate::stage::{Stage, Timeline};
+use crate::world::World;
+
+/// The address in errors (never a real one).
+const URL: &str = "http://plex.sim:32400/";
+/// The library's one section, and the folder it scans.
+pub(crate) const SECTION_KEY: &str = "1";
+pub(crate) const LIBRARY_ROOT: &str = "/data/Movies";
+/// How long the sections stay cached, as `engine::RealPlex` keeps them.
+const SECTIONS_TTL_MS: u64 = 300_000;
+
+/// How long requests take. A ready server answers in `min_ms` plus an exponential tail of
+/// mean `mean_extra_ms`; one request in `1 / spike_chance` takes `spike_ms` more. A slow
+/// server takes anything between `slow_ms.0` and `slow_ms.1`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Latency {
+    /// The least a request takes.
+    pub min_ms: u64,
+    /// The mean of the tail above that.
+    pub mean_extra_ms: u64,
+    /// The chance of a spike.
+    pub spike_chance: f64,
+    /// A spike's length.
+    pub spike_ms: u64,
+    /// The bounds of a slow server's latency.
+    pub slow_ms: (u64, u64),
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            min_ms: 4,
+            mean_extra_ms: 25,
+            spike_chance: 0.005,
+            spike_ms: 2_000,
+            slow_ms: (15_000, 60_000),
+        }
+    }
+}
+
+/// The client's timeouts, as plex-client's defaults have them.
+#[derive(Clone, Copy, Debug)]
+struct Timeouts {
+    connect_ms: u64,
+    read_ms: u64,
+    health_ms: u64,
+}
+
+const TIMEOUTS: Timeouts = Timeouts {
+    connect_ms: 5_000,
+    read_ms: 30_000,
+    health_ms: 5_000,
+};
+
+/// One probe as the server saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ProbeSeen {
+    /// When it began.
+    pub at: u64,
+    /// The server's stage then.
+    pub stage: Stage,
+    /// Whether it passed.
+    pub healthy: bool,
+}
+
+/// What reached the server.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Seen {
+    pub(crate) probes: Vec<ProbeSeen>,
+    pub(crate) requests: u64,
+    /// Requests of any kind that reached a server that was up but not ready.
+    pub(crate) requests_not_ready: u64,
+    pub(crate) scans: u64,
+}
+
+/// The simulated server.
+#[derive(Debug)]
+pub(crate) struct SimPlex {
+    world: Rc<World>,
+    timeline: Timeline,
+    latency: Latency,
+    rng: SmallRng,
+    library: Library,
+    sections: Option<u64>,
+    pub(crate) seen: Seen,
+}
+
+impl SimPlex {
+    pub(crate) fn new(
+        world: Rc<World>,
+        timeline: Timeline,
+        latency: Latency,
+        seed: u64,
+        library: Library,
+    ) -> SimPlex {
+        SimPlex {
+            world,
+            timeline,
+            latency,
+            rng: SmallRng::seed_from_u64(seed),
+            library,
+            sections: None,
+            seen: Seen::default(),
+        }
+    }
+
+    pub(crate) fn library(&self) -> &Library {
+        &self.library
+    }
+
+    fn latency(&mut self) -> u64 {
+        let l = self.latency;
+        let u: f64 = self.rng.random();
+        let tail = (-(1.0 - u).ln() * l.mean_extra_ms as f64).min(10_000.0) as u64;
+        let spike = if self.rng.random_bool(l.spike_chance) {
+            l.spike_ms
+        } else {
+            0
+        };
+        l.min_ms + tail + spike
+    }
+
+    /// One request: it takes its time, then passes or fails as the stage says. `token`: it
+    /// carries the token; `library`: it needs the database.
+    fn request(
+        &mut self,
+        token: bool,
+        library: bool,
+        timeout_ms: u64,
+        deadline: u64,
+    ) -> Result<(), PlexError> {
+        let now = self.world.now();
+        let stage = self.timeline.at(now);
+        let left = deadline.saturating_sub(now);
+        self.seen.requests += 1;
+        if stage.is_live_not_ready() {
+            self.seen.requests_not_ready += 1;
+        }
+        let fail = |kind, detail: &str| Err(PlexError::new(kind, URL, detail));
+        match stage {
+            Stage::Refused => {
+                self.world.advance(1);
+                fail(FailureKind::Refused, "connection refused")
+            }
+            Stage::Unreachable => {
+                self.world.advance(TIMEOUTS.connect_ms.min(left));
+                fail(FailureKind::ConnectTimeout, "no connection in time")
+            }
+            Stage::Silent => {
+                self.world.advance(timeout_ms.min(left));
+                fail(FailureKind::ReadTimeout, "no answer in time")
+            }
+            Stage::Slow => {
+                let (low, high) = self.latency.slow_ms;
+                let took = self.rng.random_range(low..=high.max(low));
+                if took > timeout_ms.min(left) {
+                    self.world.advance(timeout_ms.min(left));
+                    fail(FailureKind::ReadTimeout, "no answer in time")
+                } else {
+                    self.world.advance(took);
+                    Ok(())
+                }
+            }
+            Stage::Maintenance => {
+                let took = self.latency();
+                self.world.advance(took);
+                fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
+            }
+            Stage::Starting if library => {
+                let took = self.latency();
+                self.world.advance(took);
+                fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
+            }
+            Stage::TokenRevoked if token => {
+                let took = self.latency();
+                self.world.advance(took);
+                fail(FailureKind::Unauthorized, "HTTP 401")
+            }
+            Stage::Starting | Stage::TokenRevoked | Stage::Ready => {
+                let took = self.latency();
+                if took > timeout_ms.min(left) {
+                    self.world.advance(timeout_ms.min(left));
+                    return fail(FailureKind::ReadTimeout, "no answer in time");
+                }
+                self.world.advance(took);
+                Ok(())
+            }
+        }
+    }
+
+    fn job_request(&mut self, deadline: u64) -> Result<(), PlexError> {
+        self.request(true, true, TIMEOUTS.read_ms, deadline)
+    }
+
+    fn file_of(located: &Located) -> String {
+        located.item.files().next().unwrap_or_default().to_owned()
+    }
+}
+
+/// The library's one section.
+pub(crate) fn section() -> Section {
+    Section {
+        key: SECTION_KEY.to_owned(),
+        kind: "movie".to_owned(),
+        title: "Movies".to_owned(),
+        locations: vec![Location {
+            path: LIBRARY_ROOT.to_owned(),
+        }],
+    }
+}
+
+/// A movie in the library.
+pub(crate) fn movie(rating_key: u64, title: &str, file: &str) -> Item {
+    Item {
+        rating_key: rating_key.to_string(),
+        kind: "movie".to_owned(),
+        section_id: Some(SECTION_KEY.to_owned()),
+        title: Some(title.to_owned()),
+        title_sort: None,
+        summary: None,
+        tagline: None,
+        studio: None,
+        originally_available_at: None,
+        content_rating: None,
+        genres: Vec::new(),
+        actors: Vec::new(),
+        collections: Vec::new(),
+        media: vec![Media {
+            parts: vec![Part {
+                file: Some(file.to_owned()),
+            }],
+        }],
+        locked: Vec::new(),
+    }
+}
+
+impl Plex for SimPlex {
+    async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
+        let start = self.world.now();
+        let stage = self.timeline.at(start);
+        let deadline = start + TIMEOUTS.health_ms;
+        let identity = Identity {
+            machine_id: "simulated".to_owned(),
+            version: "1.41.0".to_owned(),
+            claimed: true,
+        };
+        let report = 'check: {
+            let took = |world: &World| Duration::from_millis(world.now() - start);
+            // Connecting: refused and unreachable fail here; anything else takes the call.
+            if matches!(stage, Stage::Refused | Stage::Unreachable) {
+                let e = self.request(false, false, TIMEOUTS.health_ms, deadline);
+                let e = e.expect_err("a closed port fails");
+                break 'check HealthReport::failed_at(
+                    CheckStage::Connect,
+                    e,
+                    None,
+                    took(&self.world),
+                );
+            }
+            if let Err(e) = self.request(false, false, TIMEOUTS.health_ms, deadline) {
+                break 'check HealthReport::failed_at(
+                    CheckStage::Identity,
+                    e,
+                    None,
+                    took(&self.world),
+                );
+            }
+            if depth == ProbeDepth::Identity {
+                let mut report = HealthReport::passed(identity, took(&self.world) / 3);
+                report.stages.pop();
+                report.reached = Some(CheckStage::Identity);
+                break 'check report;
+            }
+            match self.request(true, true, TIMEOUTS.health_ms, deadline) {
+                Ok(()) => HealthReport::passed(identity, took(&self.world) / 3),
+                Err(e) => HealthReport::failed_at(
+                    CheckStage::Library,
+                    e,
+                    Some(identity),
+                    took(&self.world) / 3,
+                ),
+            }
+        };
+        self.seen.probes.push(ProbeSeen {
+            at: start,
+            stage,
+            healthy: report.healthy,
+        });
+        report
+    }
+
+    async fn sections(&mut self, deadline: u64) -> Result<Vec<Section>, PlexError> {
+        let now = self.world.now();
+        if self
+            .sections
+            .is_none_or(|at| now < at || now - at >= SECTIONS_TTL_MS)
+        {
+            self.job_request(deadline)?;
+            self.sections = Some(now);
+        }
+        Ok(vec![section()])
+    }
+
+    async fn find(
+        &mut self,
+        _sections: &[Section],
+        file: &str,
+        deadline: u64,
+    ) -> Result<Located, PlexError> {
+        self.job_request(deadline)?;
+        match self.library.get(file) {
+            Some(item) => Ok(Located {
+                section: section(),
+                item,
+            }),
+            None => Err(PlexError::new(
+                FailureKind::NotFound,
+                URL,
+                "no item has this file",
+            )),
+        }
+    }
+
+    async fn read(&mut self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
+        self.job_request(deadline)?;
+        self.library
+            .get(&Self::file_of(located))
+            .ok_or_else(|| PlexError::new(FailureKind::NotFound, URL, "HTTP 404"))
+    }
+
+    async fn edit(
+        &mut self,
+        located: &Located,
+        pairs: &[(String, String)],
+        deadline: u64,
+    ) -> Result<(), PlexError> {
+        self.job_request(deadline)?;
+        if self.library.edit(&Self::file_of(located), pairs) {
+            Ok(())
+        } else {
+            Err(PlexError::new(FailureKind::NotFound, URL, "HTTP 404"))
+        }
+    }
+
+    async fn scan(&mut self, section: &str, folder: &str, deadline: u64) -> Result<(), PlexError> {
+        self.job_request(deadline)?;
+        if section != SECTION_KEY {
+            return Err(PlexError::new(FailureKind::NotFound, URL, "HTTP 404"));
+        }
+        self.seen.scans += 1;
+        self.library.scan(folder);
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! Many runs: every scenario × policy × seed, spread over the machine's cores, gathered in a
+//! fixed order so that the output does not depend on which thread finished first.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use engine::Policy;
+
+use crate::report::{Summary, summarize};
+use crate::run::{Run, RunError, run};
+use crate::scenario::Scenario;
+
+/// Where one task's runs land.
+type Slot = Mutex<Option<Result<Vec<Run>, RunError>>>;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Suite {
+    /// The scenarios.
+    pub scenarios: Vec<Scenario>,
+    /// The policies, by name.
+    pub policies: Vec<(String, Policy)>,
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// Threads to run on (at least one).
+    pub threads: usize,
+    /// Keep the trace of the first seed's runs (for pictures).
+    pub traces: bool,
+}
+
+/// What a suite gave.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Every run: by scenario, then seed, then policy.
+    pub runs: Vec<Run>,
+    /// One per scenario and policy, in the suite's order.
+    pub summaries: Vec<Summary>,
+}
+
+impl Suite {
+    /// Runs everything.
+    pub fn run(&self) -> Result<Outcome, RunError> {
+        let tasks: Vec<(usize, u64)> = (0..self.scenarios.len())
+            .flat_map(|s| self.seeds.iter().map(move |seed| (s, *seed)))
+            .collect();
+        let results: Vec<Slot> = tasks.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..self.threads.max(1).min(tasks.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(s, seed)) = tasks.get(i) else {
+                            break;
+                        };
+                        let keep = self.traces && Some(&seed) == self.seeds.first();
+                        let setup = self.scenarios[s].setup(seed);
+                        let runs = self
+                            .policies
+                            .iter()
+                            .map(|(name, policy)| run(&setup, name, policy, keep))
+                            .collect();
+                        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(runs);
+                    }
+                });
+            }
+        });
+        let mut runs = Vec::new();
+        for slot in results {
+            let done = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+            runs.extend(done.expect("every task ran")?);
+        }
+        let mut summaries = Vec::new();
+        for scenario in &self.scenarios {
+            for (name, _) in &self.policies {
+                let mine: Vec<&Run> = runs
+                    .iter()
+                    .filter(|r| r.scenario == scenario.name && &r.policy == name)
+                    .collect();
+                if !mine.is_empty() {
+                    summaries.push(summarize(&mine, scenario.target));
+                }
+            }
+        }
+        Ok(Outcome { runs, summaries })
+    }
+}
