@@ -814,6 +814,7 @@ impl Engine {
         self.stats.probes += 1;
         self.queue = None;
         let outcome = probe_outcome(&report);
+        let started = now.saturating_sub(u64::try_from(report.elapsed.as_millis()).unwrap_or(0));
         let configuration = report
             .failure
             .as_ref()
@@ -868,7 +869,7 @@ impl Engine {
         };
         state.breaker = breaker.snapshot();
         let mut probes = self.probes(state);
-        probes.record(outcome, now, rng);
+        probes.record(outcome, started, rng);
         state.probe = probes.state();
         let cause = state
             .probes
@@ -935,8 +936,11 @@ impl Engine {
                             .start(now, cause, self.policy.breaker.failure_threshold());
                     }
                     state.ramp = None;
+                    // A new outage starts the schedule over; a failed trial carries on with it.
                     let mut probes = self.probes(state);
-                    probes.disarm();
+                    if t.from == State::Closed {
+                        probes.disarm();
+                    }
                     probes.arm(now, rng);
                     state.probe = probes.state();
                 }
@@ -1032,6 +1036,10 @@ pub(crate) fn probe_outcome(report: &HealthReport) -> ProbeOutcome {
             | FailureKind::ConnectionLost,
         )
         | None => ProbeOutcome::Unreachable,
+        // The library was asked: a loading server paid for the answer.
+        Some(kind) if report.reached == Some(Stage::Identity) && !kind.is_configuration() => {
+            ProbeOutcome::Loading
+        }
         Some(_) => ProbeOutcome::NotReady,
     }
 }

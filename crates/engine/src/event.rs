@@ -144,11 +144,12 @@ impl Event {
                 JobOutcome::Updated { .. } | JobOutcome::Unchanged | JobOutcome::LeaseLost => {
                     Level::Debug
                 }
-                // A job held back by an outage says nothing the breaker's lines do not.
+                // A job held back by an outage says nothing the breaker's lines do not, nor
+                // one waiting for a scan that the scan's own line does not.
                 JobOutcome::Retry { class, .. }
                     if matches!(
                         class.as_str(),
-                        "server_down" | "outage" | "deferred" | "configuration"
+                        "server_down" | "outage" | "deferred" | "configuration" | "not_found"
                     ) =>
                 {
                     Level::Debug

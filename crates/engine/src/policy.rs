@@ -3,7 +3,9 @@
 
 use breaker_core::Config;
 use plex_client::Field;
-use scheduler::{Backoff, FirstProbe, Jitter, ProbePlan, RampConfig, RetryPolicy, RetryRule};
+use scheduler::{
+    Backoff, Early, FirstProbe, Jitter, ProbePlan, RampConfig, RetryPolicy, RetryRule,
+};
 use serde::{Deserialize, Serialize};
 
 /// The breaker, the probe plan, the retry rules, the ramp and the engine's own knobs.
@@ -119,16 +121,21 @@ impl Default for Policy {
         Policy {
             breaker: Config::builder()
                 .failure_threshold(5)
-                .open_wait_growth(60_000, 2, 30 * 60_000)
+                .open_wait_growth(300_000, 2, 30 * 60_000)
                 .half_open_permits(1)
                 .permit_lease_ms(60_000)
                 .success_threshold(2)
                 .build()
                 .expect("constant configuration is valid"),
             probes: ProbePlan {
-                unreachable: backoff(5_000, 2.0, 60_000, Jitter::Equal),
-                not_ready: backoff(5_000, 2.0, 60_000, Jitter::Equal),
+                unreachable: backoff(5_000, 2.0, 90_000, Jitter::None),
+                not_ready: backoff(10_000, 2.0, 240_000, Jitter::Equal),
                 first: FirstProbe::Jittered,
+                early: Some(Early {
+                    every_ms: 10_000,
+                    age_divisor: 60,
+                    loading_for_ms: 150_000,
+                }),
             },
             retry: RetryPolicy::default(),
             ramp: RampConfig::default(),
@@ -158,6 +165,7 @@ impl Policy {
                 unreachable: probe,
                 not_ready: probe,
                 first: FirstProbe::Fixed(5_000),
+                early: None,
             },
             retry: RetryPolicy::default(),
             ramp: RampConfig::default(),
@@ -183,6 +191,7 @@ impl Policy {
                 unreachable: every_minute,
                 not_ready: every_minute,
                 first: FirstProbe::Fixed(60_000),
+                early: None,
             },
             ..Policy::default()
         }
@@ -240,6 +249,9 @@ impl Policy {
         self.ramp
             .validate()
             .map_err(|e| PolicyError(format!("ramp: {e}")))?;
+        if self.probes.early.is_some_and(|e| e.every_ms == 0) {
+            return problem("probes.early.every_ms must be at least 1".into());
+        }
         if let RetryRule::Backoff { max_retries: 0, .. } = self.retry.server_down {
             return problem("retry.server_down must not dead-letter: a server that is down is not the job's fault".into());
         }

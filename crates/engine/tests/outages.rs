@@ -364,6 +364,10 @@ fn the_same_seed_gives_the_same_run() {
         }
         let mut policy = Policy::default();
         policy.engine.max_outage_wait_ms = None;
+        // Jitter everywhere, and no early cap that would hide it.
+        policy.probes = scheduler::ProbePlan::uniform(
+            scheduler::Backoff::new(5_000, 2.0, 60_000, scheduler::Jitter::Equal).unwrap(),
+        );
         world.run(policy, Mode::Drain, seed);
         (
             world.events.iter().map(Event::render).collect::<Vec<_>>(),

@@ -49,6 +49,6 @@ mod retry;
 
 pub use backoff::{Backoff, BackoffError, Jitter};
 pub use due::{Due, Interval, IntervalError, Reason, due};
-pub use probe::{FirstProbe, ProbeOutcome, ProbePlan, ProbeSchedule, ProbeState};
+pub use probe::{Early, FirstProbe, ProbeOutcome, ProbePlan, ProbeSchedule, ProbeState};
 pub use ramp::{Ramp, RampConfig, RampError, RampState};
 pub use retry::{ErrorClass, RetryDecision, RetryPolicy, RetryRule};

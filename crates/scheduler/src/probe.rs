@@ -5,18 +5,22 @@ use crate::backoff::{Backoff, Jitter};
 
 /// What a probe found, as far as its schedule cares.
 ///
-/// The two failures cost the server different things: a refused or unreachable port costs it
-/// nothing, while a deep probe against a server that is up but still loading (a 503 during
-/// maintenance, `/identity` passing while the library fails) takes some of its time.
+/// The failures cost the server different things: a refused or unreachable port costs it
+/// nothing, a 503 from its front door next to nothing, while a deep probe against a server
+/// whose library is still loading takes some of its time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeOutcome {
     /// Every stage passed.
     Healthy,
-    /// Nothing answered: refused, unresolved, or no connection in time.
+    /// Nothing answered: refused, unresolved, or no connection or answer in time.
     Unreachable,
-    /// Something answered, but not a server ready for work.
+    /// The server answered that it was not ready before its library was asked (a 503 during
+    /// maintenance): cheap for it, and a sign that it is coming back.
     NotReady,
+    /// The library was asked and failed (`/identity` passing while the database still
+    /// loads): each such probe costs a loading server real work.
+    Loading,
 }
 
 /// When the first probe of an outage comes.
@@ -29,7 +33,8 @@ pub enum FirstProbe {
     Jittered,
 }
 
-/// How probes are spaced: a backoff for each kind of failure, and the first delay.
+/// How probes are spaced: a backoff for each kind of failure, the first delay, and how
+/// often to probe at least while an outage is young.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProbePlan {
@@ -39,6 +44,52 @@ pub struct ProbePlan {
     pub not_ready: Backoff,
     /// When the first probe comes.
     pub first: FirstProbe,
+    /// How far apart probes may be at most, by the outage's age, whatever the backoff says.
+    /// `None`: the backoffs alone.
+    pub early: Option<Early>,
+}
+
+/// A bound on the interval between probes that grows with the outage: most outages are
+/// short, and a short one should be seen to end soon after it does, while a long one should
+/// cost few probes. No two probes start further apart than `every_ms`, or than the outage's
+/// age so far divided by `age_divisor` once that is longer, so that the end of an outage is
+/// seen within a fixed share of its length. Once the server answers again, the age counts
+/// from then: it is coming back. Probes that find its library still loading cost it work,
+/// and follow their own backoff alone once it has been answering for `loading_for_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Early {
+    /// The longest interval at first.
+    pub every_ms: u64,
+    /// The interval may grow to the age divided by this (0: it never grows).
+    pub age_divisor: u64,
+    /// After the server has answered for this long, probes of a loading library follow the
+    /// not-ready backoff alone.
+    pub loading_for_ms: u64,
+}
+
+impl Early {
+    /// The longest interval after a probe with `outcome`, `age_ms` into the outage and
+    /// `answering_ms` since the server answered again (if it has).
+    pub fn bound(
+        &self,
+        outcome: ProbeOutcome,
+        age_ms: u64,
+        answering_ms: Option<u64>,
+    ) -> Option<u64> {
+        let within = |age: u64| {
+            Some(
+                self.every_ms
+                    .max(age.checked_div(self.age_divisor).unwrap_or(0)),
+            )
+        };
+        match (outcome, answering_ms) {
+            (ProbeOutcome::Loading, Some(answering)) if answering >= self.loading_for_ms => None,
+            (ProbeOutcome::Loading, _) => Some(self.every_ms),
+            (ProbeOutcome::NotReady, Some(answering)) => within(answering),
+            _ => within(age_ms),
+        }
+    }
 }
 
 impl ProbePlan {
@@ -48,13 +99,14 @@ impl ProbePlan {
             unreachable: backoff,
             not_ready: backoff,
             first: FirstProbe::Jittered,
+            early: None,
         }
     }
 
     /// The backoff that follows `outcome` (the unreachable one after a healthy probe).
     pub fn backoff(&self, outcome: ProbeOutcome) -> &Backoff {
         match outcome {
-            ProbeOutcome::NotReady => &self.not_ready,
+            ProbeOutcome::NotReady | ProbeOutcome::Loading => &self.not_ready,
             ProbeOutcome::Healthy | ProbeOutcome::Unreachable => &self.unreachable,
         }
     }
@@ -103,6 +155,13 @@ pub struct ProbeState {
     pub previous_ms: u64,
     /// When the next probe is due; `None` while no outage is being watched.
     pub next_at: Option<u64>,
+    /// When the outage began to be watched (state written before this field existed has
+    /// none, and its outage counts as no longer young).
+    #[serde(default)]
+    pub armed_at: Option<u64>,
+    /// When the server began answering again, if it has since it was last unreachable.
+    #[serde(default)]
+    pub answering_since: Option<u64>,
 }
 
 impl Default for ProbeSchedule {
@@ -140,6 +199,8 @@ impl ProbeSchedule {
         }
         self.state.failures = 0;
         self.state.previous_ms = 0;
+        self.state.armed_at = Some(now);
+        self.state.answering_since = None;
         match self.plan.first {
             FirstProbe::Fixed(delay_ms) => {
                 self.state.previous_ms = delay_ms;
@@ -170,16 +231,31 @@ impl ProbeSchedule {
         self.state.next_at
     }
 
-    /// Records a probe's outcome and returns when the next one is due. A healthy probe starts
-    /// the backoff over; a failed one widens it along the backoff for its kind.
-    pub fn record<R: Rng + ?Sized>(&mut self, outcome: ProbeOutcome, now: u64, rng: &mut R) -> u64 {
+    /// Records the outcome of a probe that began at `started` and returns when the next one
+    /// is due, counted from that start (so that a probe that waited for a timeout does not
+    /// push the next one back). A healthy probe starts the backoff over; a failed one widens
+    /// it along the backoff for its kind.
+    pub fn record<R: Rng + ?Sized>(
+        &mut self,
+        outcome: ProbeOutcome,
+        started: u64,
+        rng: &mut R,
+    ) -> u64 {
         if outcome == ProbeOutcome::Healthy {
             self.state.failures = 0;
             self.state.previous_ms = 0;
         } else {
             self.state.failures = self.state.failures.saturating_add(1);
         }
-        self.schedule(outcome, now, rng)
+        match outcome {
+            ProbeOutcome::NotReady | ProbeOutcome::Loading => {
+                self.state.answering_since.get_or_insert(started);
+            }
+            ProbeOutcome::Healthy | ProbeOutcome::Unreachable => {
+                self.state.answering_since = None;
+            }
+        }
+        self.schedule(outcome, started, rng)
     }
 
     fn schedule<R: Rng + ?Sized>(&mut self, outcome: ProbeOutcome, now: u64, rng: &mut R) -> u64 {
@@ -188,7 +264,14 @@ impl ProbeSchedule {
             0 => backoff.base_ms(),
             p => p,
         };
-        let interval = backoff.delay(self.state.failures, previous, rng);
+        let mut interval = backoff.delay(self.state.failures, previous, rng);
+        if let (Some(early), Some(armed)) = (self.plan.early, self.state.armed_at) {
+            // A clock that stepped back before the arming counts as a young outage.
+            let answering = self.state.answering_since.map(|at| now.saturating_sub(at));
+            if let Some(bound) = early.bound(outcome, now.saturating_sub(armed), answering) {
+                interval = interval.min(bound);
+            }
+        }
         self.state.previous_ms = interval;
         let at = now.saturating_add(interval);
         self.state.next_at = Some(at);

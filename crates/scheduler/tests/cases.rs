@@ -3,9 +3,9 @@
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use scheduler::{
-    Backoff, BackoffError, Due, ErrorClass, FirstProbe, Interval, Jitter, ProbeOutcome, ProbePlan,
-    ProbeSchedule, ProbeState, Ramp, RampConfig, RampError, Reason, RetryDecision, RetryPolicy,
-    RetryRule, due,
+    Backoff, BackoffError, Due, Early, ErrorClass, FirstProbe, Interval, Jitter, ProbeOutcome,
+    ProbePlan, ProbeSchedule, ProbeState, Ramp, RampConfig, RampError, Reason, RetryDecision,
+    RetryPolicy, RetryRule, due,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -532,6 +532,7 @@ fn a_server_that_answers_but_is_not_ready_is_probed_on_its_own_backoff() {
         unreachable: fixed(2_000, 30_000),
         not_ready: fixed(15_000, 120_000),
         first: FirstProbe::Jittered,
+        early: None,
     };
     let mut p = ProbeSchedule::new(plan);
     p.arm(T0, &mut rng);
@@ -566,6 +567,94 @@ fn a_server_that_answers_but_is_not_ready_is_probed_on_its_own_backoff() {
 }
 
 #[test]
+fn probes_come_within_a_share_of_the_outage_s_age_and_deep_ones_back_off_when_it_is_old() {
+    let mut rng = rng();
+    let early = Early {
+        every_ms: 10_000,
+        age_divisor: 10,
+        loading_for_ms: 60_000,
+    };
+    let plan = ProbePlan {
+        first: FirstProbe::Fixed(1_000),
+        early: Some(early),
+        ..ProbePlan::uniform(fixed(5_000, 400_000))
+    };
+    let mut p = ProbeSchedule::new(plan);
+    p.arm(T0, &mut rng);
+    let mut now = p.poll_timeout().unwrap();
+    let mut seen = Vec::new();
+    while now < T0 + 400_000 {
+        let next = p.record(ProbeOutcome::Unreachable, now, &mut rng);
+        seen.push(((now - T0) / 1_000, (next - now) / 1_000));
+        now = next;
+    }
+    // 10 s apart until the outage is 100 s old, then a tenth of its age (shown in whole s).
+    assert_eq!(
+        seen,
+        [
+            (1, 10),
+            (11, 10),
+            (21, 10),
+            (31, 10),
+            (41, 10),
+            (51, 10),
+            (61, 10),
+            (71, 10),
+            (81, 10),
+            (91, 10),
+            (101, 10),
+            (111, 11),
+            (122, 12),
+            (134, 13),
+            (147, 14),
+            (162, 16),
+            (178, 17),
+            (196, 19),
+            (216, 21),
+            (238, 23),
+            (261, 26),
+            (288, 28),
+            (316, 31),
+            (348, 34),
+            (383, 38),
+        ]
+    );
+    // Deep probes of a loading library: 10 s apart for a minute after the server answered,
+    // then their own backoff (5 s doubling: seven failures in, past its 400 s cap).
+    p.disarm();
+    p.arm(now, &mut rng);
+    let armed = now;
+    let mut at = p.poll_timeout().unwrap();
+    let mut intervals = Vec::new();
+    while at < armed + 500_000 {
+        let next = p.record(ProbeOutcome::Loading, at, &mut rng);
+        intervals.push((next - at) / 1_000);
+        at = next;
+    }
+    assert_eq!(intervals, [10, 10, 10, 10, 10, 10, 400, 400]);
+    assert_eq!(early.bound(ProbeOutcome::Healthy, 0, None), Some(10_000));
+    assert_eq!(early.bound(ProbeOutcome::Loading, 0, Some(60_000)), None);
+    // A front door answering 503 counts its age from when it began to answer.
+    assert_eq!(
+        early.bound(ProbeOutcome::NotReady, 3_600_000, Some(200_000)),
+        Some(20_000)
+    );
+}
+
+#[test]
+fn the_next_probe_is_counted_from_the_start_of_the_last() {
+    let mut rng = rng();
+    let mut p = ProbeSchedule::new(ProbePlan::uniform(fixed(5_000, 60_000)));
+    p.arm(T0, &mut rng);
+    let started = p.poll_timeout().unwrap();
+    // It ran into a 5 s timeout: the next one is still 10 s after it began.
+    assert_eq!(
+        p.record(ProbeOutcome::Unreachable, started, &mut rng),
+        started + 10_000
+    );
+}
+
+#[test]
 fn a_fixed_first_probe_ignores_jitter() {
     let plan = ProbePlan {
         first: FirstProbe::Fixed(5_000),
@@ -585,11 +674,29 @@ fn plans_are_data_and_bad_backoffs_are_refused_on_the_way_in() {
         unreachable: fixed(2_000, 30_000),
         not_ready: Backoff::new(10_000, 1.5, 60_000, Jitter::Equal).unwrap(),
         first: FirstProbe::Fixed(5_000),
+        early: Some(Early {
+            every_ms: 10_000,
+            age_divisor: 60,
+            loading_for_ms: 180_000,
+        }),
     };
     let json = serde_json::to_string(&plan).unwrap();
     assert_eq!(
         json,
-        r#"{"unreachable":{"base_ms":2000,"factor":2.0,"cap_ms":30000,"jitter":"none"},"not_ready":{"base_ms":10000,"factor":1.5,"cap_ms":60000,"jitter":"equal"},"first":{"fixed":5000}}"#
+        r#"{"unreachable":{"base_ms":2000,"factor":2.0,"cap_ms":30000,"jitter":"none"},"not_ready":{"base_ms":10000,"factor":1.5,"cap_ms":60000,"jitter":"equal"},"first":{"fixed":5000},"early":{"every_ms":10000,"age_divisor":60,"loading_for_ms":180000}}"#
+    );
+    // A plan written before `early` existed reads as one without it.
+    let old = json.replace(
+        r#","early":{"every_ms":10000,"age_divisor":60,"loading_for_ms":180000}"#,
+        "",
+    );
+    let read: ProbePlan = serde_json::from_str(&old).unwrap();
+    assert_eq!(
+        read,
+        ProbePlan {
+            early: None,
+            ..plan
+        }
     );
     assert_eq!(serde_json::from_str::<ProbePlan>(&json).unwrap(), plan);
     let bad = json.replace(r#""cap_ms":30000"#, r#""cap_ms":10"#);

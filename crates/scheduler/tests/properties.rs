@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use scheduler::{
-    Backoff, FirstProbe, Jitter, ProbeOutcome, ProbePlan, ProbeSchedule, Ramp, RampConfig,
+    Backoff, Early, FirstProbe, Jitter, ProbeOutcome, ProbePlan, ProbeSchedule, Ramp, RampConfig,
 };
 
 fn jitter() -> impl Strategy<Value = Jitter> {
@@ -66,41 +66,56 @@ proptest! {
 
     #[test]
     fn probe_intervals_follow_the_plan_for_each_kind_of_failure(
-        outcomes in proptest::collection::vec(0u8..3, 1..50),
+        outcomes in proptest::collection::vec(0u8..4, 1..50),
         seed in any::<u64>(),
         start in 0u64..u64::MAX / 2,
         (base_u, cap_u) in (1u64..10_000, 1u64..20).prop_map(|(b, m)| (b, b * m)),
         (base_n, cap_n) in (1u64..60_000, 1u64..20).prop_map(|(b, m)| (b, b * m)),
         fixed_first in proptest::option::of(0u64..100_000),
+        early in proptest::option::of((1u64..30_000, 0u64..100, 0u64..200_000)),
     ) {
         let mut rng = SmallRng::seed_from_u64(seed);
         let unreachable = Backoff::new(base_u, 2.0, cap_u, Jitter::Equal).unwrap();
         let not_ready = Backoff::new(base_n, 1.5, cap_n, Jitter::Full).unwrap();
         let first = fixed_first.map_or(FirstProbe::Jittered, FirstProbe::Fixed);
-        let mut probes = ProbeSchedule::new(ProbePlan { unreachable, not_ready, first });
+        let early = early.map(|(every_ms, age_divisor, loading_for_ms)| Early { every_ms, age_divisor, loading_for_ms });
+        let mut probes = ProbeSchedule::new(ProbePlan { unreachable, not_ready, first, early });
         probes.arm(start, &mut rng);
         let mut now = probes.poll_timeout().unwrap();
         match fixed_first {
             Some(delay) => prop_assert_eq!(now - start, delay),
-            None => prop_assert!(now - start >= base_u / 2 && now - start <= base_u),
+            None => {
+                let every = early.map_or(u64::MAX, |e| e.every_ms);
+                prop_assert!(now - start >= (base_u / 2).min(every) && now - start <= base_u.min(every));
+            }
         }
         let mut failures = 0u32;
         for pick in outcomes {
-            let outcome = [ProbeOutcome::Healthy, ProbeOutcome::Unreachable, ProbeOutcome::NotReady][pick as usize];
+            let outcome = [ProbeOutcome::Healthy, ProbeOutcome::Unreachable, ProbeOutcome::NotReady, ProbeOutcome::Loading][pick as usize];
+            let deep = matches!(outcome, ProbeOutcome::NotReady | ProbeOutcome::Loading);
             prop_assert!(probes.is_due(now));
             let next = probes.record(outcome, now, &mut rng);
             failures = if outcome == ProbeOutcome::Healthy { 0 } else { failures + 1 };
             let interval = next - now;
-            match outcome {
-                ProbeOutcome::NotReady => {
+            let answering = probes.state().answering_since;
+            prop_assert_eq!(answering.is_some(), deep, "answering since a probe that got an answer");
+            prop_assert!(answering.is_none_or(|at| at <= now));
+            let bound = early.and_then(|e| e.bound(outcome, now - start, answering.map(|at| now - at)));
+            if let (Some(e), Some(b)) = (early, bound) {
+                prop_assert!(b >= e.every_ms);
+            }
+            match (outcome, bound) {
+                (_, Some(b)) => prop_assert!(interval <= b),
+                (ProbeOutcome::NotReady | ProbeOutcome::Loading, None) => {
                     prop_assert!(interval <= not_ready.ceiling(failures));
                     prop_assert!(interval <= cap_n);
                 }
-                _ => {
+                (_, None) => {
                     let ceiling = unreachable.ceiling(failures);
                     prop_assert!(interval >= ceiling / 2 && interval <= ceiling);
                 }
             }
+
             if interval > 0 {
                 prop_assert!(!probes.is_due(next - 1));
             }

@@ -38,7 +38,7 @@ impl Library {
             scenes,
             unscanned: unscanned.iter().copied().collect(),
             scanned: BTreeSet::new(),
-            touched: HashMap::new(),
+            touched: HashMap::with_capacity(intended.len().min(scenes as usize)),
             intended,
             options,
             shown: HashMap::new(),

@@ -19,6 +19,7 @@ was lost. Without options: every scenario, three policies, 20 seeds.
 
 Options:
   --seeds N           seeds 1..=N (default 20)
+  --seed N            only seed N
   --scenario NAME     only this scenario (repeatable); see --list
   --policy P          a preset (plexsync, predecessor, naive) or a policy file (.json or
                       .toml, every part optional); repeatable (default: the three presets)
@@ -34,6 +35,7 @@ Options:
 
 struct Options {
     seeds: u64,
+    seed: Option<u64>,
     scenarios: Vec<String>,
     policies: Vec<String>,
     sets: Vec<(String, String)>,
@@ -48,6 +50,7 @@ struct Options {
 fn parse(args: &[&str]) -> Result<Options, String> {
     let mut o = Options {
         seeds: 20,
+        seed: None,
         scenarios: Vec::new(),
         policies: Vec::new(),
         sets: Vec::new(),
@@ -73,6 +76,7 @@ fn parse(args: &[&str]) -> Result<Options, String> {
         };
         match arg {
             "--seeds" => o.seeds = number(value()?)?,
+            "--seed" => o.seed = Some(number(value()?)?),
             "--threads" => o.threads = number(value()?)? as usize,
             "--scenario" => o.scenarios.push(value()?.to_owned()),
             "--policy" => o.policies.push(value()?.to_owned()),
@@ -140,7 +144,7 @@ fn simulate(args: &[&str]) -> Result<(), String> {
     let suite = Suite {
         scenarios: chosen,
         policies,
-        seeds: (1..=o.seeds).collect(),
+        seeds: o.seed.map_or_else(|| (1..=o.seeds).collect(), |s| vec![s]),
         threads: o.threads,
         traces: o.plot.is_some() || o.log,
     };

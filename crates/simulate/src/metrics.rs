@@ -8,10 +8,14 @@ use serde::Serialize;
 
 use crate::plex::SimPlex;
 use crate::scenario::Setup;
+use crate::stage::Stage;
 use crate::world::{Recorder, World};
 
 /// A closure followed by a re-opening within this long is false if Plex was not ready.
 pub const FALSE_CLOSURE_WINDOW_MS: u64 = 60_000;
+
+/// Lines this long after an outage still count as the outage's.
+const AFTER_OUTAGE_MS: u64 = 300_000;
 
 /// Classes of failure that come from an outage (see `engine`'s failure classes).
 const OUTAGE_CLASSES: [&str; 2] = ["server_down", "outage"];
@@ -30,6 +34,9 @@ pub struct Metrics {
     pub requests: u64,
     /// Requests that reached a server that was up but not ready.
     pub requests_not_ready: u64,
+    /// Requests that needed the library (deep probes, trial and other jobs) and reached a
+    /// server that was up but not ready.
+    pub deep_not_ready: u64,
     /// Closures while Plex was not ready, re-opened within a minute.
     pub false_closures: u64,
     /// Scenes whose latest edit is neither in Plex, nor queued, nor dead-lettered.
@@ -52,6 +59,9 @@ pub struct Metrics {
     pub drain_ms: Option<u64>,
     /// Lines a user sees by default.
     pub log_lines: u64,
+    /// Those of them about Plex's health (the breaker, the outage, jobs held back or given up
+    /// on for it) written during an outage or in the five minutes after it ended.
+    pub outage_log_lines: u64,
     /// Jobs still queued when the run stopped.
     pub left_queued: u64,
     /// Times the worker was started again after a configuration stop.
@@ -80,6 +90,7 @@ pub(crate) fn measure(
             .count() as u64,
         requests: seen.requests,
         requests_not_ready: seen.requests_not_ready,
+        deep_not_ready: seen.deep_not_ready,
         false_closures: false_closures(setup, &recorder.breaker),
         lost,
         outage_dead_letters,
@@ -90,6 +101,7 @@ pub(crate) fn measure(
         scans: seen.scans,
         drain_ms,
         log_lines: recorder.lines.len() as u64,
+        outage_log_lines: outage_lines(setup, recorder),
         left_queued,
         restarts,
     }
@@ -141,6 +153,20 @@ fn recoveries(
         });
     }
     (delays, drain.flatten())
+}
+
+/// Lines an outage costs: about Plex's health, from its start to five minutes after it ended.
+fn outage_lines(setup: &Setup, recorder: &Recorder) -> u64 {
+    let spans = setup.timeline.spans(|s| s != Stage::Ready);
+    recorder
+        .health_lines
+        .iter()
+        .filter(|&&at| {
+            spans
+                .iter()
+                .any(|&(from, to)| at >= from && at < to.saturating_add(AFTER_OUTAGE_MS))
+        })
+        .count() as u64
 }
 
 /// Closures while the server was not ready, undone within a minute.

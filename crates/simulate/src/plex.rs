@@ -87,6 +87,9 @@ pub(crate) struct Seen {
     pub(crate) requests: u64,
     /// Requests of any kind that reached a server that was up but not ready.
     pub(crate) requests_not_ready: u64,
+    /// Requests that needed the library (a probe's last stage, every job request) and
+    /// reached a server that was up but not ready: what a loading server pays for.
+    pub(crate) deep_not_ready: u64,
     pub(crate) scans: u64,
 }
 
@@ -138,7 +141,8 @@ impl SimPlex {
     }
 
     /// One request: it takes its time, then passes or fails as the stage says. `token`: it
-    /// carries the token; `library`: it needs the database.
+    /// carries the token; `library`: it needs the database. A request waiting on a hung or
+    /// slow server is answered when the server recovers, and lost if it goes away.
     fn request(
         &mut self,
         token: bool,
@@ -146,62 +150,79 @@ impl SimPlex {
         timeout_ms: u64,
         deadline: u64,
     ) -> Result<(), PlexError> {
-        let now = self.world.now();
-        let stage = self.timeline.at(now);
-        let left = deadline.saturating_sub(now);
+        let start = self.world.now();
+        let stage = self.timeline.at(start);
         self.seen.requests += 1;
         if stage.is_live_not_ready() {
             self.seen.requests_not_ready += 1;
+            if library {
+                self.seen.deep_not_ready += 1;
+            }
         }
+        let give_up = start.saturating_add(timeout_ms).min(deadline.max(start));
         let fail = |kind, detail: &str| Err(PlexError::new(kind, URL, detail));
-        match stage {
-            Stage::Refused => {
-                self.world.advance(1);
-                fail(FailureKind::Refused, "connection refused")
+        let timed_out = |plex: &mut SimPlex| {
+            plex.world.jump_to(give_up);
+            fail(FailureKind::ReadTimeout, "no answer in time")
+        };
+        loop {
+            let now = self.world.now();
+            let stage = self.timeline.at(now);
+            // When a hung or slow server would answer, if it stayed as it is.
+            let waiting = match stage {
+                Stage::Silent => Some(u64::MAX),
+                Stage::Slow => {
+                    let (low, high) = self.latency.slow_ms;
+                    Some(now.saturating_add(self.rng.random_range(low..=high.max(low))))
+                }
+                _ => None,
+            };
+            if let Some(answer_at) = waiting {
+                let change = self.timeline.next_change(now).unwrap_or(u64::MAX);
+                if change < answer_at.min(give_up) {
+                    self.world.jump_to(change);
+                    if matches!(
+                        self.timeline.at(change),
+                        Stage::Refused | Stage::Unreachable
+                    ) {
+                        return fail(FailureKind::ConnectionLost, "the connection was reset");
+                    }
+                    continue;
+                }
+                if answer_at > give_up {
+                    return timed_out(self);
+                }
+                self.world.jump_to(answer_at);
+                return Ok(());
             }
-            Stage::Unreachable => {
-                self.world.advance(TIMEOUTS.connect_ms.min(left));
-                fail(FailureKind::ConnectTimeout, "no connection in time")
-            }
-            Stage::Silent => {
-                self.world.advance(timeout_ms.min(left));
-                fail(FailureKind::ReadTimeout, "no answer in time")
-            }
-            Stage::Slow => {
-                let (low, high) = self.latency.slow_ms;
-                let took = self.rng.random_range(low..=high.max(low));
-                if took > timeout_ms.min(left) {
-                    self.world.advance(timeout_ms.min(left));
-                    fail(FailureKind::ReadTimeout, "no answer in time")
-                } else {
+            return match stage {
+                Stage::Refused => {
+                    self.world.advance(1);
+                    fail(FailureKind::Refused, "connection refused")
+                }
+                Stage::Unreachable => {
+                    self.world
+                        .jump_to(now.saturating_add(TIMEOUTS.connect_ms).min(give_up));
+                    fail(FailureKind::ConnectTimeout, "no connection in time")
+                }
+                _ => {
+                    let took = self.latency();
+                    if now.saturating_add(took) > give_up {
+                        return timed_out(self);
+                    }
                     self.world.advance(took);
-                    Ok(())
+                    match stage {
+                        Stage::Maintenance => {
+                            fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
+                        }
+                        Stage::Starting if library => {
+                            fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
+                        }
+                        Stage::TokenRevoked if token => fail(FailureKind::Unauthorized, "HTTP 401"),
+                        _ => Ok(()),
+                    }
                 }
-            }
-            Stage::Maintenance => {
-                let took = self.latency();
-                self.world.advance(took);
-                fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
-            }
-            Stage::Starting if library => {
-                let took = self.latency();
-                self.world.advance(took);
-                fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
-            }
-            Stage::TokenRevoked if token => {
-                let took = self.latency();
-                self.world.advance(took);
-                fail(FailureKind::Unauthorized, "HTTP 401")
-            }
-            Stage::Starting | Stage::TokenRevoked | Stage::Ready => {
-                let took = self.latency();
-                if took > timeout_ms.min(left) {
-                    self.world.advance(timeout_ms.min(left));
-                    return fail(FailureKind::ReadTimeout, "no answer in time");
-                }
-                self.world.advance(took);
-                Ok(())
-            }
+            };
         }
     }
 

@@ -1,8 +1,27 @@
-//! Pictures: one SVG per scenario.
+//! Pictures: one SVG per scenario, every policy on one time axis: the server's stage, each
+//! policy's breaker and probes, the queue's depth, and the jobs synced.
 
+use std::ops::Range;
 use std::path::Path;
 
+use breaker_core::State;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+
 use crate::run::Run;
+use crate::stage::Stage;
+
+const WIDTH: u32 = 1200;
+const LABEL: u32 = 130;
+const BAND: u32 = 34;
+const CHART: u32 = 190;
+const POLICY_COLOURS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(127, 127, 127),
+    RGBColor(44, 160, 44),
+];
 
 /// A picture could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
@@ -12,8 +31,306 @@ pub struct PlotError {
     message: String,
 }
 
-/// Draws `runs` (one scenario, one seed, each policy) into `path`.
+/// Draws `runs` (one scenario and seed, one run per policy, each with its trace) into the
+/// SVG file `path`.
 pub fn plot(runs: &[&Run], path: &Path) -> Result<(), PlotError> {
-    let _ = (runs, path);
+    let fail = |message: String| PlotError {
+        path: path.display().to_string(),
+        message,
+    };
+    let Some(first) = runs.first() else {
+        return Err(fail("there is no run to draw".into()));
+    };
+    let height = 40 + BAND * (1 + runs.len() as u32) + 2 * CHART + 40 + 60;
+    let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
+    draw(&root, runs, first).map_err(|e| fail(e.to_string()))?;
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type Failure = Box<dyn std::error::Error>;
+
+fn draw(root: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
+    root.fill(&WHITE)?;
+    let (start, end) = window(runs, first);
+    let hours = (end - start) as f64 / 3_600_000.0;
+    // Minutes on the axis for a short window, hours for a long one.
+    let (unit_ms, unit) = if hours > 3.0 {
+        (3_600_000.0, "hours into the scenario")
+    } else {
+        (60_000.0, "minutes into the scenario")
+    };
+    let x = |at: u64| at.clamp(start, end).saturating_sub(first.start) as f64 / unit_ms;
+    let span = x(start)..x(end).max(x(start) + 1e-3);
+
+    let (title, rest) = root.split_vertically(40);
+    title.draw_text(
+        &format!("{} (seed {})", first.scenario, first.seed),
+        &("sans-serif", 22).into_font().color(&BLACK),
+        (10, 10),
+    )?;
+    let (plex, mut rest) = rest.split_vertically(BAND);
+    band(&plex, "Plex", span.clone(), |chart| {
+        let changes = first.trace.timeline.changes();
+        let mut from = (first.start, Stage::Ready);
+        for &(at, stage) in changes.iter().chain([&(end, Stage::Ready)]) {
+            if wide(chart, x(from.0), x(at)) {
+                chart.draw_series([Rectangle::new(
+                    [(x(from.0), 0.0), (x(at), 1.0)],
+                    stage_colour(from.1).filled(),
+                )])?;
+            }
+            from = (at, stage);
+        }
+        Ok(())
+    })?;
+    for (i, run) in runs.iter().enumerate() {
+        let (row, below) = rest.split_vertically(BAND);
+        rest = below;
+        band(&row, &run.policy, span.clone(), |chart| {
+            let mut from = (first.start, State::Closed);
+            for &(at, to) in run.trace.breaker.iter().chain([&(end, State::Closed)]) {
+                if wide(chart, x(from.0), x(at)) {
+                    chart.draw_series([Rectangle::new(
+                        [(x(from.0), 0.3), (x(at), 1.0)],
+                        breaker_colour(from.1).filled(),
+                    )])?;
+                }
+                from = (at, to);
+            }
+            let colour = POLICY_COLOURS[i % POLICY_COLOURS.len()];
+            let shown = run
+                .trace
+                .probes
+                .iter()
+                .filter(|p| p.at >= start && p.at <= end);
+            chart.draw_series(shown.map(|p| {
+                let top = if p.healthy { 0.3 } else { 0.2 };
+                PathElement::new([(x(p.at), 0.0), (x(p.at), top)], colour.stroke_width(1))
+            }))?;
+            Ok(())
+        })?;
+    }
+    let (depth, rest) = rest.split_vertically(CHART);
+    let (synced, legend) = rest.split_vertically(CHART + 40);
+    let top = runs
+        .iter()
+        .flat_map(|r| r.trace.depth.iter().map(|(_, d)| *d))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    lines(
+        &depth,
+        "queue depth",
+        span.clone(),
+        top,
+        None,
+        runs,
+        |run| {
+            steps(&run.trace.depth, end)
+                .into_iter()
+                .map(|(at, d)| (x(at), d as f64))
+                .collect()
+        },
+    )?;
+    let most = runs
+        .iter()
+        .map(|r| r.trace.synced.len())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    lines(
+        &synced,
+        "jobs synced",
+        span,
+        most,
+        Some(unit),
+        runs,
+        |run| {
+            let n = run.trace.synced.len();
+            let stride = (n / 2_000).max(1);
+            let before = run.trace.synced.iter().filter(|at| **at < start).count();
+            let mut points: Vec<(f64, f64)> = vec![(x(start), before as f64)];
+            points.extend(
+                run.trace
+                    .synced
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, at)| {
+                        (i % stride == 0 || i + 1 == n) && **at >= start && **at <= end
+                    })
+                    .map(|(i, at)| (x(*at), (i + 1) as f64)),
+            );
+            let by_end = run.trace.synced.iter().filter(|at| **at <= end).count();
+            points.push((x(end), by_end as f64));
+            points
+        },
+    )?;
+    key(&legend)
+}
+
+/// One row of coloured spans, labelled on the left.
+fn band<'a>(
+    area: &Area<'a>,
+    label: &str,
+    span: Range<f64>,
+    fill: impl FnOnce(
+        &mut ChartContext<'_, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    ) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    area.draw_text(
+        label,
+        &("sans-serif", 15).into_font().color(&BLACK),
+        (10, (BAND / 2) as i32 - 8),
+    )?;
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(3)
+        .margin_bottom(3)
+        .margin_right(20)
+        .y_label_area_size(LABEL - 10)
+        .build_cartesian_2d(span, 0.0..1.0)?;
+    fill(&mut chart)
+}
+
+/// Whether the span from `a` to `b` is at least a pixel wide in `chart`.
+fn wide(
+    chart: &ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    a: f64,
+    b: f64,
+) -> bool {
+    chart.backend_coord(&(b, 0.0)).0 > chart.backend_coord(&(a, 0.0)).0
+}
+
+/// A chart of one line per policy.
+fn lines(
+    area: &Area<'_>,
+    what: &str,
+    span: Range<f64>,
+    top: f64,
+    unit: Option<&str>,
+    runs: &[&Run],
+    points: impl Fn(&Run) -> Vec<(f64, f64)>,
+) -> Result<(), Failure> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(8)
+        .margin_right(20)
+        .x_label_area_size(if unit.is_some() { 40 } else { 0 })
+        .y_label_area_size(LABEL - 10)
+        .build_cartesian_2d(span, 0.0..top * 1.05)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.y_desc(what)
+        .y_labels((top as usize + 1).min(5))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE.mix(0.0));
+    match unit {
+        Some(unit) => mesh.x_desc(unit).draw()?,
+        None => mesh.x_labels(0).draw()?,
+    }
+    for (i, run) in runs.iter().enumerate() {
+        let colour = POLICY_COLOURS[i % POLICY_COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(points(run), colour.stroke_width(2)))?
+            .label(run.policy.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
     Ok(())
+}
+
+/// The colours' meanings, in one row.
+fn key(area: &Area<'_>) -> Result<(), Failure> {
+    let font = ("sans-serif", 13).into_font().color(&BLACK);
+    let mut x = 10;
+    let entries = Stage::ALL
+        .iter()
+        .map(|s| (format!("Plex {}", s.as_str()), stage_colour(*s)))
+        .chain(
+            [State::Closed, State::HalfOpen, State::Open]
+                .into_iter()
+                .map(|s| (format!("breaker {s}"), breaker_colour(s))),
+        );
+    let mut y = 6;
+    for (text, colour) in entries {
+        let width = 22 + 7 * text.len() as i32;
+        if x + width > WIDTH as i32 - 10 {
+            (x, y) = (10, y + 18);
+        }
+        area.draw(&Rectangle::new(
+            [(x, y + 1), (x + 12, y + 13)],
+            colour.filled(),
+        ))?;
+        area.draw_text(&text, &font, (x + 16, y))?;
+        x += width;
+    }
+    area.draw_text(
+        "ticks under a policy's breaker: its probes (taller: healthy)",
+        &font,
+        (10, y + 18),
+    )?;
+    Ok(())
+}
+
+/// The stretch worth drawing: from a little before the first outage to a little after the
+/// last policy has worked off what it left.
+fn window(runs: &[&Run], first: &Run) -> (u64, u64) {
+    const BEFORE: u64 = 5 * 60_000;
+    const AFTER: u64 = 10 * 60_000;
+    let stopped = runs.iter().map(|r| r.stopped).max().unwrap_or(first.end);
+    let changes = first.trace.timeline.changes();
+    let (Some(&(from, _)), Some(&(last, _))) = (changes.first(), changes.last()) else {
+        return (first.start, stopped);
+    };
+    let drained = runs
+        .iter()
+        .filter_map(|r| r.trace.depth.iter().find(|(at, d)| *at >= last && *d == 0))
+        .map(|(at, _)| *at)
+        .max()
+        .unwrap_or(last);
+    let start = from.saturating_sub(BEFORE).max(first.start);
+    let end = (last.max(drained) + AFTER).min(stopped);
+    (start, end.max(start + 1))
+}
+
+/// A step line: each depth holds until the next change.
+fn steps(depth: &[(u64, usize)], end: u64) -> Vec<(u64, usize)> {
+    let stride = (depth.len() / 2_000).max(1);
+    let mut out = Vec::with_capacity(2 * depth.len() / stride + 2);
+    let mut last = 0;
+    for (i, &(at, d)) in depth.iter().enumerate() {
+        if i % stride != 0 && i + 1 != depth.len() {
+            continue;
+        }
+        out.push((at, last));
+        out.push((at, d));
+        last = d;
+    }
+    out.push((end, last));
+    out
+}
+
+fn stage_colour(stage: Stage) -> RGBColor {
+    match stage {
+        Stage::Ready => RGBColor(217, 242, 217),
+        Stage::Refused => RGBColor(224, 102, 102),
+        Stage::Unreachable => RGBColor(204, 65, 37),
+        Stage::Silent => RGBColor(166, 77, 121),
+        Stage::Maintenance => RGBColor(246, 178, 107),
+        Stage::Starting => RGBColor(255, 217, 102),
+        Stage::Slow => RGBColor(180, 167, 214),
+        Stage::TokenRevoked => RGBColor(109, 158, 235),
+    }
+}
+
+fn breaker_colour(state: State) -> RGBColor {
+    match state {
+        State::Closed => RGBColor(147, 196, 125),
+        State::HalfOpen => RGBColor(255, 217, 102),
+        State::Open => RGBColor(224, 102, 102),
+        State::ForcedOpen => RGBColor(153, 153, 153),
+    }
 }

@@ -44,15 +44,25 @@ impl Suite {
             .flat_map(|s| self.seeds.iter().map(move |seed| (s, *seed)))
             .collect();
         let results: Vec<Slot> = tasks.iter().map(|_| Mutex::new(None)).collect();
+        // The heaviest scenarios first, so that no thread is left with one at the end; the
+        // results keep the suite's order whatever order they are run in.
+        let weight: Vec<usize> = self
+            .scenarios
+            .iter()
+            .map(|s| {
+                self.seeds
+                    .first()
+                    .map_or(0, |seed| s.setup(*seed).hooks.len())
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..tasks.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(weight[tasks[*i].0]));
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for _ in 0..self.threads.max(1).min(tasks.len().max(1)) {
                 scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(s, seed)) = tasks.get(i) else {
-                            break;
-                        };
+                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let (s, seed) = tasks[i];
                         let keep = self.traces && Some(&seed) == self.seeds.first();
                         let setup = self.scenarios[s].setup(seed);
                         let runs = self

@@ -185,6 +185,9 @@ impl Clock for SimClock {
                 let now = world.now();
                 let upto = heard + world.hooks[heard..].partition_point(|h| h.at <= now);
                 world.heard.set(upto);
+                // The hook's own process queued it then, whatever the worker was doing (an
+                // error here comes back at the worker's next look at the queue).
+                let _ = world.deliver();
                 Wake::Nudged
             }
             _ => {
@@ -219,6 +222,9 @@ pub(crate) struct Recorder {
     pub(crate) dead_lettered: Vec<(u64, String)>,
     /// Lines a user sees by default, as the CLI renders them.
     pub(crate) lines: Vec<(u64, Level, String)>,
+    /// When each of those lines was about Plex's health (the breaker, an outage, a job held
+    /// or given up on for one) rather than about a job's own trouble.
+    pub(crate) health_lines: Vec<u64>,
 }
 
 impl EventSink for Recorder {
@@ -239,6 +245,21 @@ impl EventSink for Recorder {
         let level = event.level();
         if level >= Level::Info {
             self.lines.push((now, level, event.render()));
+            let about_health = match &event {
+                Event::Transition { .. }
+                | Event::OutageSummary { .. }
+                | Event::OutageEnded { .. }
+                | Event::Stopped { .. } => true,
+                Event::Job {
+                    outcome:
+                        JobOutcome::Retry { class, .. } | JobOutcome::DeadLettered { class, .. },
+                    ..
+                } => matches!(class.as_str(), "server_down" | "outage"),
+                _ => false,
+            };
+            if about_health {
+                self.health_lines.push(now);
+            }
         }
     }
 }

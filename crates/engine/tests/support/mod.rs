@@ -172,8 +172,9 @@ impl ScriptedPlex {
     }
 }
 
-impl Plex for ScriptedPlex {
-    async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
+impl ScriptedPlex {
+    /// The staged check; its report's elapsed time is the clock's.
+    fn check(&mut self, depth: ProbeDepth) -> HealthReport {
         let phase = self.phase();
         self.seen
             .borrow_mut()
@@ -204,6 +205,15 @@ impl Plex for ScriptedPlex {
             Ok(()) => HealthReport::passed(identity, latency),
             Err(e) => HealthReport::failed_at(Stage::Library, e, Some(identity), latency),
         }
+    }
+}
+
+impl Plex for ScriptedPlex {
+    async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
+        let start = self.clock.now();
+        let mut report = self.check(depth);
+        report.elapsed = Duration::from_millis(self.clock.now() - start);
+        report
     }
 
     async fn sections(&mut self, deadline: u64) -> Result<Vec<Section>, PlexError> {
