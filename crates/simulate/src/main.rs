@@ -23,8 +23,10 @@ Options:
   --scenario NAME     only this scenario (repeatable); see --list
   --policy P          a preset (plexsync, predecessor, naive) or a policy file (.json or
                       .toml, every part optional); repeatable (default: the three presets)
-  --set PATH=VALUE    changes every policy run, e.g. --set probes.not_ready.cap_ms=20000
-                      (VALUE is JSON, or else a string)
+  --set [POLICY:]PATH=VALUE
+                      changes POLICY (by default every policy run), e.g.
+                      --set plexsync:probes.not_ready.cap_ms=20000 (VALUE is JSON, or else
+                      a string)
   --json              prints the summaries and every run's figures as JSON
   --plot DIR          writes one SVG per scenario into DIR (the first seed)
   --log               prints the log lines of each scenario's first seed
@@ -38,7 +40,7 @@ struct Options {
     seed: Option<u64>,
     scenarios: Vec<String>,
     policies: Vec<String>,
-    sets: Vec<(String, String)>,
+    sets: Vec<Set>,
     json: bool,
     plot: Option<PathBuf>,
     log: bool,
@@ -84,8 +86,17 @@ fn parse(args: &[&str]) -> Result<Options, String> {
                 let v = value()?;
                 let (path, to) = v
                     .split_once('=')
-                    .ok_or_else(|| format!("--set takes PATH=VALUE, not `{v}`"))?;
-                o.sets.push((path.trim().to_owned(), to.trim().to_owned()));
+                    .ok_or_else(|| format!("--set takes [POLICY:]PATH=VALUE, not `{v}`"))?;
+                let (policy, path) = match path.split_once(':') {
+                    Some((policy, path)) => (Some(policy.trim().to_owned()), path),
+                    None => (None, path),
+                };
+                o.sets.push(Set {
+                    policy,
+                    path: path.trim().to_owned(),
+                    value: to.trim().to_owned(),
+                    text: v.to_owned(),
+                });
             }
             "--json" => o.json = true,
             "--plot" => o.plot = Some(PathBuf::from(value()?)),
@@ -141,6 +152,16 @@ fn simulate(args: &[&str]) -> Result<(), String> {
         .iter()
         .map(|p| load(p, &o.sets))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(stray) = o.sets.iter().find(|s| {
+        s.policy
+            .as_ref()
+            .is_some_and(|p| !policies.iter().any(|(name, _)| name == p))
+    }) {
+        return Err(format!(
+            "--set {}: no policy of that name is run (see --policy)",
+            stray.text
+        ));
+    }
     let suite = Suite {
         scenarios: chosen,
         policies,
@@ -162,7 +183,7 @@ fn simulate(args: &[&str]) -> Result<(), String> {
     if o.json {
         let json = serde_json::json!({
             "seeds": o.seeds,
-            "set": o.sets.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>(),
+            "set": o.sets.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
             "summaries": outcome.summaries,
             "targets_missed": misses,
             "runs": outcome.runs,
@@ -205,8 +226,16 @@ fn simulate(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// A preset or a policy file, with `sets` applied.
-fn load(name: &str, sets: &[(String, String)]) -> Result<(String, Policy), String> {
+/// One `--set`.
+struct Set {
+    policy: Option<String>,
+    path: String,
+    value: String,
+    text: String,
+}
+
+/// A preset or a policy file, with the `sets` for it applied.
+fn load(name: &str, sets: &[Set]) -> Result<(String, Policy), String> {
     let (label, policy) = match Policy::preset(name) {
         Some(policy) => (name.to_owned(), policy),
         None => {
@@ -227,7 +256,8 @@ fn load(name: &str, sets: &[(String, String)]) -> Result<(String, Policy), Strin
     };
     let policy = sets
         .iter()
-        .try_fold(policy, |p, (path, value)| set(p, path, value))?;
+        .filter(|s| s.policy.as_ref().is_none_or(|p| *p == label))
+        .try_fold(policy, |p, s| set(p, &s.path, &s.value))?;
     policy.check().map_err(|e| format!("policy {label}: {e}"))?;
     Ok((label, policy))
 }

@@ -123,7 +123,7 @@ fn draw(root: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
         &depth,
         "queue depth",
         span.clone(),
-        top,
+        0.0..top,
         None,
         runs,
         |run| {
@@ -133,37 +133,24 @@ fn draw(root: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
                 .collect()
         },
     )?;
-    let most = runs
-        .iter()
-        .map(|r| r.trace.synced.len())
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+    let count = |run: &Run, by: u64| run.trace.synced.iter().filter(|at| **at < by).count();
+    let least = runs.iter().map(|r| count(r, start)).min().unwrap_or(0) as f64;
+    let most = runs.iter().map(|r| count(r, end + 1)).max().unwrap_or(0) as f64;
     lines(
         &synced,
         "jobs synced",
         span,
-        most,
+        least..most.max(least + 1.0),
         Some(unit),
         runs,
         |run| {
-            let n = run.trace.synced.len();
-            let stride = (n / 2_000).max(1);
-            let before = run.trace.synced.iter().filter(|at| **at < start).count();
-            let mut points: Vec<(f64, f64)> = vec![(x(start), before as f64)];
-            points.extend(
-                run.trace
-                    .synced
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, at)| {
-                        (i % stride == 0 || i + 1 == n) && **at >= start && **at <= end
-                    })
-                    .map(|(i, at)| (x(*at), (i + 1) as f64)),
-            );
-            let by_end = run.trace.synced.iter().filter(|at| **at <= end).count();
-            points.push((x(end), by_end as f64));
-            points
+            let counts: Vec<(u64, usize)> = (run.trace.synced.iter().enumerate())
+                .map(|(i, at)| (*at, i + 1))
+                .collect();
+            steps(&counts, end)
+                .into_iter()
+                .map(|(at, n)| (x(at), n as f64))
+                .collect()
         },
     )?;
     key(&legend)
@@ -206,7 +193,7 @@ fn lines(
     area: &Area<'_>,
     what: &str,
     span: Range<f64>,
-    top: f64,
+    values: Range<f64>,
     unit: Option<&str>,
     runs: &[&Run],
     points: impl Fn(&Run) -> Vec<(f64, f64)>,
@@ -216,10 +203,13 @@ fn lines(
         .margin_right(20)
         .x_label_area_size(if unit.is_some() { 40 } else { 0 })
         .y_label_area_size(LABEL - 10)
-        .build_cartesian_2d(span, 0.0..top * 1.05)?;
+        .build_cartesian_2d(
+            span,
+            values.start..values.end + 0.05 * (values.end - values.start),
+        )?;
     let mut mesh = chart.configure_mesh();
     mesh.y_desc(what)
-        .y_labels((top as usize + 1).min(5))
+        .y_labels(((values.end - values.start) as usize + 1).min(5))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .light_line_style(WHITE.mix(0.0));
     match unit {
