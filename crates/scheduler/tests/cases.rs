@@ -634,6 +634,11 @@ fn probes_come_within_a_share_of_the_outage_s_age_and_deep_ones_back_off_when_it
     assert_eq!(intervals, [10, 10, 10, 10, 10, 10, 400, 400]);
     assert_eq!(early.bound(ProbeOutcome::Healthy, 0, None), Some(10_000));
     assert_eq!(early.bound(ProbeOutcome::Loading, 0, Some(60_000)), None);
+    // A library that just began loading is looked at closely however old the outage is.
+    assert_eq!(
+        early.bound(ProbeOutcome::Loading, 3_600_000, Some(0)),
+        Some(10_000)
+    );
     // A front door answering 503 counts its age from when it began to answer.
     assert_eq!(
         early.bound(ProbeOutcome::NotReady, 3_600_000, Some(200_000)),
