@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
 
 mod bench;
+mod bench_breakers;
 mod bench_cli;
 mod bench_queue;
 mod checks;
@@ -20,6 +21,8 @@ Commands:
   nostd                     builds breaker-core for a bare-metal target without std
   torture [--kills N]       the persist crash-torture test with N SIGKILLs (default 2000)
   bench breaker             times breaker-core's permit/report cycle and probe decisions
+  bench breakers            breaker-core beside failsafe 1.3 and recloser 1.4: a succeeding, a
+                            failing and a rejected protected call, and the size of a breaker
   fake-plex [--port N] [--token T] [--phase P] [--startup]
                             serves the demo library on 127.0.0.1 until Ctrl-C; P is closed,
                             silent, maintenance, identity-only or ready; --startup walks
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             )
         }
         ["bench", "breaker"] => bench::breaker(),
+        ["bench", "breakers"] => bench_breakers::breakers(),
         ["bench", "queue", rest @ ..] => bench_queue::queue(rest),
         ["bench", "plex", rest @ ..] => plex::bench(rest),
         ["bench", "cli", rest @ ..] => bench_cli::bench(rest),

@@ -3,7 +3,7 @@ use crate::event::{
     Admission, Cause, Decision, FailureClass, Health, Outcome, Permit, Rejection, Report, State,
     Transition, Transitions,
 };
-use crate::leases::Lease;
+use crate::leases::{Lease, Leases};
 use crate::snapshot::{Phase, Snapshot};
 
 /// A circuit breaker. Every input carries `now`, a wall-clock timestamp in milliseconds.
@@ -110,17 +110,26 @@ impl Breaker {
     }
 
     /// Lets time pass up to `now`.
+    #[inline(always)]
     pub fn handle_timeout(&mut self, now: u64) -> Transitions {
+        match self.core.phase {
+            // Time changes nothing here, and a clock step back leaves no deadline to shorten.
+            Phase::Closed { .. } | Phase::ForcedOpen => Transitions::default(),
+            Phase::Open { .. } | Phase::HalfOpen { .. } => self.let_time_pass(now),
+        }
+    }
+
+    /// [`Breaker::handle_timeout`] in the states that have deadlines.
+    #[inline]
+    fn let_time_pass(&mut self, now: u64) -> Transitions {
         let mut out = Transitions::default();
         if now < self.core.last_seen {
             self.clock_stepped_back(now);
         }
-        if matches!(self.core.phase, Phase::Open { .. } | Phase::HalfOpen { .. }) {
-            self.core.last_seen = now;
-        }
+        self.core.last_seen = now;
         match &mut self.core.phase {
             Phase::Open { until } if now >= *until => {
-                out.push(self.enter(half_open(), now, Cause::OpenWaitElapsed));
+                out.push(self.enter(State::HalfOpen, now, Cause::OpenWaitElapsed));
             }
             Phase::HalfOpen { leases, .. } => leases.expire(now),
             _ => {}
@@ -129,43 +138,29 @@ impl Breaker {
     }
 
     /// Asks to make one call.
+    #[inline(always)]
     pub fn acquire(&mut self, now: u64) -> Admission {
         let transitions = self.handle_timeout(now);
         let generation = self.core.generation;
-        let lease_ms = self.config.permit_lease_ms();
-        let permits = self.config.half_open_permits() as usize;
         let decision = match &mut self.core.phase {
             Phase::Closed { .. } => Decision::Permit(Permit {
                 generation,
                 lease: None,
                 issued_at: now,
             }),
-            Phase::Open { until } => Decision::Reject(Rejection {
-                state: State::Open,
-                retry_at: Some(*until),
+            Phase::HalfOpen { leases, .. } => trial(
+                leases,
+                &mut self.core.next_lease,
+                &self.config,
+                generation,
+                now,
+            ),
+            // One arm for both refusing states keeps this a two-way branch rather than a
+            // jump table on the CLOSED path.
+            Phase::Open { .. } | Phase::ForcedOpen => Decision::Reject(Rejection {
+                state: self.state(),
+                retry_at: self.poll_timeout(),
             }),
-            Phase::ForcedOpen => Decision::Reject(Rejection {
-                state: State::ForcedOpen,
-                retry_at: None,
-            }),
-            Phase::HalfOpen { leases, .. } if leases.len() < permits => {
-                let id = self.core.next_lease;
-                let lease = Lease {
-                    id,
-                    expires_at: now.saturating_add(lease_ms),
-                };
-                if leases.insert(lease) {
-                    self.core.next_lease = id.wrapping_add(1);
-                    Decision::Permit(Permit {
-                        generation,
-                        lease: Some(id),
-                        issued_at: now,
-                    })
-                } else {
-                    full(leases.earliest_expiry())
-                }
-            }
-            Phase::HalfOpen { leases, .. } => full(leases.earliest_expiry()),
         };
         Admission {
             decision,
@@ -174,6 +169,7 @@ impl Breaker {
     }
 
     /// Hands back a permit with the outcome of its call.
+    #[inline(always)]
     pub fn report(&mut self, permit: Permit, outcome: Outcome, now: u64) -> Report {
         let mut transitions = self.handle_timeout(now);
         if permit.generation != self.core.generation {
@@ -199,28 +195,13 @@ impl Breaker {
                     *failures = failures.saturating_add(1);
                     if *failures >= self.config.failure_threshold() {
                         self.core.reopens = 0;
-                        let open = self.open_phase(now);
-                        transitions.push(self.enter(open, now, Cause::FailureThreshold));
+                        transitions.push(self.enter(State::Open, now, Cause::FailureThreshold));
                     }
                 }
                 true
             }
-            (Phase::HalfOpen { successes, leases }, Some(id)) => {
-                if !leases.remove(id) {
-                    false
-                } else {
-                    if success {
-                        *successes = successes.saturating_add(1);
-                        if *successes >= self.config.success_threshold() {
-                            self.core.reopens = 0;
-                            let closed = Phase::Closed { failures: 0 };
-                            transitions.push(self.enter(closed, now, Cause::TrialsSucceeded));
-                        }
-                    } else if outage {
-                        transitions.push(self.reopen(now, Cause::TrialFailed));
-                    }
-                    true
-                }
+            (Phase::HalfOpen { .. }, Some(id)) => {
+                self.report_trial(id, success, outage, now, &mut transitions)
             }
             // Same generation but the wrong kind of permit: only a forged permit gets here.
             _ => false,
@@ -229,6 +210,36 @@ impl Breaker {
             counted,
             transitions,
         }
+    }
+
+    /// The HALF_OPEN part of [`Breaker::report`]: whether the lease was still held.
+    // Out of line, so that the CLOSED path, which nearly every report takes, stays small
+    // enough to inline into the caller.
+    #[inline(never)]
+    fn report_trial(
+        &mut self,
+        id: u64,
+        success: bool,
+        outage: bool,
+        now: u64,
+        transitions: &mut Transitions,
+    ) -> bool {
+        let Phase::HalfOpen { successes, leases } = &mut self.core.phase else {
+            return false;
+        };
+        if !leases.remove(id) {
+            return false;
+        }
+        if success {
+            *successes = successes.saturating_add(1);
+            if *successes >= self.config.success_threshold() {
+                self.core.reopens = 0;
+                transitions.push(self.enter(State::Closed, now, Cause::TrialsSucceeded));
+            }
+        } else if outage {
+            transitions.push(self.reopen(now, Cause::TrialFailed));
+        }
+        true
     }
 
     /// Feeds in a health probe. Healthy while OPEN moves to HALF_OPEN; unhealthy while
@@ -244,7 +255,7 @@ impl Breaker {
                 *until = (*until).max(now.saturating_add(open_wait));
             }
             (Phase::Open { .. }, Health::Healthy) => {
-                out.push(self.enter(half_open(), now, Cause::ProbeHealthy));
+                out.push(self.enter(State::HalfOpen, now, Cause::ProbeHealthy));
             }
             (Phase::HalfOpen { .. }, Health::Unhealthy) => {
                 out.push(self.reopen(now, Cause::ProbeUnhealthy));
@@ -258,7 +269,7 @@ impl Breaker {
     pub fn force_open(&mut self, now: u64) -> Transitions {
         let mut out = self.handle_timeout(now);
         if self.core.phase != Phase::ForcedOpen {
-            out.push(self.enter(Phase::ForcedOpen, now, Cause::ForcedOpen));
+            out.push(self.enter(State::ForcedOpen, now, Cause::ForcedOpen));
         }
         out
     }
@@ -269,20 +280,33 @@ impl Breaker {
         self.core.reopens = 0;
         match self.core.phase {
             Phase::Closed { ref mut failures } => *failures = 0,
-            _ => out.push(self.enter(Phase::Closed { failures: 0 }, now, Cause::Reset)),
+            _ => out.push(self.enter(State::Closed, now, Cause::Reset)),
         }
         out
     }
 
-    fn enter(&mut self, phase: Phase, now: u64, cause: Cause) -> Transition {
+    /// Moves to `to`, fresh: no failures, trials or leases yet; an open wait by `reopens`.
+    // Out of line and cold: a transition is rare, and the phase it builds is large; inlined,
+    // it made every caller's frame hundreds of bytes for the sake of a path seldom taken.
+    #[cold]
+    #[inline(never)]
+    fn enter(&mut self, to: State, now: u64, cause: Cause) -> Transition {
         let from = self.core.phase.state();
-        self.core.phase = phase;
+        self.core.phase = match to {
+            State::Closed => Phase::Closed { failures: 0 },
+            State::Open => self.open_phase(now),
+            State::HalfOpen => Phase::HalfOpen {
+                successes: 0,
+                leases: Default::default(),
+            },
+            State::ForcedOpen => Phase::ForcedOpen,
+        };
         self.core.generation = self.core.generation.wrapping_add(1);
         self.core.since = now;
         self.core.last_seen = now;
         Transition {
             from,
-            to: phase.state(),
+            to,
             at: now,
             generation: self.core.generation,
             cause,
@@ -291,8 +315,7 @@ impl Breaker {
 
     fn reopen(&mut self, now: u64, cause: Cause) -> Transition {
         self.core.reopens = self.core.reopens.saturating_add(1);
-        let open = self.open_phase(now);
-        self.enter(open, now, cause)
+        self.enter(State::Open, now, cause)
     }
 
     fn open_phase(&self, now: u64) -> Phase {
@@ -301,6 +324,7 @@ impl Breaker {
         }
     }
 
+    #[cold]
     fn clock_stepped_back(&mut self, now: u64) {
         let open_wait = self.config.open_wait_ms(self.core.reopens);
         let lease_ms = self.config.permit_lease_ms();
@@ -312,10 +336,33 @@ impl Breaker {
     }
 }
 
-fn half_open() -> Phase {
-    Phase::HalfOpen {
-        successes: 0,
-        leases: Default::default(),
+/// [`Breaker::acquire`] in HALF_OPEN: a trial permit while a lease slot is free.
+// Out of line, so that `acquire` stays small enough to inline into the caller.
+#[inline(never)]
+fn trial(
+    leases: &mut Leases,
+    next_lease: &mut u64,
+    config: &Config,
+    generation: u64,
+    now: u64,
+) -> Decision {
+    if leases.len() >= config.half_open_permits() as usize {
+        return full(leases.earliest_expiry());
+    }
+    let id = *next_lease;
+    let lease = Lease {
+        id,
+        expires_at: now.saturating_add(config.permit_lease_ms()),
+    };
+    if leases.insert(lease) {
+        *next_lease = id.wrapping_add(1);
+        Decision::Permit(Permit {
+            generation,
+            lease: Some(id),
+            issued_at: now,
+        })
+    } else {
+        full(leases.earliest_expiry())
     }
 }
 

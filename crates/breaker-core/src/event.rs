@@ -180,44 +180,276 @@ pub struct Transition {
 }
 
 /// The transitions one input caused, oldest first (at most two: one from time, one from the input).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// ```
+/// use breaker_core::{Breaker, Cause, Config, State};
+///
+/// let mut breaker = Breaker::new(Config::default());
+/// let moved = breaker.force_open(1_000);
+/// assert_eq!(moved.len(), 1);
+/// for t in moved {
+///     assert_eq!((t.from, t.to, t.cause, t.at), (State::Closed, State::ForcedOpen, Cause::ForcedOpen, 1_000));
+/// }
+/// assert!(breaker.force_open(2_000).is_empty());
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 #[must_use = "transitions are how the caller learns that the state changed"]
 pub struct Transitions {
-    items: [Option<Transition>; 2],
+    // Packed, and all zeros when empty: the empty value, which nearly every input returns, is
+    // written with a few wide stores that the copy into the caller's result reads back at
+    // once. (As `[Option<Transition>; 2]` it was written as two single-byte tags and read back
+    // as 16-byte loads, a store-forwarding stall that doubled the cost of a closed cycle.)
+    // All transitions of one input share its `now`, and their generations are consecutive.
+    at: u64,
+    /// The generation after the newest transition.
+    generation: u64,
+    /// One byte per transition, oldest first in the low byte; 0 marks an unused slot. A
+    /// whole word, so that an empty value is written by full-width stores.
+    steps: u64,
+}
+
+const PRESENT: u8 = 0x80;
+
+#[inline]
+fn state_code(state: State) -> u8 {
+    match state {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+        State::ForcedOpen => 3,
+    }
+}
+
+#[inline]
+fn state_from(code: u8) -> State {
+    match code & 3 {
+        0 => State::Closed,
+        1 => State::Open,
+        2 => State::HalfOpen,
+        _ => State::ForcedOpen,
+    }
+}
+
+#[inline]
+fn cause_code(cause: Cause) -> u8 {
+    match cause {
+        Cause::FailureThreshold => 0,
+        Cause::OpenWaitElapsed => 1,
+        Cause::ProbeHealthy => 2,
+        Cause::ProbeUnhealthy => 3,
+        Cause::TrialFailed => 4,
+        Cause::TrialsSucceeded => 5,
+        Cause::ForcedOpen => 6,
+        Cause::Reset => 7,
+    }
+}
+
+#[inline]
+fn cause_from(code: u8) -> Cause {
+    match code & 7 {
+        0 => Cause::FailureThreshold,
+        1 => Cause::OpenWaitElapsed,
+        2 => Cause::ProbeHealthy,
+        3 => Cause::ProbeUnhealthy,
+        4 => Cause::TrialFailed,
+        5 => Cause::TrialsSucceeded,
+        6 => Cause::ForcedOpen,
+        _ => Cause::Reset,
+    }
 }
 
 impl Transitions {
+    #[inline]
     pub(crate) fn push(&mut self, transition: Transition) {
-        let slot = if self.items[0].is_none() { 0 } else { 1 };
-        self.items[slot] = Some(transition);
+        let step = PRESENT
+            | state_code(transition.from) << 5
+            | state_code(transition.to) << 3
+            | cause_code(transition.cause);
+        let shift = if self.steps == 0 { 0 } else { 8 };
+        self.steps |= u64::from(step) << shift;
+        self.at = transition.at;
+        self.generation = transition.generation;
     }
 
     /// Whether nothing changed.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.items[0].is_none()
+        self.steps == 0
     }
 
     /// How many transitions there were.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.iter().count()
+        usize::from(self.step(0) != 0) + usize::from(self.step(1) != 0)
     }
 
     /// The newest transition, if any.
+    #[inline]
     pub fn last(&self) -> Option<Transition> {
         self.iter().last()
     }
 
     /// The transitions, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = Transition> + '_ {
-        self.items.iter().flatten().copied()
+    #[inline]
+    pub fn iter(&self) -> TransitionsIter {
+        TransitionsIter {
+            transitions: *self,
+            next: 0,
+        }
+    }
+
+    #[inline]
+    fn step(&self, index: usize) -> u8 {
+        (self.steps >> (8 * index)) as u8
+    }
+
+    #[inline]
+    fn get(&self, index: usize) -> Option<Transition> {
+        let step = if index < 2 { self.step(index) } else { 0 };
+        if step == 0 {
+            return None;
+        }
+        let newer = (self.len() - 1 - index) as u64;
+        Some(Transition {
+            from: state_from(step >> 5),
+            to: state_from(step >> 3),
+            at: self.at,
+            generation: self.generation.wrapping_sub(newer),
+            cause: cause_from(step),
+        })
+    }
+}
+
+impl fmt::Debug for Transitions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
 impl IntoIterator for Transitions {
     type Item = Transition;
-    type IntoIter = core::iter::Flatten<core::array::IntoIter<Option<Transition>, 2>>;
+    type IntoIter = TransitionsIter;
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.items.into_iter().flatten()
+    #[inline]
+    fn into_iter(self) -> TransitionsIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for &Transitions {
+    type Item = Transition;
+    type IntoIter = TransitionsIter;
+
+    #[inline]
+    fn into_iter(self) -> TransitionsIter {
+        self.iter()
+    }
+}
+
+/// The iterator over [`Transitions`], oldest first.
+#[derive(Clone, Debug)]
+pub struct TransitionsIter {
+    transitions: Transitions,
+    next: usize,
+}
+
+impl Iterator for TransitionsIter {
+    type Item = Transition;
+
+    #[inline]
+    fn next(&mut self) -> Option<Transition> {
+        let item = self.transitions.get(self.next)?;
+        self.next += 1;
+        Some(item)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.transitions.len().saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for TransitionsIter {}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::{format, vec::Vec};
+
+    const STATES: [State; 4] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+    ];
+    const CAUSES: [Cause; 8] = [
+        Cause::FailureThreshold,
+        Cause::OpenWaitElapsed,
+        Cause::ProbeHealthy,
+        Cause::ProbeUnhealthy,
+        Cause::TrialFailed,
+        Cause::TrialsSucceeded,
+        Cause::ForcedOpen,
+        Cause::Reset,
+    ];
+
+    /// Every (from, to, cause) survives the packing, alone and as either of a pair.
+    #[test]
+    fn every_transition_packs_and_unpacks() {
+        let mut all = Vec::new();
+        for from in STATES {
+            for to in STATES {
+                for cause in CAUSES {
+                    all.push((from, to, cause));
+                }
+            }
+        }
+        for (k, &(from, to, cause)) in all.iter().enumerate() {
+            let at = 1_000 + k as u64;
+            let first = Transition {
+                from,
+                to,
+                at,
+                generation: u64::MAX,
+                cause,
+            };
+            let (pf, pt, pc) = all[(k * 7 + 3) % all.len()];
+            let second = Transition {
+                from: pf,
+                to: pt,
+                at,
+                generation: 0,
+                cause: pc,
+            };
+
+            let mut one = Transitions::default();
+            assert!(one.is_empty());
+            one.push(first);
+            assert_eq!(one.iter().collect::<Vec<_>>(), [first]);
+            assert_eq!(
+                (one.len(), one.last(), one.is_empty()),
+                (1, Some(first), false)
+            );
+
+            // The generation wraps between the two, as `Breaker` lets it.
+            let mut two = one;
+            two.push(second);
+            assert_eq!(two.into_iter().collect::<Vec<_>>(), [first, second]);
+            assert_eq!((two.len(), two.last()), (2, Some(second)));
+            assert_eq!(two.iter().size_hint(), (2, Some(2)));
+            assert_ne!(one, two);
+        }
+    }
+
+    #[test]
+    fn empty_transitions_show_as_an_empty_list() {
+        let none = Transitions::default();
+        assert_eq!(format!("{none:?}"), "[]");
+        assert_eq!(
+            (none.len(), none.last(), none.iter().next()),
+            (0, None, None)
+        );
     }
 }

@@ -89,6 +89,6 @@ pub use breaker::Breaker;
 pub use config::{Config, ConfigBuilder, ConfigError, MAX_HALF_OPEN_PERMITS};
 pub use event::{
     Admission, Cause, Decision, FailureClass, Health, Outcome, Permit, Rejection, Report, State,
-    Transition, Transitions,
+    Transition, Transitions, TransitionsIter,
 };
 pub use snapshot::Snapshot;
