@@ -13,6 +13,53 @@ use crate::snapshot::{Phase, Snapshot};
 /// seen means the clock stepped back; the breaker then shortens every pending deadline so it
 /// ends no later than one full wait after the new `now`, so a step back can delay it by at
 /// most one wait, never stall it.
+///
+/// A whole life: tripped by failures, let through early by a healthy probe, closed again by
+/// trial calls, and persisted.
+///
+/// ```
+/// use breaker_core::{Breaker, Config, Decision, FailureClass, Health, Outcome, State};
+///
+/// let config = Config::builder()
+///     .failure_threshold(2)
+///     .open_wait_ms(60_000)
+///     .success_threshold(2)
+///     .build()?;
+/// let mut breaker = Breaker::new(config);
+/// let mut now = 1_700_000_000_000; // wall-clock milliseconds, from wherever the caller likes
+///
+/// // Two outage-class failures in a row trip it.
+/// for _ in 0..2 {
+///     let Decision::Permit(permit) = breaker.acquire(now).decision else { unreachable!() };
+///     let report = breaker.report(permit, Outcome::Failure(FailureClass::Outage), now);
+///     now += 10;
+///     # let _ = report;
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// assert!(matches!(breaker.acquire(now).decision, Decision::Reject(_)));
+/// // Without any input it would move to HALF_OPEN at the end of the open wait.
+/// assert_eq!(breaker.poll_timeout(), Some(now - 10 + 60_000));
+///
+/// // A healthy deep probe is evidence that Plex is back: HALF_OPEN, ahead of the timer.
+/// let moved = breaker.probe(Health::Healthy, now + 5_000);
+/// assert_eq!(moved.last().map(|t| t.to), Some(State::HalfOpen));
+///
+/// // Trial calls confirm it. One permit at a time by default, each a lease that expires.
+/// for i in 0..2 {
+///     let Decision::Permit(trial) = breaker.acquire(now + 6_000 + i).decision else {
+///         unreachable!()
+///     };
+///     assert!(trial.is_trial());
+///     let report = breaker.report(trial, Outcome::Success, now + 6_500 + i);
+///     assert!(report.counted);
+/// }
+/// assert_eq!(breaker.state(), State::Closed);
+///
+/// // The snapshot is what a process persists; restoring it gives back the same breaker.
+/// let again = Breaker::restore(config, breaker.snapshot());
+/// assert_eq!(again, breaker);
+/// # Ok::<(), breaker_core::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Breaker {
     config: Config,
@@ -26,8 +73,8 @@ impl Default for Breaker {
 }
 
 impl Breaker {
-    /// A CLOSED breaker at generation 0.
-    pub fn new(config: Config) -> Self {
+    /// A CLOSED breaker at generation 0. A `const fn`, so a breaker can be a `static`.
+    pub const fn new(config: Config) -> Self {
         Breaker {
             config,
             core: Snapshot::INITIAL,
@@ -101,6 +148,26 @@ impl Breaker {
 
     /// The next instant at which the breaker changes without any input: the end of the open
     /// wait, or the first trial lease to expire. `None` when only an input can change it.
+    ///
+    /// A caller that wants to see those changes when they happen sleeps until this instant,
+    /// then calls [`Breaker::handle_timeout`]; a test steps a virtual clock straight to it.
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Cause, Config, State};
+    ///
+    /// let config = Config::builder().failure_threshold(1).open_wait_ms(5_000).build()?;
+    /// let mut breaker = Breaker::new(config);
+    /// assert_eq!(breaker.poll_timeout(), None);
+    /// # let breaker_core::Decision::Permit(permit) = breaker.acquire(100).decision else { panic!() };
+    /// # let _ = breaker.report(permit, breaker_core::Outcome::Failure(breaker_core::FailureClass::Outage), 100);
+    /// // ... one outage-class failure at 100 ms opens it ...
+    /// let deadline = breaker.poll_timeout().unwrap();
+    /// assert_eq!(deadline, 5_100);
+    /// assert!(breaker.handle_timeout(deadline - 1).is_empty());
+    /// let moved = breaker.handle_timeout(deadline);
+    /// assert_eq!(moved.last().map(|t| (t.to, t.cause)), Some((State::HalfOpen, Cause::OpenWaitElapsed)));
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
     pub fn poll_timeout(&self) -> Option<u64> {
         match &self.core.phase {
             Phase::Open { until } => Some(*until),
@@ -247,6 +314,22 @@ impl Breaker {
     /// would be: the open wait starts over, so the timer does not let a trial call through
     /// to a server the last probe found down (the wait never gets shorter). In CLOSED and
     /// FORCED_OPEN a probe changes nothing.
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, Health, State};
+    ///
+    /// let config = Config::builder().failure_threshold(1).open_wait_ms(60_000).build()?;
+    /// let mut breaker = Breaker::new(config);
+    /// assert!(breaker.probe(Health::Unhealthy, 1_000).is_empty()); // CLOSED: calls decide
+    /// # let breaker_core::Decision::Permit(p) = breaker.acquire(1_000).decision else { panic!() };
+    /// # let _ = breaker.report(p, breaker_core::Outcome::Failure(breaker_core::FailureClass::Outage), 1_000);
+    /// // ... a failed call at 1 s opens it until 61 s ...
+    /// let _ = breaker.probe(Health::Unhealthy, 30_000); // still down: wait from now
+    /// assert_eq!(breaker.poll_timeout(), Some(90_000));
+    /// let _ = breaker.probe(Health::Healthy, 40_000); // back: let a trial through now
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
     pub fn probe(&mut self, health: Health, now: u64) -> Transitions {
         let mut out = self.handle_timeout(now);
         let open_wait = self.config.open_wait_ms(self.core.reopens);
@@ -265,7 +348,19 @@ impl Breaker {
         out
     }
 
-    /// Opens the breaker until [`Breaker::reset`], whatever it was doing.
+    /// Opens the breaker until [`Breaker::reset`], whatever it was doing: for maintenance, or
+    /// an operator who knows better. Its [`Rejection`]s carry no `retry_at`.
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, Decision, State};
+    ///
+    /// let mut breaker = Breaker::new(Config::default());
+    /// let _ = breaker.force_open(1_000);
+    /// let Decision::Reject(refusal) = breaker.acquire(9_999_999).decision else { panic!() };
+    /// assert_eq!((refusal.state, refusal.retry_at), (State::ForcedOpen, None));
+    /// let _ = breaker.reset(10_000_000);
+    /// assert!(matches!(breaker.acquire(10_000_001).decision, Decision::Permit(_)));
+    /// ```
     pub fn force_open(&mut self, now: u64) -> Transitions {
         let mut out = self.handle_timeout(now);
         if self.core.phase != Phase::ForcedOpen {

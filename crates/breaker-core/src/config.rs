@@ -31,17 +31,31 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            failure_threshold: 5,
-            open_wait_ms: 60_000,
-            open_wait_factor: 1,
-            open_wait_cap_ms: 60_000,
-            half_open_permits: 1,
-            permit_lease_ms: 60_000,
-            success_threshold: 2,
-            slow_call_ms: None,
-        }
+        Config::DEFAULT
     }
+}
+
+impl Config {
+    /// The defaults, as a constant (for a `static` breaker, or `no_std` code): trip after 5
+    /// consecutive outage-class failures, stay open 60 s, one half-open trial at a time on a
+    /// 60 s lease, close after 2 trial successes, no slow-call rule.
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    ///
+    /// assert_eq!(Config::DEFAULT, Config::default());
+    /// assert_eq!(Config::DEFAULT.failure_threshold(), 5);
+    /// ```
+    pub const DEFAULT: Config = Config {
+        failure_threshold: 5,
+        open_wait_ms: 60_000,
+        open_wait_factor: 1,
+        open_wait_cap_ms: 60_000,
+        half_open_permits: 1,
+        permit_lease_ms: 60_000,
+        success_threshold: 2,
+        slow_call_ms: None,
+    };
 }
 
 impl Config {
@@ -113,6 +127,15 @@ impl ConfigBuilder {
 
     /// An open wait that starts at `base_ms` and is multiplied by `factor` on every re-open
     /// from HALF_OPEN, up to `cap_ms`. Closing the breaker starts it over.
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    ///
+    /// let config = Config::builder().open_wait_growth(30_000, 2, 120_000).build()?;
+    /// let waits: Vec<u64> = (0..4).map(|reopens| config.open_wait_ms(reopens)).collect();
+    /// assert_eq!(waits, [30_000, 60_000, 120_000, 120_000]);
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
     pub fn open_wait_growth(mut self, base_ms: u64, factor: u32, cap_ms: u64) -> Self {
         self.config.open_wait_ms = base_ms;
         self.config.open_wait_factor = factor;
@@ -145,6 +168,13 @@ impl ConfigBuilder {
     }
 
     /// Checks every value and returns the configuration, or the first value that is out of range.
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    ///
+    /// let err = Config::builder().half_open_permits(0).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "half-open permits must be between 1 and 16 (got 0)");
+    /// ```
     pub fn build(self) -> Result<Config, ConfigError> {
         let c = self.config;
         let problem = if c.failure_threshold == 0 {

@@ -372,11 +372,9 @@ impl Iterator for TransitionsIter {
 
 impl ExactSizeIterator for TransitionsIter {}
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
-    extern crate std;
     use super::*;
-    use std::{format, vec::Vec};
 
     const STATES: [State; 4] = [
         State::Closed,

@@ -7,6 +7,19 @@ use crate::leases::Leases;
 /// [`Breaker::restore`](crate::Breaker::restore) of a snapshot gives back a breaker equal to the
 /// one it was taken from. Any snapshot that deserializes is a valid one: counts above the
 /// thresholds of a new configuration take effect on the next input, not as an error.
+///
+/// ```
+/// use breaker_core::{Breaker, Config, Snapshot, State};
+///
+/// let mut breaker = Breaker::new(Config::default());
+/// let _ = breaker.force_open(1_000);
+/// let saved: String = serde_json::to_string(&breaker.snapshot()).unwrap();
+///
+/// // Another process, later:
+/// let snapshot: Snapshot = serde_json::from_str(&saved).unwrap();
+/// assert_eq!((snapshot.state(), snapshot.since()), (State::ForcedOpen, 1_000));
+/// assert_eq!(Breaker::restore(Config::default(), snapshot), breaker);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Snapshot {
