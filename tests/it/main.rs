@@ -5,3 +5,4 @@ mod harness;
 mod cli;
 mod commands;
 mod outage;
+mod stash;

@@ -261,12 +261,13 @@ fn cause_from(code: u8) -> Cause {
 impl Transitions {
     #[inline]
     pub(crate) fn push(&mut self, transition: Transition) {
+        // The fields occupy disjoint bits, so adding them sets them.
         let step = PRESENT
-            | state_code(transition.from) << 5
-            | state_code(transition.to) << 3
-            | cause_code(transition.cause);
+            + state_code(transition.from) * 32
+            + state_code(transition.to) * 8
+            + cause_code(transition.cause);
         let shift = if self.steps == 0 { 0 } else { 8 };
-        self.steps |= u64::from(step) << shift;
+        self.steps += u64::from(step) << shift;
         self.at = transition.at;
         self.generation = transition.generation;
     }

@@ -96,6 +96,14 @@ Examples:
     /// Show, reset or open the circuit breaker.
     #[command(subcommand)]
     Breaker(Breaker),
+    /// Run as a Stash plugin: read Stash's JSON document on standard input, answer with one
+    /// JSON object on standard output (plexsync.yml runs this; see the README).
+    #[command(after_help = "\
+Hooks queue the scene and exit in milliseconds; tasks (args.mode) are process, health, status,
+sync_all, sync_recent (args.days, default 7), dlq_list, dlq_requeue, dlq_purge and
+reset_breaker. Settings come from Stash's plugin settings, then the environment (PLEX_URL,
+PLEX_TOKEN, PLEXSYNC_DATA_DIR, STASH_API_KEY), then config.toml in the data directory.")]
+    Stash(Stash),
     /// Show outage history with MTTR, MTBF and availability.
     #[command(after_help = "\
 Examples:
@@ -241,6 +249,10 @@ pub enum Breaker {
     #[command(after_help = "Example:\n  plexsync breaker open")]
     Open,
 }
+
+/// `plexsync stash`.
+#[derive(Debug, Args)]
+pub struct Stash {}
 
 /// `plexsync outages`.
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod commands;
 pub mod config;
 mod logging;
 mod paths;
+mod stash;
 mod time;
 
 use std::process::ExitCode;
@@ -22,6 +23,14 @@ use engine::Mode;
 
 /// Parses the process arguments and runs the command they name.
 pub fn main() -> ExitCode {
+    // As a Stash plugin, nothing but the result object may reach standard output, and the
+    // log takes Stash's form; so the plugin takes over before anything else is set up.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "stash") {
+        let verbose = std::env::args_os()
+            .skip(2)
+            .any(|a| a == "-v" || a == "--verbose");
+        return stash::main(verbose);
+    }
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -70,5 +79,7 @@ fn run(cli: &args::Cli, env: &config::Env) -> Result<ExitCode, Failure> {
         Command::Dlq(a) => commands::dlq::run(&settings, a),
         Command::Breaker(a) => commands::breaker::run(&settings, a),
         Command::Outages(a) => commands::outages::run(&settings, a.limit, a.json),
+        // Handled in `main` before the arguments are parsed; here only for `--help`.
+        Command::Stash(_) => Ok(stash::main(false)),
     }
 }

@@ -13,12 +13,13 @@ use super::{Failure, peek_state, print_json, read_queue};
 use crate::config::Settings;
 use crate::time::ago;
 
+/// The health check's findings, as `plexsync health --json` prints them.
 #[derive(Serialize)]
-struct Report {
-    healthy: bool,
-    exit_status: u8,
+pub(crate) struct Report {
+    pub(crate) healthy: bool,
+    pub(crate) exit_status: u8,
     url: String,
-    plex: HealthReport,
+    pub(crate) plex: HealthReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<ServerInfo>,
     breaker: Breaker,
@@ -57,6 +58,19 @@ impl Breaker {
 
 /// Runs the check and prints the report; exit 0 healthy, 1 unhealthy, 2 misconfigured.
 pub(crate) async fn run(settings: &Settings, json: bool) -> Result<ExitCode, Failure> {
+    let (report, now) = check(settings).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        for line in text(&report, now) {
+            println!("{line}");
+        }
+    }
+    Ok(ExitCode::from(report.exit_status))
+}
+
+/// Runs the check, reading but never changing the state and the queue; the report and when.
+pub(crate) async fn check(settings: &Settings) -> Result<(Report, u64), Failure> {
     let config = settings.plex()?;
     let url = config.redacted_url();
     let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
@@ -116,35 +130,32 @@ pub(crate) async fn run(settings: &Settings, json: bool) -> Result<ExitCode, Fai
         worker_pid,
         warnings,
     };
-    if json {
-        print_json(&report)?;
-    } else {
-        print_text(&report, now);
-    }
-    Ok(ExitCode::from(exit_status))
+    Ok((report, now))
 }
 
-fn print_text(report: &Report, now: u64) {
+/// The report for people, line by line.
+pub(crate) fn text(report: &Report, now: u64) -> Vec<String> {
+    let mut lines = Vec::new();
     let verdict = match (&report.plex.failure, report.healthy) {
         (_, true) => "healthy".to_owned(),
         (Some(e), _) if e.is_configuration() => format!("misconfigured ({})", e.kind()),
         (Some(e), _) => format!("unhealthy ({})", e.kind()),
         (None, false) => "unhealthy".to_owned(),
     };
-    println!("Plex at {}: {verdict}", report.url);
+    lines.push(format!("Plex at {}: {verdict}", report.url));
     for stage in &report.plex.stages {
-        println!(
+        lines.push(format!(
             "  {:<10} {:<6} {:>8.1} ms",
             stage.stage.as_str(),
             if stage.passed { "ok" } else { "FAILED" },
             stage.latency.as_secs_f64() * 1_000.0
-        );
+        ));
     }
     if let Some(failure) = &report.plex.failure {
-        println!("  {failure}");
+        lines.push(format!("  {failure}"));
     }
     match (&report.server, &report.plex.identity) {
-        (Some(server), _) => println!(
+        (Some(server), _) => lines.push(format!(
             "server       {} (Plex Media Server {}{})",
             if server.name.is_empty() {
                 "unnamed"
@@ -157,28 +168,29 @@ fn print_text(report: &Report, now: u64) {
             } else {
                 format!(" on {}", server.platform)
             }
-        ),
-        (None, Some(identity)) => println!(
+        )),
+        (None, Some(identity)) => lines.push(format!(
             "server       {} (Plex Media Server {})",
             identity.machine_id, identity.version
-        ),
+        )),
         (None, None) => {}
     }
-    println!("breaker      {}", report.breaker.line(now));
+    lines.push(format!("breaker      {}", report.breaker.line(now)));
     match &report.queue {
-        Ok(stats) => println!(
+        Ok(stats) => lines.push(format!(
             "queue        {} ready, {} waiting for a retry, {} in progress, {} dead-lettered",
             stats.ready_now, stats.waiting_for_retry, stats.leased, stats.dead_lettered
-        ),
-        Err(e) => println!("queue        unreadable: {e}"),
+        )),
+        Err(e) => lines.push(format!("queue        unreadable: {e}")),
     }
     if let Some(pid) = report.worker_pid {
-        println!("worker       pid {pid} is processing the queue");
+        lines.push(format!("worker       pid {pid} is processing the queue"));
     }
     if let Some(e) = &report.state_error {
-        println!("state        {e}");
+        lines.push(format!("state        {e}"));
     }
     for warning in &report.warnings {
-        println!("warning: {warning}");
+        lines.push(format!("warning: {warning}"));
     }
+    lines
 }

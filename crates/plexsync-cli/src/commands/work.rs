@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use engine::{
-    Engine, Event, EventSink, JobOutcome, Mode, Ports, RealPlex, StopReason, drive, wall_ms,
+    Engine, Event, EventSink, JobOutcome, Mode, Ports, RealPlex, RunStats, StopReason, drive,
+    wall_ms,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use persist::WorkerLock;
@@ -28,40 +29,12 @@ pub(crate) async fn run(
     mode: Mode,
     max_outage_ms: Option<Option<u64>>,
 ) -> Result<ExitCode, Failure> {
-    let config = settings.plex()?;
-    let mut policy = settings.policy.clone();
-    if let Some(limit) = max_outage_ms {
-        policy.engine.max_outage_wait_ms = limit;
-    }
-    let paths = &settings.paths;
-    let _worker = WorkerLock::try_acquire(&paths.worker_lock).map_err(|e| match e {
-        persist::Error::Held { pid, .. } => Failure::Busy(format!(
-            "another plexsync{} is already processing the queue; it will sync what is queued",
-            pid.map_or(String::new(), |pid| format!(" (pid {pid})"))
-        )),
-        other => Failure::Failed(other.to_string()),
-    })?;
-    crate::paths::keep_client_id(paths);
-    let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
-    let mut queue = open_queue(paths)?;
-    let expected = queue.stats(wall_ms()).map(|s| s.ready_now).unwrap_or(0);
-    let watch = (mode == Mode::Run).then_some(paths.queue.as_path());
     let started = Instant::now();
-    let seed = wall_ms() ^ u64::from(std::process::id()).rotate_left(32);
-    let mut engine = Engine::new(policy, mode);
-    let mut ports = Ports {
-        plex: RealPlex::new(client),
-        queue,
-        state: state_file(paths),
-        clock: WallClock::new(watch),
-        events: Progress::new(mode, expected),
-        rng: SmallRng::seed_from_u64(seed),
-    };
-    let reason = drive(&mut engine, &mut ports)
-        .await
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    ports.events.finish();
-    let s = engine.stats();
+    let (reason, s, mut progress) = work(settings, mode, max_outage_ms, |expected| {
+        Progress::new(mode, expected)
+    })
+    .await?;
+    progress.finish();
     let done = s.updated + s.unchanged;
     eprintln!(
         "{done} synced ({} updated, {} already up to date), {} to retry, {} dead-lettered{}, in {:.1} s",
@@ -81,6 +54,48 @@ pub(crate) async fn run(
         StopReason::Configuration(_) => ExitCode::from(2),
         StopReason::OutageTooLong { .. } | StopReason::ForcedOpen => ExitCode::FAILURE,
     })
+}
+
+/// Holds the worker lock and runs the engine in `mode` against the real Plex, the disk queue
+/// and the wall clock until it stops; `sink` is made from the number of jobs ready at the start.
+pub(crate) async fn work<S: EventSink>(
+    settings: &Settings,
+    mode: Mode,
+    max_outage_ms: Option<Option<u64>>,
+    sink: impl FnOnce(usize) -> S,
+) -> Result<(StopReason, RunStats, S), Failure> {
+    let config = settings.plex()?;
+    let mut policy = settings.policy.clone();
+    if let Some(limit) = max_outage_ms {
+        policy.engine.max_outage_wait_ms = limit;
+    }
+    let paths = &settings.paths;
+    let _worker = WorkerLock::try_acquire(&paths.worker_lock).map_err(|e| match e {
+        persist::Error::Held { pid, .. } => Failure::Busy(format!(
+            "another plexsync{} is already processing the queue; it will sync what is queued",
+            pid.map_or(String::new(), |pid| format!(" (pid {pid})"))
+        )),
+        other => Failure::Failed(other.to_string()),
+    })?;
+    crate::paths::keep_client_id(paths);
+    let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
+    let mut queue = open_queue(paths)?;
+    let expected = queue.stats(wall_ms()).map(|s| s.ready_now).unwrap_or(0);
+    let watch = (mode == Mode::Run).then_some(paths.queue.as_path());
+    let seed = wall_ms() ^ u64::from(std::process::id()).rotate_left(32);
+    let mut engine = Engine::new(policy, mode);
+    let mut ports = Ports {
+        plex: RealPlex::new(client),
+        queue,
+        state: state_file(paths),
+        clock: WallClock::new(watch),
+        events: sink(expected),
+        rng: SmallRng::seed_from_u64(seed),
+    };
+    let reason = drive(&mut engine, &mut ports)
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    Ok((reason, engine.stats(), ports.events))
 }
 
 /// Log lines for every event at its level; on a terminal a progress bar for a drain, and

@@ -1,0 +1,140 @@
+//! `plexsync stash`: plexsync as a Stash plugin (STASH.md). Reads Stash's JSON document from
+//! standard input and dispatches: a hook queues the scene and exits; a task drains, checks,
+//! reports or syncs in bulk.
+//!
+//! Standard output carries exactly one `{"output": …, "error": …}` object, whatever happens,
+//! a panic included; everything else goes to standard error as Stash log lines.
+
+mod hook;
+pub(crate) mod log;
+mod scene;
+mod tasks;
+
+use std::io::{IsTerminal, Read, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use crate::args::Global;
+use crate::config::{self, Env, Settings};
+use scene::PluginSettings;
+use stash_client::Input;
+
+/// The plugin's id: the name of its YAML file.
+const PLUGIN_ID: &str = "plexsync";
+
+/// The largest input read: a bulk update's hook context carries the whole list of scenes.
+const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Runs as a plugin: reads standard input, prints the one result object, exits 0 on success
+/// and 1 with `error` set otherwise.
+pub(crate) fn main(verbose: bool) -> ExitCode {
+    log::init(verbose);
+    std::panic::set_hook(Box::new(|info| {
+        log::line('e', &format!("plexsync stopped on a bug: {info}"));
+    }));
+    let env: Env = std::env::vars().collect();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run(&env))).unwrap_or_else(|_| {
+        Err("plexsync stopped on a bug (the log has the details); what was queued is kept".into())
+    });
+    let (output, error) = match result {
+        Ok(output) => (output, None),
+        Err(error) => {
+            log::line('e', &error);
+            (Value::Null, Some(error))
+        }
+    };
+    let document = json!({ "output": output, "error": error });
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{document}").and_then(|()| stdout.flush());
+    match (written, &document["error"]) {
+        (Ok(()), Value::Null) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+fn run(env: &Env) -> Result<Value, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err("`plexsync stash` is run by Stash as a plugin: it reads Stash's JSON document on standard input (see the README)".into());
+    }
+    let mut text = String::new();
+    stdin
+        .lock()
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("could not read Stash's input: {e}"))?;
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!(
+            "Stash's input is larger than {MAX_INPUT_BYTES} bytes"
+        ));
+    }
+    let input = Input::parse(&text).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        match input.hook().map_err(|e| e.to_string())? {
+            Some(hook) => hook::run(&input, &hook, env).await,
+            None => {
+                let mode = input.arg("mode").filter(|m| !m.is_empty()).ok_or(
+                    "Stash sent neither a hook context nor a task mode (args.mode); is plexsync.yml the one shipped with this binary?",
+                )?;
+                tasks::run(&mode, &input, env).await
+            }
+        }
+    })
+}
+
+/// The settings: the plugin's settings in Stash, then the environment, then config.toml in
+/// the data directory, which is by default `plexsync` in Stash's configuration directory.
+fn resolve(input: &Input, plugin: &PluginSettings, env: &Env) -> Result<Settings, String> {
+    let mut env = env.clone();
+    let stash_dir = input
+        .server_connection
+        .dir
+        .as_deref()
+        .filter(|d| !d.is_empty());
+    if let Some(url) = &plugin.plex_url {
+        env.insert("PLEX_URL".into(), url.clone());
+    }
+    if let Some(token) = &plugin.plex_token {
+        env.insert("PLEX_TOKEN".into(), token.clone());
+    }
+    let data_dir = match (&plugin.data_dir, stash_dir) {
+        (Some(dir), Some(base)) => Some(Path::new(base).join(dir)),
+        (Some(dir), None) => Some(dir.into()),
+        (None, Some(base)) if !env.contains_key("PLEXSYNC_DATA_DIR") => {
+            Some(Path::new(base).join("plexsync"))
+        }
+        (None, _) => None,
+    };
+    if let Some(dir) = data_dir {
+        env.insert(
+            "PLEXSYNC_DATA_DIR".into(),
+            dir.to_string_lossy().into_owned(),
+        );
+    }
+    let global = Global {
+        plex_url: None,
+        plex_token_file: None,
+        data_dir: None,
+        config: None,
+        verbose: 0,
+        quiet: 0,
+    };
+    let mut settings = config::resolve(&global, &env).map_err(|e| e.0)?;
+    if let Some(preserve) = plugin.preserve_plex_edits {
+        settings.policy.engine.sync.preserve_plex_edits = preserve;
+    }
+    Ok(settings)
+}
+
+/// The Stash API key from the environment, for running `plexsync stash` by hand against a
+/// Stash that wants one (Stash itself passes its session cookie instead).
+fn api_key(env: &Env) -> Option<&str> {
+    env.get("STASH_API_KEY").map(String::as_str)
+}

@@ -1,0 +1,148 @@
+//! The plugin's settings, and the sync job a scene becomes.
+
+use engine::SyncJob;
+use plex_client::MetadataEdit;
+use serde_json::{Map, Value};
+use stash_client::{Named, Scene};
+
+/// The plugin's settings as saved in Stash (only saved values come back: the rest are `None`).
+#[derive(Debug, Default)]
+pub(crate) struct PluginSettings {
+    pub(crate) plex_url: Option<String>,
+    pub(crate) plex_token: Option<String>,
+    pub(crate) data_dir: Option<String>,
+    pub(crate) path_map: PathMap,
+    pub(crate) collection_from_studio: bool,
+    pub(crate) preserve_plex_edits: Option<bool>,
+}
+
+impl PluginSettings {
+    /// Reads the settings map; an unusable value is an error that names the setting.
+    pub(crate) fn from_map(map: &Map<String, Value>) -> Result<PluginSettings, String> {
+        let text = |key: &str| match map.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            _ => None,
+        };
+        let flag = |key: &str| -> Result<Option<bool>, String> {
+            match map.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Bool(b)) => Ok(Some(*b)),
+                Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+                Some(Value::String(s)) if s.eq_ignore_ascii_case("false") || s.is_empty() => {
+                    Ok(Some(false))
+                }
+                Some(other) => Err(format!(
+                    "the plexsync setting {key} must be on or off, not {other}"
+                )),
+            }
+        };
+        Ok(PluginSettings {
+            plex_url: text("plex_url"),
+            plex_token: text("plex_token"),
+            data_dir: text("data_dir"),
+            path_map: PathMap::parse(text("path_map").as_deref().unwrap_or(""))?,
+            collection_from_studio: flag("collection_from_studio")?.unwrap_or(false),
+            preserve_plex_edits: flag("preserve_plex_edits")?,
+        })
+    }
+}
+
+/// Where Stash's files are in Plex: prefix pairs such as `/data/ => /media/`, longest first.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct PathMap(Vec<(String, String)>);
+
+impl PathMap {
+    /// Reads `FROM => TO` pairs separated by `;` or new lines.
+    pub(crate) fn parse(text: &str) -> Result<PathMap, String> {
+        let mut pairs = Vec::new();
+        for entry in text
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let Some((from, to)) = entry.split_once("=>") else {
+                return Err(format!(
+                    "the plexsync setting path_map has {entry:?}: write it as /stash/path/ => /plex/path/"
+                ));
+            };
+            let (from, to) = (from.trim(), to.trim());
+            if from.is_empty() || to.is_empty() {
+                return Err(format!(
+                    "the plexsync setting path_map has {entry:?}: both sides of => need a path"
+                ));
+            }
+            pairs.push((from.to_owned(), to.to_owned()));
+        }
+        pairs.sort_by_key(|pair| std::cmp::Reverse(pair.0.len()));
+        Ok(PathMap(pairs))
+    }
+
+    /// `path` as Plex sees it.
+    pub(crate) fn apply(&self, path: &str) -> String {
+        for (from, to) in &self.0 {
+            if let Some(rest) = path.strip_prefix(from.as_str()) {
+                return [to.as_str(), rest].concat();
+            }
+        }
+        path.to_owned()
+    }
+}
+
+/// What a scene becomes: its sync job, or why there is none (a scene without files).
+pub(crate) fn job(scene: &Scene, settings: &PluginSettings, now: u64) -> Result<SyncJob, String> {
+    let files: Vec<String> = scene
+        .files
+        .iter()
+        .filter(|f| !f.path.is_empty())
+        .map(|f| settings.path_map.apply(&f.path))
+        .collect();
+    if files.is_empty() {
+        return Err(format!(
+            "scene {} has no files, so Plex cannot have it",
+            scene.id
+        ));
+    }
+    let nonempty = |v: &Option<String>| {
+        v.as_ref()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let names = |v: &[Named]| -> Vec<String> {
+        let mut names: Vec<String> = v
+            .iter()
+            .map(|n| n.name.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.dedup();
+        names
+    };
+    let studio = scene
+        .studio
+        .as_ref()
+        .map(|s| s.name.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let collections = match (&studio, settings.collection_from_studio) {
+        (Some(name), true) => Some(vec![name.clone()]),
+        _ => None,
+    };
+    let edited_at = scene
+        .updated_at
+        .as_deref()
+        .and_then(|t| crate::time::parse(t).ok())
+        .unwrap_or(now);
+    Ok(SyncJob {
+        scene_id: scene.id.clone(),
+        files,
+        edit: MetadataEdit {
+            title: nonempty(&scene.title),
+            summary: nonempty(&scene.details),
+            originally_available_at: nonempty(&scene.date),
+            studio,
+            actors: Some(names(&scene.performers)),
+            genres: Some(names(&scene.tags)),
+            collections,
+            ..MetadataEdit::default()
+        },
+        edited_at,
+    })
+}

@@ -1,0 +1,268 @@
+//! The plugin's tasks (`args.mode`): drain the queue, check Plex, report, sync scenes in bulk,
+//! manage dead letters, reset the breaker.
+
+use std::time::{Duration, Instant};
+
+use engine::{Event, EventSink, JobOutcome, Mode, StopReason, reset_breaker, wall_ms};
+use persist::Selection;
+use serde_json::{Value, json};
+
+use stash_client::{Input, Stash};
+
+use super::scene::{PluginSettings, job};
+use super::{PLUGIN_ID, api_key, log, resolve};
+use crate::commands::health::{self, Breaker};
+use crate::commands::{open_queue, peek_state, read_queue, state_file, work};
+use crate::config::{Env, Settings};
+use crate::logging;
+
+/// The task modes plexsync.yml uses.
+pub(crate) const MODES: &[&str] = &[
+    "process",
+    "health",
+    "status",
+    "sync_all",
+    "sync_recent",
+    "dlq_list",
+    "dlq_requeue",
+    "dlq_purge",
+    "reset_breaker",
+];
+
+/// Scenes asked for per GraphQL page, and queued per append (one sync each).
+const PAGE: u64 = 250;
+
+pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, String> {
+    if !MODES.contains(&mode) {
+        return Err(format!(
+            "unknown task mode {mode:?}; plexsync knows {}",
+            MODES.join(", ")
+        ));
+    }
+    let stash = Stash::new(&input.server_connection, api_key(env)).map_err(|e| e.to_string())?;
+    let plugin = stash.settings(PLUGIN_ID).await.map_err(|e| e.to_string())?;
+    let plugin = PluginSettings::from_map(&plugin)?;
+    let settings = resolve(input, &plugin, env)?;
+    match mode {
+        "process" => process(&settings).await,
+        "health" => check(&settings).await,
+        "status" => status(&settings),
+        "sync_all" => sync(&stash, &plugin, &settings, None).await,
+        "sync_recent" => {
+            let days = input.arg("days").unwrap_or_else(|| "7".into());
+            let days: u64 = days
+                .parse()
+                .ok()
+                .filter(|d| (1..=36_500).contains(d))
+                .ok_or_else(|| {
+                    format!("the task argument days must be a number of days, not {days:?}")
+                })?;
+            let since = wall_ms().saturating_sub(days * 86_400_000);
+            sync(&stash, &plugin, &settings, Some(since)).await
+        }
+        "dlq_list" => dead_letters(&settings),
+        "dlq_requeue" => {
+            let n = open_queue(&settings.paths)
+                .and_then(|mut q| q.requeue_dead(Selection::All, wall_ms()))
+                .map_err(|e| e.to_string())?;
+            tracing::info!("requeued {n} dead-lettered job(s)");
+            Ok(json!({ "requeued": n }))
+        }
+        "dlq_purge" => {
+            let n = open_queue(&settings.paths)
+                .and_then(|mut q| q.purge_dead(Selection::All))
+                .map_err(|e| e.to_string())?;
+            tracing::info!("purged {n} dead-lettered job(s)");
+            Ok(json!({ "purged": n }))
+        }
+        _ => {
+            let now = wall_ms();
+            let events = state_file(&settings.paths)
+                .update(|state| reset_breaker(state, &settings.policy, now))
+                .map_err(|e| e.to_string())?;
+            for event in &events {
+                logging::event(event);
+            }
+            if events.is_empty() {
+                tracing::info!("the breaker was already closed");
+            }
+            Ok(json!({ "reset": !events.is_empty() }))
+        }
+    }
+}
+
+/// Drains the queue through the engine, reporting progress; a kill loses nothing (jobs are
+/// leased, and a lease that is never settled runs out and the job is worked on again).
+async fn process(settings: &Settings) -> Result<Value, String> {
+    let started = Instant::now();
+    let (reason, s, _) = work::work(settings, Mode::Drain, None, Progress::new)
+        .await
+        .map_err(|e| e.to_string())?;
+    log::progress(1.0);
+    let summary = format!(
+        "{} synced ({} updated, {} already up to date), {} to retry, {} dead-lettered, in {:.1} s",
+        s.updated + s.unchanged,
+        s.updated,
+        s.unchanged,
+        s.retried,
+        s.dead_lettered,
+        started.elapsed().as_secs_f64()
+    );
+    tracing::info!("{summary}");
+    match reason {
+        StopReason::Drained | StopReason::Requested => Ok(json!({
+            "updated": s.updated,
+            "unchanged": s.unchanged,
+            "retried": s.retried,
+            "dead_lettered": s.dead_lettered,
+            "summary": summary,
+        })),
+        StopReason::Configuration(message) => Err(message),
+        StopReason::OutageTooLong { .. } => Err(format!(
+            "Plex stayed down too long; the jobs stay queued for the next run ({summary})"
+        )),
+        StopReason::ForcedOpen => Err(
+            "the breaker is opened by hand; run the Reset breaker task to let jobs through".into(),
+        ),
+    }
+}
+
+/// The health check, as `plexsync health` reports it, in the log and as the output.
+async fn check(settings: &Settings) -> Result<Value, String> {
+    let (report, now) = health::check(settings).await.map_err(|e| e.to_string())?;
+    let level = if report.healthy { 'i' } else { 'w' };
+    let lines = health::text(&report, now);
+    for line in &lines {
+        log::line(level, line.trim_end());
+    }
+    if !report.healthy {
+        // The task fails, so that Stash shows why Plex is not usable; the details are logged.
+        let why = report
+            .plex
+            .failure
+            .as_ref()
+            .map(|f| format!(": {f}"))
+            .unwrap_or_default();
+        return Err(format!("{}{why}", lines[0]));
+    }
+    serde_json::to_value(&report).map_err(|e| e.to_string())
+}
+
+/// The breaker and the queue.
+fn status(settings: &Settings) -> Result<Value, String> {
+    let now = wall_ms();
+    let (state, state_error) = peek_state(&settings.paths);
+    let breaker = Breaker::of(&state);
+    let stats = read_queue(&settings.paths)
+        .and_then(|mut q| q.stats(now))
+        .map_err(|e| e.to_string())?;
+    tracing::info!("breaker {}", breaker.line(now));
+    tracing::info!(
+        "queue: {} ready, {} waiting for a retry, {} in progress, {} dead-lettered",
+        stats.ready_now,
+        stats.waiting_for_retry,
+        stats.leased,
+        stats.dead_lettered
+    );
+    if let Some(e) = &state_error {
+        tracing::warn!("state: {e}");
+    }
+    Ok(json!({ "breaker": breaker, "queue": stats, "state_error": state_error }))
+}
+
+fn dead_letters(settings: &Settings) -> Result<Value, String> {
+    let dead = read_queue(&settings.paths)
+        .and_then(|mut q| q.dead_letters())
+        .map_err(|e| e.to_string())?;
+    for d in &dead {
+        tracing::info!("{} {}: {}", d.job.key, d.class, d.error);
+    }
+    tracing::info!("{} dead-lettered job(s)", dead.len());
+    serde_json::to_value(&dead).map_err(|e| e.to_string())
+}
+
+/// Queues every scene (or those updated since `since`), a page at a time, one append per page.
+async fn sync(
+    stash: &Stash,
+    plugin: &PluginSettings,
+    settings: &Settings,
+    since: Option<u64>,
+) -> Result<Value, String> {
+    let since = since.map(crate::time::rfc3339);
+    let mut queue = open_queue(&settings.paths).map_err(|e| e.to_string())?;
+    let (mut seen, mut queued, mut skipped) = (0u64, 0u64, 0u64);
+    for page in 1.. {
+        let got = stash
+            .scenes(page, PAGE, since.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        if got.scenes.is_empty() {
+            break;
+        }
+        let now = wall_ms();
+        let mut jobs = Vec::with_capacity(got.scenes.len());
+        for scene in &got.scenes {
+            match job(scene, plugin, now) {
+                Ok(job) if job.check().is_ok() => jobs.push(job),
+                Ok(_) | Err(_) => skipped += 1,
+            }
+        }
+        queue
+            .enqueue_many(jobs.iter().map(|j| (j.key(), j)), now)
+            .map_err(|e| format!("could not queue scenes: {e}"))?;
+        seen += got.scenes.len() as u64;
+        queued += jobs.len() as u64;
+        log::progress(seen as f64 / got.count.max(1) as f64);
+        if seen >= got.count || (got.scenes.len() as u64) < PAGE {
+            break;
+        }
+    }
+    tracing::info!(
+        "queued {queued} scene(s) for Plex{}; run Process Queue to sync them",
+        if skipped > 0 {
+            format!(", skipped {skipped} without files")
+        } else {
+            String::new()
+        }
+    );
+    Ok(json!({ "scenes": seen, "queued": queued, "skipped": skipped }))
+}
+
+/// Engine events as Stash log lines, and progress as jobs finish (at most every 1% or 2 s).
+struct Progress {
+    expected: u64,
+    done: u64,
+    shown: f64,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(expected: usize) -> Progress {
+        log::progress(0.0);
+        Progress {
+            expected: expected as u64,
+            done: 0,
+            shown: 0.0,
+            last: Instant::now(),
+        }
+    }
+}
+
+impl EventSink for Progress {
+    fn emit(&mut self, event: Event, _now: u64) {
+        logging::event(&event);
+        if let Event::Job { outcome, .. } = &event {
+            if matches!(outcome, JobOutcome::LeaseLost) {
+                return;
+            }
+            self.done += 1;
+            self.expected = self.expected.max(self.done);
+            let fraction = self.done as f64 / self.expected as f64;
+            if fraction - self.shown >= 0.01 || self.last.elapsed() >= Duration::from_secs(2) {
+                self.shown = fraction;
+                self.last = Instant::now();
+                log::progress(fraction);
+            }
+        }
+    }
+}

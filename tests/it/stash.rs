@@ -1,0 +1,453 @@
+//! `plexsync stash`: the binary as Stash runs it, against a fake Stash and a fake Plex.
+
+use std::path::{Path, PathBuf};
+
+use fake_plex::Phase;
+use fake_stash::{FakeStash, Options, scene};
+use persist::{Queue, QueueOptions};
+use serde_json::{Value, json};
+
+use crate::harness::{Plex, Plexsync, QUICK_POLICY, Run};
+
+const COOKIE: &str = "s3ss10n-c00kie-value";
+
+/// A fake Stash, the runtime it runs on, and Stash's configuration directory.
+pub(crate) struct Stash {
+    /// Kept for the fake's sake: it serves from this runtime.
+    _runtime: tokio::runtime::Runtime,
+    pub(crate) fake: FakeStash,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Stash {
+    pub(crate) fn start(options: Options) -> Stash {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = runtime.block_on(FakeStash::start(options)).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("plexsync-stash-")
+            .tempdir()
+            .unwrap();
+        Stash {
+            _runtime: runtime,
+            fake,
+            dir,
+        }
+    }
+
+    /// With authentication on: the session cookie is required.
+    pub(crate) fn with_session() -> Stash {
+        Stash::start(Options {
+            session: Some(COOKIE.into()),
+            ..Options::default()
+        })
+    }
+
+    /// plexsync's data directory: by default `plexsync` in Stash's configuration directory.
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("plexsync")
+    }
+
+    /// A config.toml for quick outages in the data directory.
+    pub(crate) fn quick_config(&self) {
+        std::fs::create_dir_all(self.data_dir()).unwrap();
+        let config = format!(
+            "connect_timeout_ms = 500\nread_timeout_ms = 1000\nhealth_timeout_ms = 1000\n{QUICK_POLICY}"
+        );
+        std::fs::write(self.data_dir().join("config.toml"), config).unwrap();
+    }
+
+    /// Plex's URL and token saved as the plugin's settings, plus `extra`.
+    pub(crate) fn settings_for(&self, plex: &Plex, extra: Value) {
+        let mut settings = json!({ "plex_url": plex.fake.url(), "plex_token": plex.fake.token() });
+        if let (Value::Object(s), Value::Object(e)) = (&mut settings, extra) {
+            s.extend(e);
+        }
+        self.fake.set_plugin_settings("plexsync", settings);
+    }
+
+    /// Stash's input document with these `args`.
+    pub(crate) fn input(&self, args: Value) -> Vec<u8> {
+        input(self.fake.port(), self.dir.path(), Some(COOKIE), args)
+    }
+
+    pub(crate) fn hook(&self, id: u64, kind: &str, hook_input: Value) -> Vec<u8> {
+        self.input(json!({ "hookContext": { "id": id, "type": kind, "input": hook_input, "inputFields": ["title"] } }))
+    }
+
+    pub(crate) fn task(&self, mode: &str) -> Vec<u8> {
+        self.input(json!({ "mode": mode }))
+    }
+
+    pub(crate) fn queue(&self) -> Queue {
+        Queue::open(self.data_dir().join("queue"), QueueOptions::default()).unwrap()
+    }
+}
+
+/// Stash's plugin input, as STASH.md shows it.
+pub(crate) fn input(port: u16, dir: &Path, cookie: Option<&str>, args: Value) -> Vec<u8> {
+    let cookie = cookie.map(|value| json!({
+        "Name": "session", "Value": value, "Path": "", "Domain": "", "Expires": "0001-01-01T00:00:00Z",
+        "MaxAge": 0, "Secure": false, "HttpOnly": false, "SameSite": 0, "Raw": "", "Unparsed": null
+    }));
+    let doc = json!({
+        "server_connection": {
+            "Scheme": "http", "Host": "0.0.0.0", "Port": port, "SessionCookie": cookie,
+            "Dir": dir, "PluginDir": dir.join("plugins/plexsync"),
+        },
+        "args": args,
+    });
+    doc.to_string().into_bytes()
+}
+
+/// Runs `plexsync stash` on `stdin`, with no environment at all, as Stash does.
+pub(crate) fn plugin(stdin: &[u8]) -> Run {
+    Plexsync::new().stdin(stdin).run(&["stash"])
+}
+
+/// Stash's rules for what a plugin prints: stdout is exactly the result object; every stderr
+/// line is a level-prefixed log line or progress. Returns the object.
+pub(crate) fn check_protocol(run: &Run) -> Value {
+    let doc: Value = serde_json::from_str(run.stdout.trim_end())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {:?}", run.stdout));
+    let object = doc.as_object().expect("stdout is an object");
+    assert_eq!(object.len(), 2, "{doc}");
+    assert!(
+        object.contains_key("output") && object.contains_key("error"),
+        "{doc}"
+    );
+    assert!(doc["error"].is_null() || doc["error"].is_string(), "{doc}");
+    assert_eq!(run.stdout.trim_end().lines().count(), 1, "{:?}", run.stdout);
+    for line in run.stderr.lines() {
+        let rest = line
+            .strip_prefix('\x01')
+            .unwrap_or_else(|| panic!("a stderr line without a level: {line:?}"));
+        let mut chars = rest.chars();
+        let level = chars.next().unwrap();
+        assert!("tdiwep".contains(level), "{line:?}");
+        assert_eq!(chars.next(), Some('\x02'), "{line:?}");
+        assert!(line.len() < 4_096, "a log line of {} bytes", line.len());
+        if level == 'p' {
+            let fraction: f64 = chars.as_str().parse().expect("progress is a number");
+            assert!((0.0..=1.0).contains(&fraction), "{line:?}");
+        }
+    }
+    match (&doc["error"], run.status) {
+        (Value::Null, Some(0)) => {}
+        (Value::String(_), Some(status)) if status != 0 => {}
+        other => panic!("error and exit status disagree: {other:?}\n{}", run.stderr),
+    }
+    doc
+}
+
+fn secrets_absent(run: &Run, secrets: &[&str], dir: &Path) {
+    for secret in secrets {
+        assert!(!run.stdout.contains(secret), "a secret on stdout");
+        assert!(!run.stderr.contains(secret), "a secret on stderr");
+        for (path, bytes) in crate::harness::tree(dir) {
+            if path.file_name().is_some_and(|n| n == "config.toml") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(secret), "a secret in {}", path.display());
+        }
+    }
+}
+
+#[test]
+fn a_hook_queues_the_scene_with_its_metadata_in_one_round_trip_and_no_secret_kept() {
+    let stash = Stash::with_session();
+    let mut full = scene("42", "Sintel", "/stash/media/Sintel (2010).mkv");
+    full["details"] = json!("A girl and a dragon.");
+    full["date"] = json!("2010-09-27");
+    full["updated_at"] = json!("2026-11-27T21:10:05+01:00");
+    full["studio"] = json!({ "name": "Blender" });
+    full["performers"] = json!([{ "name": "Halina Reijn" }, { "name": "Thom Hoffman" }]);
+    full["tags"] = json!([{ "name": "Animation" }, { "name": "Fantasy" }]);
+    stash.fake.add_scene(full);
+    stash.fake.set_plugin_settings(
+        "plexsync",
+        json!({ "plex_url": "http://127.0.0.1:9", "plex_token": "plex-t0ken-secret", "path_map": "/stash/media/ => /data/Movies/", "collection_from_studio": true }),
+    );
+
+    let run = plugin(&stash.hook(
+        42,
+        "Scene.Update.Post",
+        json!({ "id": "42", "title": "Sintel" }),
+    ));
+    let doc = check_protocol(&run);
+    assert_eq!(doc["output"]["queued"], true, "{doc}\n{}", run.stderr);
+    assert_eq!(
+        stash.fake.requests().len(),
+        1,
+        "a hook costs one round trip to Stash"
+    );
+    assert!(
+        run.stderr
+            .contains("\x01i\x02queued scene 42 (Sintel) for Plex"),
+        "{}",
+        run.stderr
+    );
+
+    let jobs = stash.queue().jobs().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].key, "scene-42");
+    let job: Value = jobs[0].payload.decode().unwrap();
+    assert_eq!(job["files"], json!(["/data/Movies/Sintel (2010).mkv"]));
+    assert_eq!(job["edit"]["title"], "Sintel");
+    assert_eq!(job["edit"]["summary"], "A girl and a dragon.");
+    assert_eq!(job["edit"]["originally_available_at"], "2010-09-27");
+    assert_eq!(job["edit"]["studio"], "Blender");
+    assert_eq!(
+        job["edit"]["actors"],
+        json!(["Halina Reijn", "Thom Hoffman"])
+    );
+    assert_eq!(job["edit"]["genres"], json!(["Animation", "Fantasy"]));
+    assert_eq!(job["edit"]["collections"], json!(["Blender"]));
+    assert_eq!(job["edited_at"], 1_795_810_205_000u64);
+    secrets_absent(&run, &[COOKIE, "plex-t0ken-secret"], stash.dir.path());
+}
+
+#[test]
+fn scan_triggered_and_bulk_hooks_queue_their_scene_and_other_hooks_are_ignored() {
+    let stash = Stash::with_session();
+    for id in 1..=3 {
+        stash.fake.add_scene(scene(
+            &id.to_string(),
+            &format!("S{id}"),
+            &format!("/data/Movies/m{id}.mkv"),
+        ));
+    }
+    stash
+        .fake
+        .add_scene(json!({ "id": "9", "title": "no files", "files": [] }));
+    let bulk = json!([{ "id": "2", "title": "S2" }, { "id": "3", "organized": true }]);
+    for (id, kind, hook_input) in [
+        (1, "Scene.Create.Post", Value::Null),
+        (2, "Scene.Update.Post", bulk.clone()),
+        (3, "Scene.Update.Post", bulk),
+    ] {
+        let doc = check_protocol(&plugin(&stash.hook(id, kind, hook_input)));
+        assert_eq!(doc["output"]["queued"], true, "{doc}");
+    }
+    let ignored = check_protocol(&plugin(&stash.hook(5, "Gallery.Update.Post", Value::Null)));
+    assert_eq!(ignored["output"]["queued"], false);
+    let gone = check_protocol(&plugin(&stash.hook(77, "Scene.Update.Post", Value::Null)));
+    assert_eq!(gone["output"]["queued"], false, "a scene deleted since");
+    let no_files = check_protocol(&plugin(&stash.hook(9, "Scene.Update.Post", Value::Null)));
+    assert_eq!(no_files["output"]["queued"], false);
+    let keys: Vec<String> = stash
+        .queue()
+        .jobs()
+        .unwrap()
+        .into_iter()
+        .map(|j| j.key)
+        .collect();
+    assert_eq!(keys, ["scene-1", "scene-2", "scene-3"]);
+}
+
+#[test]
+fn bad_input_and_unreachable_or_refusing_stash_give_one_clear_error() {
+    let stash = Stash::with_session();
+    stash
+        .fake
+        .add_scene(scene("1", "S1", "/data/Movies/m1.mkv"));
+    for bad in [&b""[..], b"{", b"[]", b"{\"args\": {}}", b"\xff\xfe"] {
+        let run = plugin(bad);
+        let doc = check_protocol(&run);
+        let error = doc["error"].as_str().expect("an error");
+        assert!(error.contains("input"), "{error}");
+    }
+    let no_mode = check_protocol(&plugin(&stash.input(json!({}))));
+    assert!(
+        no_mode["error"].as_str().unwrap().contains("task mode"),
+        "{no_mode}"
+    );
+    let unknown = check_protocol(&plugin(&stash.task("defrag")));
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown task mode \"defrag\""),
+        "{unknown}"
+    );
+
+    let refused = input(
+        stash.fake.port(),
+        stash.dir.path(),
+        Some("wrong-cookie-7781"),
+        json!({ "mode": "status" }),
+    );
+    let run = plugin(&refused);
+    let doc = check_protocol(&run);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused plexsync's credentials"),
+        "{doc}"
+    );
+    assert!(
+        !run.stderr.contains("wrong-cookie-7781") && !run.stdout.contains("wrong-cookie-7781"),
+        "the cookie is shown"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let doc = check_protocol(&plugin(&input(
+        port,
+        stash.dir.path(),
+        Some(COOKIE),
+        json!({ "hookContext": { "id": 1, "type": "Scene.Update.Post", "input": null } }),
+    )));
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not reach Stash"),
+        "{doc}"
+    );
+    assert!(stash.queue().jobs().unwrap().is_empty());
+}
+
+#[test]
+fn tasks_sync_all_then_process_against_plex_with_progress() {
+    let plex = Plex::start(300, Phase::Ready);
+    let stash = Stash::with_session();
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    for i in 0..300 {
+        stash.fake.add_scene(scene(
+            &(i + 1).to_string(),
+            &format!("Synced {i}"),
+            &format!("/data/Movies/m{i}.mkv"),
+        ));
+    }
+    stash
+        .fake
+        .add_scene(json!({ "id": "1000", "title": "no files", "files": [] }));
+
+    let run = plugin(&stash.task("sync_all"));
+    let doc = check_protocol(&run);
+    assert_eq!(
+        doc["output"],
+        json!({ "scenes": 301, "queued": 300, "skipped": 1 }),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        stash.fake.requests().len(),
+        1 + 2,
+        "settings, then two pages of 250"
+    );
+    assert!(run.stderr.contains("\x01p\x021.000"), "{}", run.stderr);
+    assert_eq!(stash.queue().stats(u64::MAX / 2).unwrap().pending, 300);
+
+    let run = plugin(&stash.task("process"));
+    let doc = check_protocol(&run);
+    assert_eq!(doc["output"]["updated"], 300, "{doc}\n{}", run.stderr);
+    for i in [0, 150, 299] {
+        assert_eq!(
+            plex.title_of(&format!("/data/Movies/m{i}.mkv")).as_deref(),
+            Some(format!("Synced {i}").as_str())
+        );
+    }
+    let progress: Vec<f64> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("\x01p\x02"))
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(progress.len() >= 10, "{progress:?}");
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(progress.last(), Some(&1.0));
+
+    let status = check_protocol(&plugin(&stash.task("status")));
+    assert_eq!(status["output"]["queue"]["pending"], 0, "{status}");
+    assert_eq!(status["output"]["breaker"]["state"], "closed", "{status}");
+    let health = check_protocol(&plugin(&stash.task("health")));
+    assert_eq!(health["output"]["healthy"], true, "{health}");
+}
+
+#[test]
+fn sync_recent_queues_only_scenes_updated_in_the_window() {
+    let stash = Stash::with_session();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let day = 86_400;
+    for (id, age_days) in [(1, 1), (2, 3), (3, 10), (4, 400)] {
+        let mut s = scene(&id.to_string(), "x", &format!("/data/Movies/m{id}.mkv"));
+        s["updated_at"] = json!(rfc3339(now - age_days * day));
+        stash.fake.add_scene(s);
+    }
+    let recent = stash.input(json!({ "mode": "sync_recent", "days": "7" }));
+    let doc = check_protocol(&plugin(&recent));
+    assert_eq!(doc["output"]["queued"], 2, "{doc}");
+    let keys: Vec<String> = stash
+        .queue()
+        .jobs()
+        .unwrap()
+        .into_iter()
+        .map(|j| j.key)
+        .collect();
+    assert_eq!(keys, ["scene-1", "scene-2"]);
+    let bad = check_protocol(&plugin(
+        &stash.input(json!({ "mode": "sync_recent", "days": "a week" })),
+    ));
+    assert!(bad["error"].as_str().unwrap().contains("days"), "{bad}");
+}
+
+#[test]
+fn plex_down_makes_the_health_task_fail_with_a_reason_and_dead_letters_can_be_managed() {
+    let plex = Plex::start(1, Phase::Closed);
+    let stash = Stash::with_session();
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    let run = plugin(&stash.task("health"));
+    let doc = check_protocol(&run);
+    assert!(
+        doc["error"].as_str().unwrap().contains("unhealthy"),
+        "{doc}"
+    );
+    assert!(
+        run.stderr.contains("\x01w\x02"),
+        "the report is in the log: {}",
+        run.stderr
+    );
+
+    for mode in ["dlq_list", "dlq_requeue", "dlq_purge", "reset_breaker"] {
+        let doc = check_protocol(&plugin(&stash.task(mode)));
+        assert!(doc["error"].is_null(), "{mode}: {doc}");
+    }
+}
+
+fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let (y, m, d) = civil(days as i64);
+    let s = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Days since 1970-01-01 to a date (Howard Hinnant's algorithm).
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
