@@ -1,6 +1,7 @@
 //! `plexsync stash`: the binary as Stash runs it, against a fake Stash and a fake Plex.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use fake_plex::Phase;
 use fake_stash::{FakeStash, Options, scene};
@@ -450,4 +451,164 @@ fn civil(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A small xorshift, seeded from the clock and printed, so a failure can be replayed.
+fn rng() -> impl FnMut(u64) -> u64 {
+    let seed = std::env::var("PLEXSYNC_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("seed {seed} (PLEXSYNC_TEST_SEED replays it)");
+    let mut x = seed;
+    move |below| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % below.max(1)
+    }
+}
+
+#[test]
+fn hooks_killed_at_random_moments_never_lose_a_job_they_reported_queued() {
+    let stash = Stash::with_session();
+    let hooks = 48u64;
+    for id in 1..=hooks {
+        stash.fake.add_scene(scene(
+            &id.to_string(),
+            &format!("S{id}"),
+            &format!("/data/Movies/m{id}.mkv"),
+        ));
+    }
+    // How long one hook takes here, to spread the kills over its whole life.
+    let started = std::time::Instant::now();
+    let first = plugin(&stash.hook(1, "Scene.Update.Post", Value::Null));
+    assert_eq!(first.status, Some(0), "{}", first.stderr);
+    let life_us = started.elapsed().as_micros() as u64;
+    let mut random = rng();
+    let mut reported = vec![1u64];
+    // Four at a time, so that they also contend for the queue's lock.
+    for batch in (2..=hooks).collect::<Vec<_>>().chunks(4) {
+        let mut running: Vec<(u64, std::process::Child, u64)> = batch
+            .iter()
+            .map(|&id| {
+                let child = Plexsync::new()
+                    .stdin(&stash.hook(id, "Scene.Update.Post", Value::Null))
+                    .spawn(&["stash"]);
+                (id, child, random(life_us * 3 / 2))
+            })
+            .collect();
+        running.sort_by_key(|r| r.2);
+        let t0 = std::time::Instant::now();
+        for (_, child, kill_at_us) in &mut running {
+            let elapsed = t0.elapsed().as_micros() as u64;
+            if *kill_at_us > elapsed {
+                // The kill itself is what is being timed: there is nothing to wait for.
+                std::thread::sleep(Duration::from_micros(*kill_at_us - elapsed));
+            }
+            let _ = child.kill();
+        }
+        for (id, mut child, _) in running {
+            let run = crate::harness::wait(&mut child, Duration::from_secs(30));
+            if run.status == Some(0) {
+                let doc = check_protocol(&run);
+                assert_eq!(doc["output"]["queued"], true);
+                reported.push(id);
+            } else {
+                assert_eq!(
+                    run.status, None,
+                    "only killed hooks may fail: {}",
+                    run.stderr
+                );
+            }
+        }
+    }
+    let mut queue = stash.queue();
+    let queued: std::collections::BTreeSet<String> =
+        queue.jobs().unwrap().into_iter().map(|j| j.key).collect();
+    for id in &reported {
+        assert!(
+            queued.contains(&format!("scene-{id}")),
+            "scene {id} exited 0 but is not queued"
+        );
+    }
+    assert!(
+        reported.len() > 1 && (reported.len() as u64) < hooks,
+        "the kills hit neither always nor never: {} of {hooks} finished",
+        reported.len()
+    );
+    // And the queue is whole: a hook after the storm works.
+    let after = plugin(&stash.hook(1, "Scene.Update.Post", Value::Null));
+    assert_eq!(check_protocol(&after)["output"]["queued"], true);
+}
+
+#[test]
+fn a_process_task_killed_midway_loses_nothing_and_the_next_one_finishes() {
+    let jobs = 120;
+    let plex = Plex::start(jobs, Phase::Ready);
+    let stash = Stash::with_session();
+    stash.quick_config();
+    let config = stash.data_dir().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "job_timeout_ms = 3000\nvisibility_ms = 10000",
+        "job_timeout_ms = 1000\nvisibility_ms = 2000\npause_between_jobs_ms = 5",
+    );
+    std::fs::write(&config, text).unwrap();
+    stash.settings_for(&plex, json!({}));
+    for i in 0..jobs {
+        stash.fake.add_scene(scene(
+            &(i + 1).to_string(),
+            &format!("Killed {i}"),
+            &format!("/data/Movies/m{i}.mkv"),
+        ));
+    }
+    assert_eq!(
+        check_protocol(&plugin(&stash.task("sync_all")))["output"]["queued"],
+        jobs
+    );
+
+    let mut random = rng();
+    let mut child = Plexsync::new()
+        .stdin(&stash.task("process"))
+        .spawn(&["stash"]);
+    // Somewhere in the middle of the drain (5 ms a job at least).
+    std::thread::sleep(Duration::from_millis(100 + random(400)));
+    child.kill().unwrap();
+    let killed = crate::harness::wait(&mut child, Duration::from_secs(10));
+    assert_eq!(
+        killed.status, None,
+        "the task had finished before the kill: {}",
+        killed.stderr
+    );
+    assert!(killed.stdout.is_empty(), "a killed task prints nothing");
+
+    // The next runs finish the work; a job the killed one held comes back when its lease
+    // (2 s here) runs out.
+    for _ in 0..3 {
+        let doc = check_protocol(&plugin(&stash.task("process")));
+        assert!(doc["error"].is_null(), "{doc}");
+        let stats = stash.queue().stats(u64::MAX / 2).unwrap();
+        if stats.pending + stats.leased == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2_100));
+    }
+    let stats = stash.queue().stats(u64::MAX / 2).unwrap();
+    assert_eq!(
+        (stats.pending, stats.leased, stats.dead_lettered),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    for i in 0..jobs {
+        assert_eq!(
+            plex.title_of(&format!("/data/Movies/m{i}.mkv")).as_deref(),
+            Some(format!("Killed {i}").as_str())
+        );
+    }
 }

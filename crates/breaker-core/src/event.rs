@@ -301,12 +301,16 @@ impl Transitions {
 
     #[inline]
     fn step(&self, index: usize) -> u8 {
-        (self.steps >> (8 * index)) as u8
+        // Past the last slot there is nothing: 0, like an unused slot.
+        u32::try_from(8 * index)
+            .ok()
+            .and_then(|shift| self.steps.checked_shr(shift))
+            .map_or(0, |rest| rest as u8)
     }
 
     #[inline]
     fn get(&self, index: usize) -> Option<Transition> {
-        let step = if index < 2 { self.step(index) } else { 0 };
+        let step = self.step(index);
         if step == 0 {
             return None;
         }

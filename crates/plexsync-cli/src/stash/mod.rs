@@ -138,3 +138,143 @@ fn resolve(input: &Input, plugin: &PluginSettings, env: &Env) -> Result<Settings
 fn api_key(env: &Env) -> Option<&str> {
     env.get("STASH_API_KEY").map(String::as_str)
 }
+
+/// plexsync.yml, the plugin file shipped beside the binary (`cargo xtask dist` packs it).
+#[cfg(test)]
+const PLUGIN_FILE: &str = include_str!("../../plugin/plexsync.yml");
+
+#[cfg(test)]
+mod plugin_file {
+    //! plexsync.yml against Stash's plugin schema (STASH.md), which Stash applies strictly:
+    //! an unknown key fails the plugin's load.
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    use super::PLUGIN_FILE;
+    use super::scene::SETTINGS;
+    use super::tasks::MODES;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Plugin {
+        name: String,
+        description: Option<String>,
+        version: Option<String>,
+        url: Option<String>,
+        exec: Vec<String>,
+        interface: Option<String>,
+        err_log: Option<String>,
+        #[serde(default)]
+        hooks: Vec<Hook>,
+        #[serde(default)]
+        tasks: Vec<Task>,
+        #[serde(default)]
+        settings: BTreeMap<String, Setting>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Hook {
+        name: String,
+        description: Option<String>,
+        triggered_by: Vec<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Task {
+        name: String,
+        description: Option<String>,
+        #[serde(default)]
+        default_args: BTreeMap<String, String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Setting {
+        display_name: String,
+        description: Option<String>,
+        #[serde(rename = "type")]
+        kind: String,
+    }
+
+    fn plugin() -> Plugin {
+        serde_yaml_ng::from_str(PLUGIN_FILE).expect("plexsync.yml fits Stash's plugin schema")
+    }
+
+    #[test]
+    fn the_plugin_file_runs_this_binary_as_a_raw_plugin() {
+        let p = plugin();
+        assert_eq!(p.name, "plexsync");
+        assert_eq!(p.exec, ["plexsync", "stash"]);
+        assert_eq!(p.interface.as_deref(), Some("raw"));
+        assert_eq!(p.err_log.as_deref(), Some("error"));
+        assert_eq!(p.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn hooks_fire_on_scene_saves_only() {
+        let p = plugin();
+        assert_eq!(p.hooks.len(), 1);
+        let mut triggers = p.hooks[0].triggered_by.clone();
+        triggers.sort();
+        assert_eq!(triggers, ["Scene.Create.Post", "Scene.Update.Post"]);
+    }
+
+    #[test]
+    fn every_task_mode_has_a_task_and_every_task_a_known_mode() {
+        let p = plugin();
+        let modes: Vec<&str> = p
+            .tasks
+            .iter()
+            .map(|t| {
+                t.default_args
+                    .get("mode")
+                    .map(String::as_str)
+                    .expect("a mode")
+            })
+            .collect();
+        for mode in &modes {
+            assert!(
+                MODES.contains(mode),
+                "plexsync does not know the task mode {mode}"
+            );
+        }
+        for mode in MODES {
+            assert!(modes.contains(mode), "no task in plexsync.yml runs {mode}");
+        }
+        let recent = p
+            .tasks
+            .iter()
+            .find(|t| t.default_args["mode"] == "sync_recent")
+            .unwrap();
+        assert!(recent.default_args["days"].parse::<u64>().is_ok());
+    }
+
+    #[test]
+    fn the_settings_are_the_ones_plexsync_reads_with_their_types_and_descriptions() {
+        let p = plugin();
+        let declared: Vec<(&str, &str)> = p
+            .settings
+            .iter()
+            .map(|(k, s)| (k.as_str(), s.kind.as_str()))
+            .collect();
+        let mut read = SETTINGS.to_vec();
+        read.sort();
+        assert_eq!(declared, read);
+        for (key, setting) in &p.settings {
+            assert!(!setting.display_name.is_empty(), "{key}");
+            assert!(
+                setting
+                    .description
+                    .as_deref()
+                    .is_some_and(|d| !d.is_empty()),
+                "{key}"
+            );
+        }
+    }
+}

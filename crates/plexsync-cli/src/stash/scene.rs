@@ -5,6 +5,16 @@ use plex_client::MetadataEdit;
 use serde_json::{Map, Value};
 use stash_client::{Named, Scene};
 
+/// The settings plexsync.yml declares, with their Stash types: the keys [`PluginSettings`] reads.
+pub(crate) const SETTINGS: &[(&str, &str)] = &[
+    ("plex_url", "STRING"),
+    ("plex_token", "STRING"),
+    ("path_map", "STRING"),
+    ("collection_from_studio", "BOOLEAN"),
+    ("preserve_plex_edits", "BOOLEAN"),
+    ("data_dir", "STRING"),
+];
+
 /// The plugin's settings as saved in Stash (only saved values come back: the rest are `None`).
 #[derive(Debug, Default)]
 pub(crate) struct PluginSettings {
@@ -145,4 +155,102 @@ pub(crate) fn job(scene: &Scene, settings: &PluginSettings, now: u64) -> Result<
         },
         edited_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use stash_client::{File, Named, Studio};
+
+    use super::*;
+
+    #[test]
+    fn every_declared_setting_is_read() {
+        let saved = json!({
+            "plex_url": "http://plex:32400", "plex_token": "t", "path_map": "/a/ => /b/",
+            "collection_from_studio": true, "preserve_plex_edits": false, "data_dir": "d",
+        });
+        let Value::Object(map) = saved else {
+            unreachable!()
+        };
+        assert_eq!(map.len(), SETTINGS.len());
+        let s = PluginSettings::from_map(&map).unwrap();
+        assert_eq!(s.plex_url.as_deref(), Some("http://plex:32400"));
+        assert_eq!(s.plex_token.as_deref(), Some("t"));
+        assert_eq!(s.data_dir.as_deref(), Some("d"));
+        assert_eq!(s.path_map.apply("/a/x.mkv"), "/b/x.mkv");
+        assert!(s.collection_from_studio);
+        assert_eq!(s.preserve_plex_edits, Some(false));
+        let bad = json!({ "collection_from_studio": 3 });
+        let Value::Object(bad) = bad else {
+            unreachable!()
+        };
+        let error = PluginSettings::from_map(&bad).unwrap_err();
+        assert!(error.contains("collection_from_studio"), "{error}");
+    }
+
+    #[test]
+    fn path_maps_take_the_longest_prefix_and_reject_what_they_cannot_read() {
+        let map = PathMap::parse("/data/ => /media/ ; /data/movies/ => /films/\n").unwrap();
+        assert_eq!(map.apply("/data/movies/a.mkv"), "/films/a.mkv");
+        assert_eq!(map.apply("/data/tv/b.mkv"), "/media/tv/b.mkv");
+        assert_eq!(map.apply("/other/c.mkv"), "/other/c.mkv");
+        assert_eq!(PathMap::parse("  ").unwrap(), PathMap::default());
+        for bad in ["/data/", "=> /x/", "/x/ =>"] {
+            let error = PathMap::parse(bad).unwrap_err();
+            assert!(error.contains("path_map"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_scene_becomes_a_job_with_trimmed_fields_and_without_empty_ones() {
+        let scene = Scene {
+            id: "7".into(),
+            title: Some("  Title ".into()),
+            details: Some("".into()),
+            date: None,
+            updated_at: Some("not a time".into()),
+            files: vec![
+                File {
+                    path: "/data/a.mkv".into(),
+                },
+                File {
+                    path: String::new(),
+                },
+            ],
+            studio: Some(Studio { name: " ".into() }),
+            performers: vec![
+                Named { name: "A".into() },
+                Named { name: "A".into() },
+                Named { name: "".into() },
+            ],
+            tags: vec![],
+        };
+        let settings = PluginSettings {
+            collection_from_studio: true,
+            ..PluginSettings::default()
+        };
+        let job = job(&scene, &settings, 123).unwrap();
+        assert_eq!(job.files, ["/data/a.mkv"]);
+        assert_eq!(job.edit.title.as_deref(), Some("Title"));
+        assert_eq!(job.edit.summary, None);
+        assert_eq!(job.edit.studio, None);
+        assert_eq!(job.edit.collections, None, "no studio, no collection");
+        assert_eq!(job.edit.actors, Some(vec!["A".to_owned()]));
+        assert_eq!(
+            job.edit.genres,
+            Some(vec![]),
+            "no tags in Stash: none in Plex"
+        );
+        assert_eq!(job.edited_at, 123, "an unreadable time is now");
+        let no_files = Scene {
+            id: "8".into(),
+            ..Scene::default()
+        };
+        assert!(job_of(&no_files).unwrap_err().contains("no files"));
+    }
+
+    fn job_of(scene: &Scene) -> Result<SyncJob, String> {
+        job(scene, &PluginSettings::default(), 0)
+    }
 }
