@@ -29,6 +29,14 @@ pub(crate) struct PluginSettings {
 impl PluginSettings {
     /// Reads the settings map; an unusable value is an error that names the setting.
     pub(crate) fn from_map(map: &Map<String, Value>) -> Result<PluginSettings, String> {
+        for key in map.keys() {
+            if !SETTINGS.iter().any(|(known, _)| known == key) {
+                // A setting saved by another version of plexsync.yml.
+                tracing::warn!(
+                    "ignoring the plexsync setting {key}, which this plexsync does not know"
+                );
+            }
+        }
         let text = |key: &str| match map.get(key) {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
             _ => None,
