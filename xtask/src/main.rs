@@ -6,6 +6,7 @@ mod bench_cli;
 mod bench_queue;
 mod checks;
 mod cmd;
+mod dist;
 mod plex;
 
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ Commands:
   bench breaker             times breaker-core's permit/report cycle and probe decisions
   bench breakers            breaker-core beside failsafe 1.3 and recloser 1.4: a succeeding, a
                             failing and a rejected protected call, and the size of a breaker
+  dist                      the Stash plugin for users: static musl builds of plexsync (x86_64, and
+                            aarch64 where a C cross compiler is found) packed with plexsync.yml in
+                            target/dist/*.tar.gz, checked static and run from the unpacked folder
   fake-plex [--port N] [--token T] [--phase P] [--startup]
                             serves the demo library on 127.0.0.1 until Ctrl-C; P is closed,
                             silent, maintenance, identity-only or ready; --startup walks
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         ["compat"] => plex::compat(),
         ["bench-child", rest @ ..] => bench_queue::child(rest),
         ["torture", rest @ ..] => checks::torture(rest),
+        ["dist", rest @ ..] => dist::dist(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
             Ok(())
