@@ -291,7 +291,10 @@ mod tests {
         // This test binary is linked the host's usual way, against the C library.
         let me = std::env::current_exe().unwrap();
         let error = static_elf(&me).unwrap_err();
-        assert!(error.contains("dynamic loader") || error.contains("shared library"), "{error}");
+        assert!(
+            error.contains("dynamic loader") || error.contains("shared library"),
+            "{error}"
+        );
         let text = std::env::temp_dir().join(format!("not-elf-{}", std::process::id()));
         std::fs::write(&text, b"#!/bin/sh\necho hi\n").unwrap();
         let error = static_elf(&text).unwrap_err();

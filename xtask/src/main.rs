@@ -3,6 +3,7 @@
 mod bench;
 mod bench_breakers;
 mod bench_cli;
+mod bench_hook;
 mod bench_queue;
 mod checks;
 mod cmd;
@@ -39,6 +40,10 @@ Commands:
                             the binary as a user meets it: a fresh enqueue process, health beside
                             curl --fail URL/identity (with peak RSS), and the engine's own time
                             per job draining a backlog of N jobs (default 10000), ramp off
+  bench hook [--samples N] [--backlog N]
+                            a Stash hook process, start to exit, with its GraphQL fetch: on an
+                            idle queue and beside a drain of N jobs (default 10000); beside it
+                            python3's floor for a hook
   bench queue [--compare] [--backlog N] [--dir D]
                             durable queue throughput, one enqueue from a fresh process, and peak
                             memory and disk draining a backlog of N jobs (default 100000);
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         ["bench", "queue", rest @ ..] => bench_queue::queue(rest),
         ["bench", "plex", rest @ ..] => plex::bench(rest),
         ["bench", "cli", rest @ ..] => bench_cli::bench(rest),
+        ["bench", "hook", rest @ ..] => bench_hook::bench(rest),
         ["fake-plex", rest @ ..] => plex::fake_plex(rest),
         ["compat"] => plex::compat(),
         ["bench-child", rest @ ..] => bench_queue::child(rest),

@@ -1,0 +1,220 @@
+//! `cargo xtask bench hook [--samples N] [--backlog N]`: what a scene save in Stash waits for.
+//! A whole `plexsync stash` hook process, from start to exit, with the GraphQL fetch answered
+//! by the fake Stash on loopback: on an idle queue, then while `plexsync process` drains a
+//! backlog beside it (the two share the queue's lock). Beside it, the floor of any Python hook:
+//! python3 starting, importing what an HTTP client needs and reading the same input.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use engine::{SyncJob, wall_ms};
+use fake_plex::{FakePlex, Library};
+use fake_stash::{FakeStash, Options, scene};
+use persist::{Queue, QueueOptions};
+use plex_client::MetadataEdit;
+use serde_json::json;
+
+use crate::cmd::{cargo, root, run};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn summary(name: &str, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "  {name:<52} median {:>7.2} ms   p99 {:>7.2} ms   (n={})",
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99),
+        ms.len()
+    );
+}
+
+/// Runs `command` with `stdin`, timing it from spawn to exit; fails unless it exits 0.
+fn timed(command: &mut Command, stdin: &[u8]) -> Result<f64, String> {
+    let start = Instant::now();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(stdin)
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if !out.status.success() {
+        return Err(format!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(ms)
+}
+
+pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
+    let mut samples = 200usize;
+    let mut backlog = 10_000usize;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = rest.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        let n = value.parse().map_err(|_| format!("{arg} takes a number"))?;
+        match *arg {
+            "--samples" => samples = n,
+            "--backlog" => backlog = n,
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
+    run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
+    let binary = root().join("target/release/plexsync");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let stash = runtime
+        .block_on(FakeStash::start(Options {
+            session: Some("bench-session".into()),
+            ..Options::default()
+        }))
+        .map_err(|e| e.to_string())?;
+    for i in 0..samples * 2 {
+        let mut s = scene(
+            &i.to_string(),
+            &format!("Scene {i}"),
+            &format!("/data/Movies/s{i}.mkv"),
+        );
+        s["performers"] = json!([{ "name": "A Performer" }, { "name": "Another" }]);
+        s["tags"] = json!([{ "name": "A tag" }, { "name": "Another tag" }, { "name": "Third" }]);
+        s["studio"] = json!({ "name": "A Studio" });
+        stash.add_scene(s);
+    }
+    let mut library = Library::demo();
+    for i in 0..samples * 2 {
+        library.add_movie(
+            "1",
+            &format!("Scene {i}"),
+            &format!("/data/Movies/s{i}.mkv"),
+        );
+    }
+    for i in 0..backlog {
+        library.add_movie(
+            "1",
+            &format!("Movie {i}"),
+            &format!("/data/Movies/bench-{i}.mkv"),
+        );
+    }
+    let plex = runtime
+        .block_on(FakePlex::start(library))
+        .map_err(|e| e.to_string())?;
+    stash.set_plugin_settings(
+        "plexsync",
+        json!({ "plex_url": plex.url(), "plex_token": plex.token() }),
+    );
+    let home = std::env::temp_dir().join(format!("plexsync-bench-hook-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let data = home.join("plexsync");
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    // The ramp off, so that the drain goes as fast as the fake Plex lets it.
+    std::fs::write(data.join("config.toml"), "[policy.ramp]\nenabled = false\n")
+        .map_err(|e| e.to_string())?;
+    // The idle queue is one of its own; the drain's is in `home`.
+    let idle_home = home.join("idle");
+    let input = |id: usize, home: &std::path::Path| {
+        json!({
+            "server_connection": { "Scheme": "http", "Host": "0.0.0.0", "Port": stash.port(), "Dir": home,
+                "SessionCookie": { "Name": "session", "Value": "bench-session" } },
+            "args": { "hookContext": { "id": id, "type": "Scene.Update.Post", "input": { "id": id.to_string(), "title": "x" } } },
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let hook = || {
+        let mut command = Command::new(&binary);
+        command.arg("stash").env_clear();
+        command
+    };
+    let python_floor = "import sys, json, urllib.request, http.client; json.load(sys.stdin)";
+    println!(
+        "a Stash hook, process start to exit, release build, fake Stash and Plex on loopback ({samples} samples each)"
+    );
+
+    // 1. An idle queue, alternating with the Python floor.
+    let (mut idle, mut python) = (Vec::new(), Vec::new());
+    for i in 0..samples {
+        idle.push(timed(&mut hook(), &input(i, &idle_home))?);
+        if let Ok(ms) = timed(
+            Command::new("python3").args(["-c", python_floor]),
+            &input(i, &idle_home),
+        ) {
+            python.push(ms);
+        }
+    }
+    summary("plexsync stash, hook, idle queue", idle);
+    if !python.is_empty() {
+        summary(
+            "python3: start, import json + urllib, read the input",
+            python,
+        );
+    }
+
+    // 2. Beside a drain of `backlog` jobs.
+    let mut queue =
+        Queue::open(data.join("queue"), QueueOptions::default()).map_err(|e| e.to_string())?;
+    let jobs: Vec<SyncJob> = (0..backlog)
+        .map(|i| SyncJob {
+            scene_id: format!("b{i}"),
+            files: vec![format!("/data/Movies/bench-{i}.mkv")],
+            edit: MetadataEdit {
+                title: Some(format!("Edited {i}")),
+                ..MetadataEdit::default()
+            },
+            edited_at: 0,
+        })
+        .collect();
+    queue
+        .enqueue_many(jobs.iter().map(|j| (j.key(), j)), wall_ms())
+        .map_err(|e| e.to_string())?;
+    drop(queue);
+    let mut drainer = Command::new(&binary)
+        .args(["process"])
+        .env_clear()
+        .env("PLEX_URL", plex.url())
+        .env("PLEX_TOKEN", plex.token())
+        .env("PLEXSYNC_DATA_DIR", &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut busy = Vec::new();
+    for i in samples..samples * 2 {
+        let ms = timed(&mut hook(), &input(i, &home))?;
+        if drainer.try_wait().map_err(|e| e.to_string())?.is_some() {
+            break; // the drain is over: later samples would be idle ones
+        }
+        busy.push(ms);
+    }
+    let during = started.elapsed().as_secs_f64();
+    let left = Queue::open_read_only(data.join("queue"), QueueOptions::default())
+        .and_then(|mut q| q.stats(wall_ms()))
+        .map(|s| s.pending + s.leased)
+        .unwrap_or(0);
+    let _ = drainer.kill();
+    let _ = drainer.wait();
+    summary(
+        &format!("plexsync stash, hook, beside a {backlog}-job drain"),
+        busy,
+    );
+    println!(
+        "  (the hooks ran in {during:.1} s of the drain; {left} jobs were still queued when they ended)"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+    Ok(())
+}
