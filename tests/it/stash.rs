@@ -612,3 +612,41 @@ fn a_process_task_killed_midway_loses_nothing_and_the_next_one_finishes() {
         );
     }
 }
+
+#[test]
+fn damaged_inputs_at_random_always_get_the_protocol_answer() {
+    let stash = Stash::with_session();
+    stash
+        .fake
+        .add_scene(scene("12", "Twelve", "/data/Movies/m12.mkv"));
+    let mut random = rng();
+    let documents = [
+        stash.hook(12, "Scene.Update.Post", Value::Null),
+        stash.task("status"),
+        stash.input(json!({ "mode": "sync_recent", "days": "3" })),
+    ];
+    for _ in 0..30 {
+        let mut doc = documents[random(3) as usize].clone();
+        match random(4) {
+            0 => doc.truncate(random(doc.len() as u64) as usize),
+            1 => {
+                for _ in 0..=random(4) {
+                    let at = random(doc.len() as u64) as usize;
+                    doc[at] = random(256) as u8;
+                }
+            }
+            2 => {
+                let at = random(doc.len() as u64) as usize;
+                let junk: Vec<u8> = (0..random(12)).map(|_| random(128) as u8).collect();
+                doc.splice(at..at, junk);
+            }
+            _ => {
+                let at = random(doc.len() as u64) as usize;
+                doc.drain(at..(at + random(10) as usize).min(doc.len()));
+            }
+        }
+        let run = plugin(&doc);
+        check_protocol(&run);
+        assert!(!run.stdout.contains(COOKIE) && !run.stderr.contains(COOKIE));
+    }
+}
