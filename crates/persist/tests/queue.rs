@@ -1033,3 +1033,33 @@ proptest! {
         prop_assert_eq!(got, live, "jobs stalled past their own wait");
     }
 }
+
+#[test]
+fn released_leases_are_ready_at_once_and_their_old_holders_lose_them() {
+    let tmp = temp_dir();
+    let mut q = queue(tmp.path());
+    for i in 0..4 {
+        q.enqueue(&format!("scene-{i}"), &json!(i), T0).unwrap();
+    }
+    let held: Vec<_> = (0..3)
+        .map(|_| q.lease(MINUTE, T0).unwrap().unwrap())
+        .collect();
+    assert_eq!(q.release_leases(T0 + 1).unwrap(), 3);
+    assert_eq!(
+        q.release_leases(T0 + 1).unwrap(),
+        0,
+        "nothing is held any more"
+    );
+    // Another process sees them ready, long before their deadline.
+    let mut other = queue(tmp.path());
+    let stats = other.stats(T0 + 2).unwrap();
+    assert_eq!((stats.leased, stats.ready_now), (0, 4), "{stats:?}");
+    let again: Vec<String> = (0..4)
+        .map(|_| other.lease(MINUTE, T0 + 2).unwrap().unwrap().job.key)
+        .collect();
+    // By ready time: the one never leased first, then the released ones in order.
+    assert_eq!(again, ["scene-3", "scene-0", "scene-1", "scene-2"]);
+    // The old leases are gone: finishing one changes nothing and says so.
+    assert!(matches!(q.ack(&held[0]), Err(Error::LeaseLost { .. })));
+    assert_eq!(other.stats(T0 + 3).unwrap().leased, 4);
+}

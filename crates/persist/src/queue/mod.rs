@@ -280,6 +280,25 @@ impl Queue {
         })
     }
 
+    /// Releases every lease still held, so that their jobs are ready again at once; returns
+    /// how many. For a worker that holds the [`WorkerLock`](crate::WorkerLock) of every
+    /// worker, and so knows that whoever leased them has stopped (killed, say): without this
+    /// they would wait out their visibility deadline.
+    pub fn release_leases(&mut self, now: u64) -> Result<usize> {
+        self.exclusive(|q| {
+            let held = q.view()?.expired(u64::MAX);
+            let released = held.len();
+            if released > 0 {
+                // Losing these to a power cut only means they wait out their deadline.
+                let mut ops = held
+                    .into_iter()
+                    .map(|(id, token)| Op::Expire { id, token, at: now });
+                q.write(false, released, |_, _| ops.next().expect("one per lease"))?;
+            }
+            Ok(released)
+        })
+    }
+
     /// Moves the deadline of a lease still held to `until`, so a slow but live job is not
     /// delivered to someone else. Fails with [`Error::LeaseLost`] if the lease already ran
     /// out and was taken over, or the job was finished.

@@ -80,6 +80,14 @@ pub(crate) async fn work<S: EventSink>(
     crate::paths::keep_client_id(paths);
     let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
     let mut queue = open_queue(paths)?;
+    // Holding the worker lock, this is the only worker: a job still leased was left by one
+    // that stopped without finishing it (Stash kills a task without warning).
+    let released = queue.release_leases(wall_ms())?;
+    if released > 0 {
+        tracing::info!(
+            "took back {released} job(s) that a stopped worker had started; they run again now"
+        );
+    }
     let expected = queue.stats(wall_ms()).map(|s| s.ready_now).unwrap_or(0);
     let watch = (mode == Mode::Run).then_some(paths.queue.as_path());
     let seed = wall_ms() ^ u64::from(std::process::id()).rotate_left(32);
