@@ -1,5 +1,6 @@
 //! The library operations a sync job needs.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::{Method, Url};
@@ -10,11 +11,13 @@ use crate::edit::MetadataEdit;
 use crate::error::{FailureKind, PlexError};
 use crate::http::{Request, Transport};
 use crate::model::{Envelope, Identity, Item, ItemList, Section, SectionList, ServerInfo};
+use crate::walked::{Known, Walked};
 
 /// A client for one Plex server. Cheap to clone; clones share connections.
 #[derive(Clone, Debug)]
 pub struct PlexClient {
     pub(crate) transport: std::sync::Arc<Transport>,
+    walked: std::sync::Arc<Walked>,
 }
 
 /// An item found by its file, and the section it was found in.
@@ -52,6 +55,7 @@ impl PlexClient {
     pub fn new(config: PlexConfig) -> Result<PlexClient, ConfigError> {
         Ok(PlexClient {
             transport: std::sync::Arc::new(Transport::new(config)?),
+            walked: std::sync::Arc::default(),
         })
     }
 
@@ -167,7 +171,12 @@ impl PlexClient {
     /// The movie or episode whose `Media[].Part[].file` is exactly `file`, searching only those
     /// of `sections` whose folders contain it. Plex's `file` filter is tried first; as it may
     /// match loosely, every candidate is checked for an exact match, and if none matches the
-    /// section is walked page by page. The item returned is as the listing shows it.
+    /// section is walked page by page. The item returned is as the listing shows it (or whole,
+    /// when a recent walk found it).
+    ///
+    /// A walk is remembered for a minute, or until [`PlexClient::scan_folder`] scans that
+    /// section: a file Plex does not have then costs one walk of its section, not one per
+    /// lookup (in a section of 10,000 items a walk is 10,000 items listed).
     pub async fn find_by_file_in(
         &self,
         sections: &[Section],
@@ -188,8 +197,21 @@ impl PlexClient {
                     item,
                 });
             }
+            match self.walked.lookup(&section.key, file) {
+                Known::At(rating_key) => {
+                    let item = self.item(&rating_key).await?;
+                    return Ok(Located {
+                        section: section.clone(),
+                        item,
+                    });
+                }
+                Known::Absent => continue,
+                Known::Unknown => {}
+            }
             let page = self.config().page_size;
             let mut start = 0u64;
+            let mut files = HashMap::new();
+            let mut found = None;
             loop {
                 let headers = [
                     ("x-plex-container-start", start.to_string()),
@@ -200,16 +222,25 @@ impl PlexClient {
                     .await?;
                 let count = listing.container.items.len() as u64;
                 let total = listing.container.total_size;
-                if let Some(item) = exact(listing.container.items, file) {
-                    return Ok(Located {
-                        section: section.clone(),
-                        item,
-                    });
+                for item in listing.container.items {
+                    for f in item.files() {
+                        files.insert(f.to_owned(), item.rating_key.clone());
+                    }
+                    if found.is_none() && item.files().any(|f| f == file) {
+                        found = Some(item);
+                    }
                 }
                 start += count;
                 if count == 0 || total.is_some_and(|t| start >= t) || count < u64::from(page) {
                     break;
                 }
+            }
+            self.walked.remember(&section.key, files);
+            if let Some(item) = found {
+                return Ok(Located {
+                    section: section.clone(),
+                    item,
+                });
             }
         }
         Err(PlexError::new(
@@ -259,6 +290,8 @@ impl PlexClient {
     /// is found without waiting for Plex's own scan. Plex answers at once and scans in the
     /// background.
     pub async fn scan_folder(&self, section_key: &str, folder: &str) -> Result<(), PlexError> {
+        // The scan may add files: what a walk of this section saw is out of date.
+        self.walked.forget(section_key);
         let path = format!("/library/sections/{}/refresh", encode_segment(section_key));
         let url = self.url_with(&path, &[("path", folder)]);
         self.transport

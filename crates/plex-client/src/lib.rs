@@ -42,6 +42,7 @@ mod error;
 mod health;
 mod http;
 mod model;
+mod walked;
 
 pub use client::{Applied, Located, PlexClient};
 pub use config::{ConfigError, PlexConfig, Token};

@@ -754,3 +754,80 @@ async fn a_shallow_check_stops_at_identity_and_cannot_see_maintenance_behind_it(
     assert!(connect_only.healthy);
     assert_eq!(connect_only.stages.len(), 1);
 }
+
+#[tokio::test]
+async fn a_walked_section_answers_for_a_minute_and_a_scan_forgets_it() {
+    let server = MockServer::start().await;
+    Mock::given(path("/library/sections"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(SECTIONS))
+        .mount(&server)
+        .await;
+    // The filter finds nothing, ever: every lookup that misses falls back on the walk.
+    Mock::given(path("/library/sections/2/all"))
+        .and(wiremock::matchers::query_param_contains("file", "/data/TV"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"{"MediaContainer":{"size":0}}"#),
+        )
+        .mount(&server)
+        .await;
+    let episodes: Vec<String> = (0..3)
+        .map(|k| {
+            format!(
+                r#"{{"ratingKey":"{k}","type":"episode","title":"E{k}","Media":[{{"Part":[{{"file":"/data/TV/The 100/Season 1/The 100 S01E{k:02}.mkv"}}]}}]}}"#
+            )
+        })
+        .collect();
+    Mock::given(path("/library/sections/2/all"))
+        .and(header("x-plex-container-start", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(format!(
+            r#"{{"MediaContainer":{{"size":3,"totalSize":3,"Metadata":[{}]}}}}"#,
+            episodes.join(",")
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(path("/library/metadata/1"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(format!(
+            r#"{{"MediaContainer":{{"size":1,"Metadata":[{}]}}}}"#,
+            episodes[1]
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(path("/library/sections/2/refresh"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let walks = |requests: &[wiremock::Request]| {
+        requests
+            .iter()
+            .filter(|r| r.headers.get("x-plex-container-start").is_some())
+            .count()
+    };
+    let plex = PlexClient::new(config(&server.uri()).page_size(10)).unwrap();
+    let sections = plex.sections().await.unwrap();
+    let missing = "/data/TV/The 100/Season 1/missing.mkv";
+    for _ in 0..5 {
+        let err = plex.find_by_file_in(&sections, missing).await.unwrap_err();
+        assert_eq!(err.kind(), FailureKind::NotFound);
+    }
+    assert_eq!(
+        walks(&server.received_requests().await.unwrap()),
+        1,
+        "five misses, one walk"
+    );
+
+    // A file the walk saw comes back whole, without walking again.
+    let found = plex
+        .find_by_file_in(&sections, "/data/TV/The 100/Season 1/The 100 S01E01.mkv")
+        .await
+        .unwrap();
+    assert_eq!(
+        (found.item.rating_key.as_str(), found.section.key.as_str()),
+        ("1", "2")
+    );
+    assert_eq!(walks(&server.received_requests().await.unwrap()), 1);
+
+    // A scan of the section may add the file: the next lookup walks again.
+    plex.scan_folder("2", "/data/TV/The 100").await.unwrap();
+    let _ = plex.find_by_file_in(&sections, missing).await.unwrap_err();
+    assert_eq!(walks(&server.received_requests().await.unwrap()), 2);
+}
