@@ -83,6 +83,16 @@ impl Stash {
         self.input(json!({ "mode": mode }))
     }
 
+    /// The keys of the jobs queued, in queue order.
+    pub(crate) fn queued_keys(&self) -> Vec<String> {
+        self.queue()
+            .jobs()
+            .unwrap()
+            .into_iter()
+            .map(|j| j.key)
+            .collect()
+    }
+
     pub(crate) fn queue(&self) -> Queue {
         Queue::open(self.data_dir().join("queue"), QueueOptions::default()).unwrap()
     }
@@ -240,13 +250,7 @@ fn scan_triggered_and_bulk_hooks_queue_their_scene_and_other_hooks_are_ignored()
     assert_eq!(gone["output"]["queued"], false, "a scene deleted since");
     let no_files = check_protocol(&plugin(&stash.hook(9, "Scene.Update.Post", Value::Null)));
     assert_eq!(no_files["output"]["queued"], false);
-    let keys: Vec<String> = stash
-        .queue()
-        .jobs()
-        .unwrap()
-        .into_iter()
-        .map(|j| j.key)
-        .collect();
+    let keys = stash.queued_keys();
     assert_eq!(keys, ["scene-1", "scene-2", "scene-3"]);
 }
 
@@ -390,13 +394,7 @@ fn sync_recent_queues_only_scenes_updated_in_the_window() {
     let recent = stash.input(json!({ "mode": "sync_recent", "days": "7" }));
     let doc = check_protocol(&plugin(&recent));
     assert_eq!(doc["output"]["queued"], 2, "{doc}");
-    let keys: Vec<String> = stash
-        .queue()
-        .jobs()
-        .unwrap()
-        .into_iter()
-        .map(|j| j.key)
-        .collect();
+    let keys = stash.queued_keys();
     assert_eq!(keys, ["scene-1", "scene-2"]);
     let bad = check_protocol(&plugin(
         &stash.input(json!({ "mode": "sync_recent", "days": "a week" })),
@@ -529,9 +527,7 @@ fn hooks_killed_at_random_moments_never_lose_a_job_they_reported_queued() {
             }
         }
     }
-    let mut queue = stash.queue();
-    let queued: std::collections::BTreeSet<String> =
-        queue.jobs().unwrap().into_iter().map(|j| j.key).collect();
+    let queued: std::collections::BTreeSet<String> = stash.queued_keys().into_iter().collect();
     for id in &reported {
         assert!(
             queued.contains(&format!("scene-{id}")),

@@ -28,11 +28,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn summary(name: &str, mut ms: Vec<f64>) -> f64 {
+/// Prints the median and p99 of `ms`; returns the median.
+pub(crate) fn summary(name: &str, mut ms: Vec<f64>) -> f64 {
     ms.sort_by(f64::total_cmp);
     let median = percentile(&ms, 0.5);
     println!(
-        "  {name:<46} median {median:>7.2} ms   p99 {:>7.2} ms   (n={})",
+        "  {name:<52} median {median:>7.2} ms   p99 {:>7.2} ms   (n={})",
         percentile(&ms, 0.99),
         ms.len()
     );
@@ -75,8 +76,9 @@ fn peak_rss_kib(command: &Command) -> Result<u64, String> {
         .ok_or_else(|| format!("no peak RSS from /usr/bin/time: {text}"))
 }
 
-/// `cargo xtask bench cli [--samples N] [--backlog N]`.
-pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
+/// `[--samples N] [--backlog N]`, 200 and 10,000 by default: the options of `bench cli` and
+/// `bench hook`.
+pub(crate) fn samples_and_backlog(args: &[&str]) -> Result<(usize, usize), String> {
     let mut samples = 200usize;
     let mut backlog = 10_000usize;
     let mut rest = args.iter();
@@ -89,6 +91,12 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
+    Ok((samples, backlog))
+}
+
+/// `cargo xtask bench cli [--samples N] [--backlog N]`.
+pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
+    let (samples, backlog) = samples_and_backlog(args)?;
     run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
     let binary = root().join("target/release/plexsync");
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -15,21 +15,8 @@ use persist::{Queue, QueueOptions};
 use plex_client::MetadataEdit;
 use serde_json::json;
 
+use crate::bench_cli::{samples_and_backlog, summary};
 use crate::cmd::{cargo, root, run};
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn summary(name: &str, mut ms: Vec<f64>) {
-    ms.sort_by(f64::total_cmp);
-    println!(
-        "  {name:<52} median {:>7.2} ms   p99 {:>7.2} ms   (n={})",
-        percentile(&ms, 0.5),
-        percentile(&ms, 0.99),
-        ms.len()
-    );
-}
 
 /// Runs `command` with `stdin`, timing it from spawn to exit; fails unless it exits 0.
 fn timed(command: &mut Command, stdin: &[u8]) -> Result<f64, String> {
@@ -59,18 +46,7 @@ fn timed(command: &mut Command, stdin: &[u8]) -> Result<f64, String> {
 }
 
 pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
-    let mut samples = 200usize;
-    let mut backlog = 10_000usize;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let value = rest.next().ok_or_else(|| format!("{arg} needs a value"))?;
-        let n = value.parse().map_err(|_| format!("{arg} takes a number"))?;
-        match *arg {
-            "--samples" => samples = n,
-            "--backlog" => backlog = n,
-            other => return Err(format!("unexpected argument `{other}`")),
-        }
-    }
+    let (samples, backlog) = samples_and_backlog(args)?;
     run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
     let binary = root().join("target/release/plexsync");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -156,9 +132,9 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
             python.push(ms);
         }
     }
-    summary("plexsync stash, hook, idle queue", idle);
+    let _ = summary("plexsync stash, hook, idle queue", idle);
     if !python.is_empty() {
-        summary(
+        let _ = summary(
             "python3: start, import json + urllib, read the input",
             python,
         );
@@ -208,7 +184,7 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
         .unwrap_or(0);
     let _ = drainer.kill();
     let _ = drainer.wait();
-    summary(
+    let _ = summary(
         &format!("plexsync stash, hook, beside a {backlog}-job drain"),
         busy,
     );

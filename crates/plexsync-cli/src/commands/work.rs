@@ -35,9 +35,19 @@ pub(crate) async fn run(
     })
     .await?;
     progress.finish();
-    let done = s.updated + s.unchanged;
-    eprintln!(
-        "{done} synced ({} updated, {} already up to date), {} to retry, {} dead-lettered{}, in {:.1} s",
+    eprintln!("{}", summary(&s, started.elapsed()));
+    Ok(match reason {
+        StopReason::Drained | StopReason::Requested => ExitCode::SUCCESS,
+        StopReason::Configuration(_) => ExitCode::from(2),
+        StopReason::OutageTooLong { .. } | StopReason::ForcedOpen => ExitCode::FAILURE,
+    })
+}
+
+/// What a run did, in one line.
+pub(crate) fn summary(s: &RunStats, took: Duration) -> String {
+    format!(
+        "{} synced ({} updated, {} already up to date), {} to retry, {} dead-lettered{}, in {:.1} s",
+        s.updated + s.unchanged,
         s.updated,
         s.unchanged,
         s.retried,
@@ -47,13 +57,8 @@ pub(crate) async fn run(
         } else {
             String::new()
         },
-        started.elapsed().as_secs_f64()
-    );
-    Ok(match reason {
-        StopReason::Drained | StopReason::Requested => ExitCode::SUCCESS,
-        StopReason::Configuration(_) => ExitCode::from(2),
-        StopReason::OutageTooLong { .. } | StopReason::ForcedOpen => ExitCode::FAILURE,
-    })
+        took.as_secs_f64()
+    )
 }
 
 /// Holds the worker lock and runs the engine in `mode` against the real Plex, the disk queue

@@ -99,15 +99,7 @@ async fn process(settings: &Settings) -> Result<Value, String> {
         .await
         .map_err(|e| e.to_string())?;
     log::progress(1.0);
-    let summary = format!(
-        "{} synced ({} updated, {} already up to date), {} to retry, {} dead-lettered, in {:.1} s",
-        s.updated + s.unchanged,
-        s.updated,
-        s.unchanged,
-        s.retried,
-        s.dead_lettered,
-        started.elapsed().as_secs_f64()
-    );
+    let summary = work::summary(&s, started.elapsed());
     tracing::info!("{summary}");
     match reason {
         StopReason::Drained | StopReason::Requested => Ok(json!({
