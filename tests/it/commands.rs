@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use fake_plex::{Fault, Phase};
+use fake_plex::{Fault, ServerPhase};
 
 use crate::harness::{DataDir, Plex, Plexsync, QUICK_POLICY, plexsync, tree, wait};
 
@@ -22,7 +22,7 @@ fn enqueue(ps: &Plexsync, scene: usize, title: &str) {
 
 #[test]
 fn a_revoked_token_stops_the_worker_with_status_2_and_keeps_the_jobs() {
-    let plex = Plex::start(3, Phase::Ready);
+    let plex = Plex::start(3, ServerPhase::Ready);
     let data = DataDir::new(&plex.fake.url(), "not-the-token", QUICK_POLICY);
     let ps = data.plexsync();
     for i in 0..3 {
@@ -58,7 +58,7 @@ fn a_revoked_token_stops_the_worker_with_status_2_and_keeps_the_jobs() {
 
 #[test]
 fn one_worker_at_a_time_and_a_signal_stops_it_promptly() {
-    let plex = Plex::start(1, Phase::Ready);
+    let plex = Plex::start(1, ServerPhase::Ready);
     // An idle worker looks at the queue again only after a minute: a job synced sooner can
     // only have woken it.
     let policy = QUICK_POLICY.replace("idle_recheck_ms = 2000", "idle_recheck_ms = 60000");
@@ -113,7 +113,7 @@ fn one_worker_at_a_time_and_a_signal_stops_it_promptly() {
 
 #[test]
 fn health_says_healthy_down_or_hung_by_its_exit_status_within_its_deadline() {
-    let plex = Plex::start(0, Phase::Ready);
+    let plex = Plex::start(0, ServerPhase::Ready);
     let data = DataDir::new(&plex.fake.url(), plex.fake.token(), "");
     let ps = data.plexsync();
     let healthy = ps.run(&["health"]);
@@ -131,7 +131,7 @@ fn health_says_healthy_down_or_hung_by_its_exit_status_within_its_deadline() {
     assert_eq!(json.json()["plex"]["stages"].as_array().unwrap().len(), 3);
     assert_eq!(json.json()["exit_status"], 0);
 
-    plex.set_phase(Phase::Silent);
+    plex.set_phase(ServerPhase::Silent);
     let started = Instant::now();
     let hung = ps.run(&["health"]);
     assert_eq!(hung.status, Some(1), "{hung:?}");
@@ -145,7 +145,7 @@ fn health_says_healthy_down_or_hung_by_its_exit_status_within_its_deadline() {
         "health_timeout_ms is 1 s"
     );
 
-    plex.set_phase(Phase::Maintenance { identity_ok: true });
+    plex.set_phase(ServerPhase::Starting);
     let maintenance = ps.run(&["health"]);
     assert_eq!(maintenance.status, Some(1));
     assert!(
@@ -154,7 +154,7 @@ fn health_says_healthy_down_or_hung_by_its_exit_status_within_its_deadline() {
         maintenance.stdout
     );
 
-    plex.set_phase(Phase::Closed);
+    plex.set_phase(ServerPhase::Refused);
     let down = ps.run(&["health", "--json"]);
     assert_eq!(down.status, Some(1));
     assert_eq!(down.json()["plex"]["failure"]["kind"], "refused");
@@ -162,7 +162,7 @@ fn health_says_healthy_down_or_hung_by_its_exit_status_within_its_deadline() {
 
 #[test]
 fn health_changes_nothing_in_the_data_directory() {
-    let plex = Plex::start(2, Phase::Ready);
+    let plex = Plex::start(2, ServerPhase::Ready);
     let data = DataDir::new(&plex.fake.url(), plex.fake.token(), QUICK_POLICY);
     let ps = data.plexsync();
     enqueue(&ps, 0, "a");
@@ -330,7 +330,7 @@ fn every_command_shows_an_example() {
 fn hooks_queued_during_a_drain_are_all_kept() {
     const HOOKS: usize = 8;
     const EACH: usize = 15;
-    let plex = Plex::start(HOOKS * EACH, Phase::Ready);
+    let plex = Plex::start(HOOKS * EACH, ServerPhase::Ready);
     // A slow Plex keeps the drain busy while the hooks come in.
     plex.fake.inject_on(
         "/library/sections/1/all",

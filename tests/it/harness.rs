@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_plex::{FakePlex, Library, Options, Phase};
+use fake_plex::{FakePlex, Library, Options, ServerPhase};
 
 /// The result of one run of the binary.
 #[derive(Debug)]
@@ -130,7 +130,7 @@ pub(crate) struct Plex {
 
 impl Plex {
     /// The demo library plus `movies` movies at /data/Movies/m<i>.mkv, in `phase`.
-    pub(crate) fn start(movies: usize, phase: Phase) -> Plex {
+    pub(crate) fn start(movies: usize, phase: ServerPhase) -> Plex {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -161,11 +161,11 @@ impl Plex {
         }
     }
 
-    pub(crate) fn set_phase(&self, phase: Phase) {
+    pub(crate) fn set_phase(&self, phase: ServerPhase) {
         self.runtime.block_on(self.fake.set_phase(phase));
     }
 
-    pub(crate) fn schedule(&self, after: Duration, phase: Phase) {
+    pub(crate) fn schedule(&self, after: Duration, phase: ServerPhase) {
         let _guard = self.runtime.enter();
         self.fake.schedule(after, phase);
     }

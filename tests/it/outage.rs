@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use fake_plex::Phase;
+use fake_plex::ServerPhase;
 
 use crate::harness::{DataDir, Plex, QUICK_POLICY, wait};
 
@@ -12,7 +12,7 @@ const JOBS: usize = 30;
 
 #[test]
 fn an_outage_from_first_failure_to_drained_backlog() {
-    let plex = Plex::start(JOBS, Phase::Closed);
+    let plex = Plex::start(JOBS, ServerPhase::Refused);
     let data = DataDir::new(&plex.fake.url(), plex.fake.token(), QUICK_POLICY);
     let ps = data.plexsync();
     // Stash saved 30 scenes while Plex was down.
@@ -32,16 +32,10 @@ fn an_outage_from_first_failure_to_drained_backlog() {
     }
     // Plex comes back the way it starts: port open but silent, maintenance, /identity
     // passing before the library, ready.
-    plex.schedule(Duration::from_millis(1_500), Phase::Silent);
-    plex.schedule(
-        Duration::from_millis(2_500),
-        Phase::Maintenance { identity_ok: false },
-    );
-    plex.schedule(
-        Duration::from_millis(3_500),
-        Phase::Maintenance { identity_ok: true },
-    );
-    plex.schedule(Duration::from_millis(4_500), Phase::Ready);
+    plex.schedule(Duration::from_millis(1_500), ServerPhase::Silent);
+    plex.schedule(Duration::from_millis(2_500), ServerPhase::Maintenance);
+    plex.schedule(Duration::from_millis(3_500), ServerPhase::Starting);
+    plex.schedule(Duration::from_millis(4_500), ServerPhase::Ready);
     let started = Instant::now();
     let mut worker = ps.spawn(&["process", "--max-outage", "never"]);
     let run = wait(&mut worker, Duration::from_secs(90));

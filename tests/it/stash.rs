@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fake_plex::Phase;
+use fake_plex::ServerPhase;
 use fake_stash::{FakeStash, Options, scene};
 use persist::{Queue, QueueOptions};
 use serde_json::{Value, json};
@@ -321,7 +321,7 @@ fn bad_input_and_unreachable_or_refusing_stash_give_one_clear_error() {
 
 #[test]
 fn tasks_sync_all_then_process_against_plex_with_progress() {
-    let plex = Plex::start(300, Phase::Ready);
+    let plex = Plex::start(300, ServerPhase::Ready);
     let stash = Stash::with_session();
     stash.quick_config();
     stash.settings_for(&plex, json!({}));
@@ -404,7 +404,7 @@ fn sync_recent_queues_only_scenes_updated_in_the_window() {
 
 #[test]
 fn plex_down_makes_the_health_task_fail_with_a_reason_and_dead_letters_can_be_managed() {
-    let plex = Plex::start(1, Phase::Closed);
+    let plex = Plex::start(1, ServerPhase::Refused);
     let stash = Stash::with_session();
     stash.quick_config();
     stash.settings_for(&plex, json!({}));
@@ -547,7 +547,7 @@ fn hooks_killed_at_random_moments_never_lose_a_job_they_reported_queued() {
 #[test]
 fn a_process_task_killed_midway_loses_nothing_and_the_next_one_finishes() {
     let jobs = 120;
-    let plex = Plex::start(jobs, Phase::Ready);
+    let plex = Plex::start(jobs, ServerPhase::Ready);
     let stash = Stash::with_session();
     stash.quick_config();
     let config = stash.data_dir().join("config.toml");

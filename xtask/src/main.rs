@@ -29,9 +29,9 @@ Commands:
                             aarch64 where a C cross compiler is found) packed with plexsync.yml in
                             target/dist/*.tar.gz, checked static and run from the unpacked folder
   fake-plex [--port N] [--token T] [--phase P] [--startup]
-                            serves the demo library on 127.0.0.1 until Ctrl-C; P is closed,
-                            silent, maintenance, identity-only or ready; --startup walks
-                            through Plex's startup sequence
+                            serves the demo library on 127.0.0.1 until Ctrl-C; P is refused,
+                            unreachable, silent, maintenance, starting, slow, token-revoked
+                            or ready; --startup walks through Plex's startup sequence
   compat                    checks that python-plexapi can use the fake server (installs
                             plexapi into target/python-deps if missing)
   bench plex [--samples N]  deep health check and edit round trip against the fake server,

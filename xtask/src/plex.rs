@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fake_plex::{FakePlex, Library, Options, Phase};
+use fake_plex::{FakePlex, Library, Options, ServerPhase};
 use plex_client::{Located, MetadataEdit, PlexClient, PlexConfig, Token};
 
 use crate::cmd::{option, root, run};
@@ -17,26 +17,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("could not start the async runtime: {e}"))
 }
 
-fn phase(name: &str) -> Result<Phase, String> {
-    Ok(match name {
-        "closed" => Phase::Closed,
-        "silent" => Phase::Silent,
-        "maintenance" => Phase::Maintenance { identity_ok: false },
-        "identity-only" => Phase::Maintenance { identity_ok: true },
-        "ready" => Phase::Ready,
-        other => {
-            return Err(format!(
-                "--phase takes closed, silent, maintenance, identity-only or ready, not `{other}`"
-            ));
-        }
-    })
+fn phase(name: &str) -> Result<ServerPhase, String> {
+    name.parse().map_err(|e| format!("--phase: {e}"))
 }
 
 /// `cargo xtask fake-plex`: serves the demo library until Ctrl-C.
 pub(crate) fn fake_plex(args: &[&str]) -> Result<(), String> {
     let mut port = 32400u16;
     let mut token = Options::default().token;
-    let mut start = Phase::Ready;
+    let mut start = ServerPhase::Ready;
     let mut startup = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -54,7 +43,7 @@ pub(crate) fn fake_plex(args: &[&str]) -> Result<(), String> {
         }
     }
     runtime()?.block_on(async {
-        let first = if startup { Phase::Closed } else { start };
+        let first = if startup { ServerPhase::Refused } else { start };
         let options = Options { token, port, phase: first, ..Options::default() };
         let plex = FakePlex::start_with(Library::demo(), options)
             .await
@@ -63,17 +52,17 @@ pub(crate) fn fake_plex(args: &[&str]) -> Result<(), String> {
         println!("library: Movies at /data/Movies (4 movies), TV Shows at /data/TV-Shows (2 shows, 1 season, 3 episodes)");
         if startup {
             let steps = [
-                (Duration::from_secs(5), Phase::Silent),
-                (Duration::from_secs(10), Phase::Maintenance { identity_ok: false }),
-                (Duration::from_secs(15), Phase::Maintenance { identity_ok: true }),
-                (Duration::from_secs(25), Phase::Ready),
+                (Duration::from_secs(5), ServerPhase::Silent),
+                (Duration::from_secs(10), ServerPhase::Maintenance),
+                (Duration::from_secs(15), ServerPhase::Starting),
+                (Duration::from_secs(25), ServerPhase::Ready),
             ];
-            println!("startup: closed, silent at 5 s, maintenance at 10 s, /identity passing at 15 s, ready at 25 s");
+            println!("startup: refused, silent at 5 s, maintenance at 10 s, starting (/identity passing) at 15 s, ready at 25 s");
             for (at, phase) in steps {
                 plex.schedule(at, phase);
             }
         } else {
-            println!("phase: {:?}", plex.phase());
+            println!("phase: {}", plex.phase());
         }
         println!("Ctrl-C stops it");
         tokio::signal::ctrl_c()

@@ -4,7 +4,8 @@
 use persist::Lease;
 use rand::Rng;
 
-use crate::core::{Action, Engine, Input};
+use crate::action::{Action, Input, UnexpectedInput};
+use crate::core::Engine;
 use crate::event::StopReason;
 use crate::ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};
 use crate::sync::sync_job;
@@ -35,6 +36,9 @@ pub enum DriveError {
     /// The state store failed.
     #[error("the engine's state could not be stored: {0}")]
     State(Box<dyn std::error::Error + Send + Sync>),
+    /// The engine refused an answer: a bug in the driver.
+    #[error("{0}")]
+    Engine(#[from] UnexpectedInput),
 }
 
 /// Runs `engine` until it stops, and says why.
@@ -104,7 +108,7 @@ where
         ports
             .state
             .update(|s| engine.handle(s, input, now, rng))
-            .map_err(state_error)?;
+            .map_err(state_error)??;
         flush(engine, &mut ports.events, now);
     }
 }

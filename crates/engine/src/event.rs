@@ -2,6 +2,7 @@
 //! the same lines, so "how many log lines an outage costs" is measured on what users see.
 
 use breaker_core::{Cause, State, Transition};
+use scheduler::{ErrorClass, Scope};
 use serde::Serialize;
 
 use crate::outage::Outage;
@@ -54,10 +55,10 @@ pub enum JobOutcome {
     Unchanged,
     /// It failed and will run again at `at`.
     Retry {
-        /// When.
+        /// The earliest time it runs again (ms since the epoch).
         at: u64,
-        /// The failure's class (`server_down`, `outage`, `not_found`, …).
-        class: String,
+        /// The failure's class.
+        class: ErrorClass,
         /// Whether it spent one of the job's retries.
         counted: bool,
         /// What went wrong.
@@ -66,7 +67,7 @@ pub enum JobOutcome {
     /// It failed for good and went to the dead-letter queue.
     DeadLettered {
         /// The failure's class.
-        class: String,
+        class: ErrorClass,
         /// What went wrong.
         error: String,
     },
@@ -90,16 +91,16 @@ pub enum Event {
     },
     /// A job was worked on.
     Job {
-        /// When.
+        /// When its fate was decided (ms since the epoch).
         at: u64,
-        /// Its key.
+        /// The queue's key for it, e.g. `scene-42`.
         key: String,
         /// What became of it.
         outcome: JobOutcome,
     },
     /// A partial scan was asked for, so that Plex finds a file it does not have yet.
     Scan {
-        /// When.
+        /// When the request came back (ms since the epoch).
         at: u64,
         /// The section.
         section: String,
@@ -110,23 +111,23 @@ pub enum Event {
     },
     /// Plex is still down (one line every so often, not one per probe).
     OutageSummary {
-        /// When.
+        /// When the line was due (ms since the epoch).
         at: u64,
         /// The outage so far.
         outage: Outage,
     },
     /// Plex is back.
     OutageEnded {
-        /// When.
+        /// When the breaker closed (ms since the epoch).
         at: u64,
         /// The outage, closed.
         outage: Outage,
     },
     /// Work stopped.
     Stopped {
-        /// When.
+        /// When the engine decided to stop (ms since the epoch).
         at: u64,
-        /// Why.
+        /// What ended the work.
         reason: StopReason,
     },
 }
@@ -146,15 +147,13 @@ impl Event {
                 }
                 // A job held back by an outage says nothing the breaker's lines do not, nor
                 // one waiting for a scan that the scan's own line does not.
-                JobOutcome::Retry { class, .. }
-                    if matches!(
-                        class.as_str(),
-                        "server_down" | "outage" | "deferred" | "configuration" | "not_found"
-                    ) =>
-                {
-                    Level::Debug
-                }
-                JobOutcome::Retry { .. } => Level::Info,
+                JobOutcome::Retry { class, .. } => match class {
+                    ErrorClass::NotFound => Level::Debug,
+                    _ => match class.scope() {
+                        Scope::Server | Scope::Settings | Scope::None => Level::Debug,
+                        Scope::Job => Level::Info,
+                    },
+                },
                 JobOutcome::DeadLettered { .. } => Level::Warn,
             },
             Event::Scan { error: None, .. } => Level::Info,

@@ -20,14 +20,14 @@
 //! let now = 2_000;
 //! let Action::Take { visibility_ms } = engine.poll(&mut state, now, &mut rng) else { panic!() };
 //! let lease = queue.lease(visibility_ms, now)?.unwrap();
-//! engine.handle(&mut state, Input::Taken(Some(lease.job.clone())), now, &mut rng);
+//! engine.handle(&mut state, Input::Taken(Some(lease.job.clone())), now, &mut rng)?;
 //! let Action::Sync { job, .. } = engine.poll(&mut state, now, &mut rng) else { panic!() };
 //! assert_eq!(job.edit.title.as_deref(), Some("Sintel"));
 //! // ... sync it with Plex (engine::sync_job does), then say how it went:
-//! engine.handle(&mut state, Input::Synced(SyncResult::Unchanged), now, &mut rng);
+//! engine.handle(&mut state, Input::Synced(SyncResult::Unchanged), now, &mut rng)?;
 //! assert_eq!(engine.poll(&mut state, now, &mut rng), Action::Finish(Disposition::Ack));
 //! queue.ack(&lease)?;
-//! engine.handle(&mut state, Input::Finished(Finished::Done), now, &mut rng);
+//! engine.handle(&mut state, Input::Finished(Finished::Done), now, &mut rng)?;
 //! assert!(matches!(engine.poll(&mut state, now, &mut rng), Action::Take { .. }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod action;
 mod core;
 mod driver;
 mod event;
@@ -67,10 +68,11 @@ mod real;
 mod state;
 mod sync;
 
-pub use crate::core::{
-    Action, Disposition, Engine, Finished, Input, Mode, ProbeDepth, QueueCounts, RunStats,
-    ScanTarget, SyncResult,
+pub use crate::action::{
+    Action, Disposition, Finished, Input, Mode, ProbeDepth, QueueCounts, RunStats, ScanTarget,
+    SyncResult, UnexpectedInput,
 };
+pub use crate::core::Engine;
 pub use driver::{DriveError, Ports, drive};
 pub use event::{Event, JobOutcome, Level, StopReason, duration};
 pub use job::{InvalidJob, SyncJob};
@@ -80,5 +82,6 @@ pub use outage::{History, KEPT_OUTAGES, Outage, Reliability};
 pub use policy::{Knobs, Policy, PolicyError, SyncOptions};
 pub use ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};
 pub use real::{RealPlex, wall_ms};
+pub use scheduler::{ErrorClass, Scope};
 pub use state::{EngineState, Halt, KEPT_PROBES, LastSync, ProbeRecord, STATE_SCHEMA};
 pub use sync::{plan, sync_job};

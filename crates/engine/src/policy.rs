@@ -2,6 +2,8 @@
 //! part optional, and is checked as a whole before anything runs.
 
 use breaker_core::Config;
+
+use crate::action::ProbeDepth;
 use plex_client::Field;
 use scheduler::{
     Backoff, Early, FirstProbe, Jitter, ProbePlan, RampConfig, RetryPolicy, RetryRule,
@@ -65,8 +67,9 @@ pub struct Knobs {
     /// Whether a healthy probe in HALF_OPEN counts as a successful trial (and probes run in
     /// HALF_OPEN for that). The predecessor: on.
     pub probe_closes_half_open: bool,
-    /// Whether a probe stops at `/identity`, without asking the library. The predecessor: on.
-    pub identity_only_probe: bool,
+    /// How deep a probe goes: `library` asks for the library too; `identity` stops at
+    /// `/identity` (the predecessor's probe).
+    pub probe_depth: ProbeDepth,
     /// What to sync.
     pub sync: SyncOptions,
 }
@@ -109,7 +112,7 @@ impl Default for Knobs {
             outage_failures_spend_retries: false,
             informational_probes: false,
             probe_closes_half_open: false,
-            identity_only_probe: false,
+            probe_depth: ProbeDepth::Library,
             sync: SyncOptions::default(),
         }
     }
@@ -175,7 +178,7 @@ impl Policy {
                 outage_failures_spend_retries: true,
                 informational_probes: true,
                 probe_closes_half_open: true,
-                identity_only_probe: true,
+                probe_depth: ProbeDepth::Identity,
                 probe_on_invocation_ms: Some(5_000),
                 max_outage_wait_ms: None,
                 ..Knobs::default()

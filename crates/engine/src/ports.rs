@@ -7,7 +7,7 @@ use std::future::Future;
 use persist::{Lease, Queue};
 use plex_client::{HealthReport, Item, Located, PlexError, Section};
 
-use crate::core::{Disposition, Finished, ProbeDepth, QueueCounts};
+use crate::action::{Disposition, Finished, ProbeDepth, QueueCounts};
 use crate::event::Event;
 use crate::state::EngineState;
 
@@ -81,8 +81,10 @@ impl JobStore for Queue {
                 counted,
                 class,
                 error,
-            } => self.retry(lease, *at, *counted, class, error, now),
-            Disposition::DeadLetter { class, error } => self.dead_letter(lease, class, error, now),
+            } => self.retry(lease, *at, *counted, class.as_str(), error, now),
+            Disposition::DeadLetter { class, error } => {
+                self.dead_letter(lease, class.as_str(), error, now)
+            }
         };
         match done {
             Ok(()) => Ok(Finished::Done),

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use plex_client::{FailureKind, HealthReport, Item, Located, PlexClient, PlexError, Section};
 
-use crate::core::ProbeDepth;
+use crate::action::ProbeDepth;
 use crate::ports::Plex;
 
 /// Sections are fetched again after this long, so that a section added in Plex is found.

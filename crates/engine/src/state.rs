@@ -65,7 +65,7 @@ pub struct LastSync {
 /// Work stopped because the settings are wrong.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Halt {
-    /// When.
+    /// When work stopped (ms since the epoch).
     pub at: u64,
     /// What to fix.
     pub message: String,

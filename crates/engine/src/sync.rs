@@ -4,7 +4,7 @@
 
 use plex_client::{FailureKind, Field, Item, MetadataEdit, PlexError};
 
-use crate::core::{ScanTarget, SyncResult};
+use crate::action::{ScanTarget, SyncResult};
 use crate::job::SyncJob;
 use crate::policy::SyncOptions;
 use crate::ports::Plex;

@@ -3,8 +3,8 @@
 
 use breaker_core::State;
 use engine::{
-    Action, Disposition, Engine, EngineState, Event, Finished, Input, JobOutcome, Mode, Policy,
-    ProbeDepth, QueueCounts, StopReason, SyncJob, SyncResult,
+    Action, Disposition, Engine, EngineState, ErrorClass, Event, Finished, Input, JobOutcome, Mode,
+    Policy, ProbeDepth, QueueCounts, StopReason, SyncJob, SyncResult,
 };
 use persist::Queue;
 use plex_client::{FailureKind, HealthReport, Identity, MetadataEdit, PlexError, Stage};
@@ -61,21 +61,27 @@ fn one_job(
         engine.poll(state, now, &mut rng),
         Action::Take { .. }
     ));
-    engine.handle(
-        state,
-        Input::Taken(Some(leased(queue, scene))),
-        now,
-        &mut rng,
-    );
+    engine
+        .handle(
+            state,
+            Input::Taken(Some(leased(queue, scene))),
+            now,
+            &mut rng,
+        )
+        .unwrap();
     assert!(matches!(
         engine.poll(state, now, &mut rng),
         Action::Sync { .. }
     ));
-    engine.handle(state, Input::Synced(result), now, &mut rng);
+    engine
+        .handle(state, Input::Synced(result), now, &mut rng)
+        .unwrap();
     let Action::Finish(disposition) = engine.poll(state, now, &mut rng) else {
         panic!("expected a finish")
     };
-    engine.handle(state, Input::Finished(Finished::Done), now, &mut rng);
+    engine
+        .handle(state, Input::Finished(Finished::Done), now, &mut rng)
+        .unwrap();
     disposition
 }
 
@@ -100,7 +106,7 @@ fn server_down_spends_no_retry_and_five_trip_the_breaker() {
     };
     let d = one_job(&mut engine, &mut state, &mut queue, "a", failed, T0);
     assert!(
-        matches!(d, Disposition::Retry { counted: false, class: "server_down", at, .. } if at == T0)
+        matches!(d, Disposition::Retry { counted: false, class: ErrorClass::ServerDown, at, .. } if at == T0)
     );
     assert_eq!(state.breaker.state(), State::Closed);
     for i in 1..5 {
@@ -149,41 +155,50 @@ fn a_healthy_probe_lets_one_trial_through_and_two_close() {
         engine.poll(&mut state, now, &mut rng()),
         Action::Probe { .. }
     ));
-    engine.handle(
-        &mut state,
-        Input::Probed(HealthReport::passed(identity(), Default::default())),
-        now,
-        &mut rng(),
-    );
+    engine
+        .handle(
+            &mut state,
+            Input::Probed(HealthReport::passed(identity(), Default::default())),
+            now,
+            &mut rng(),
+        )
+        .unwrap();
     assert_eq!(state.breaker.state(), State::HalfOpen);
-    // The trial's permit is in the state before its sync is asked for.
     assert!(matches!(
         engine.poll(&mut state, now, &mut rng()),
         Action::Take { .. }
     ));
-    engine.handle(
-        &mut state,
-        Input::Taken(Some(leased(&mut queue, "t1"))),
-        now,
-        &mut rng(),
-    );
-    let stored = breaker_core::Breaker::restore(engine.policy().breaker, state.breaker);
-    assert_eq!(stored.trials_in_flight(), 1);
+    engine
+        .handle(
+            &mut state,
+            Input::Taken(Some(leased(&mut queue, "t1"))),
+            now,
+            &mut rng(),
+        )
+        .unwrap();
     assert!(matches!(
         engine.poll(&mut state, now, &mut rng()),
         Action::Sync { .. }
     ));
-    engine.handle(
-        &mut state,
-        Input::Synced(SyncResult::Unchanged),
-        now,
-        &mut rng(),
-    );
+    // The poll that asks for the sync took the permit: it is stored with the state the
+    // driver writes back before it sends anything.
+    let stored = breaker_core::Breaker::restore(engine.policy().breaker, state.breaker);
+    assert_eq!(stored.trials_in_flight(), 1);
+    engine
+        .handle(
+            &mut state,
+            Input::Synced(SyncResult::Unchanged),
+            now,
+            &mut rng(),
+        )
+        .unwrap();
     assert!(matches!(
         engine.poll(&mut state, now, &mut rng()),
         Action::Finish(Disposition::Ack)
     ));
-    engine.handle(&mut state, Input::Finished(Finished::Done), now, &mut rng());
+    engine
+        .handle(&mut state, Input::Finished(Finished::Done), now, &mut rng())
+        .unwrap();
     assert_eq!(
         state.breaker.state(),
         State::HalfOpen,
@@ -214,36 +229,46 @@ fn a_long_running_worker_sleeps_until_a_retry_is_due_or_a_job_arrives() {
         engine.poll(&mut state, T0, &mut rng()),
         Action::Take { .. }
     ));
-    engine.handle(&mut state, Input::Taken(None), T0, &mut rng());
+    engine
+        .handle(&mut state, Input::Taken(None), T0, &mut rng())
+        .unwrap();
     assert_eq!(engine.poll(&mut state, T0, &mut rng()), Action::Inspect);
     let counts = QueueCounts {
         ready: 0,
         waiting: 1,
         earliest_retry_at: Some(T0 + 25_000),
     };
-    engine.handle(&mut state, Input::Inspected(counts), T0, &mut rng());
+    engine
+        .handle(&mut state, Input::Inspected(counts), T0, &mut rng())
+        .unwrap();
     assert_eq!(
         engine.poll(&mut state, T0, &mut rng()),
         Action::Wait { until: T0 + 25_000 }
     );
     // Woken early (a job was queued): look at once.
-    engine.handle(&mut state, Input::Nudged, T0 + 3_000, &mut rng());
+    engine
+        .handle(&mut state, Input::Nudged, T0 + 3_000, &mut rng())
+        .unwrap();
     assert!(matches!(
         engine.poll(&mut state, T0 + 3_000, &mut rng()),
         Action::Take { .. }
     ));
     // Nothing waiting at all: sleep until the recheck, not in a polling loop.
-    engine.handle(&mut state, Input::Taken(None), T0 + 3_000, &mut rng());
+    engine
+        .handle(&mut state, Input::Taken(None), T0 + 3_000, &mut rng())
+        .unwrap();
     assert_eq!(
         engine.poll(&mut state, T0 + 3_000, &mut rng()),
         Action::Inspect
     );
-    engine.handle(
-        &mut state,
-        Input::Inspected(QueueCounts::default()),
-        T0 + 3_000,
-        &mut rng(),
-    );
+    engine
+        .handle(
+            &mut state,
+            Input::Inspected(QueueCounts::default()),
+            T0 + 3_000,
+            &mut rng(),
+        )
+        .unwrap();
     let recheck = engine.policy().engine.idle_recheck_ms;
     assert_eq!(
         engine.poll(&mut state, T0 + 3_000, &mut rng()),
@@ -311,7 +336,9 @@ fn a_probe_that_finds_the_token_refused_stops_the_engine() {
         Some(identity()),
         Default::default(),
     );
-    engine.handle(&mut state, Input::Probed(report), until, &mut rng());
+    engine
+        .handle(&mut state, Input::Probed(report), until, &mut rng())
+        .unwrap();
     let Action::Stop(StopReason::Configuration(message)) =
         engine.poll(&mut state, until, &mut rng())
     else {
@@ -330,26 +357,32 @@ fn a_job_another_process_took_over_is_left_to_it() {
         engine.poll(&mut state, T0, &mut rng()),
         Action::Take { .. }
     ));
-    engine.handle(
-        &mut state,
-        Input::Taken(Some(leased(&mut queue, "x"))),
-        T0,
-        &mut rng(),
-    );
+    engine
+        .handle(
+            &mut state,
+            Input::Taken(Some(leased(&mut queue, "x"))),
+            T0,
+            &mut rng(),
+        )
+        .unwrap();
     let _ = engine.poll(&mut state, T0, &mut rng());
-    engine.handle(
-        &mut state,
-        Input::Synced(SyncResult::Unchanged),
-        T0,
-        &mut rng(),
-    );
+    engine
+        .handle(
+            &mut state,
+            Input::Synced(SyncResult::Unchanged),
+            T0,
+            &mut rng(),
+        )
+        .unwrap();
     let _ = engine.poll(&mut state, T0, &mut rng());
-    engine.handle(
-        &mut state,
-        Input::Finished(Finished::LeaseLost),
-        T0,
-        &mut rng(),
-    );
+    engine
+        .handle(
+            &mut state,
+            Input::Finished(Finished::LeaseLost),
+            T0,
+            &mut rng(),
+        )
+        .unwrap();
     assert_eq!(engine.stats().lease_lost, 1);
     let mut lost = false;
     while let Some(e) = engine.poll_event() {
@@ -395,19 +428,25 @@ fn outage_failures_never_reach_the_dead_letters_unless_the_policy_says_so() {
             };
             let now = T0 + 10_000_000 * u64::from(round);
             let _ = engine.poll(&mut state, now, &mut rng());
-            engine.handle(
-                &mut state,
-                Input::Taken(Some(lease.job.clone())),
-                now,
-                &mut rng(),
-            );
+            engine
+                .handle(
+                    &mut state,
+                    Input::Taken(Some(lease.job.clone())),
+                    now,
+                    &mut rng(),
+                )
+                .unwrap();
             let _ = engine.poll(&mut state, now, &mut rng());
-            engine.handle(&mut state, Input::Synced(maintenance()), now, &mut rng());
+            engine
+                .handle(&mut state, Input::Synced(maintenance()), now, &mut rng())
+                .unwrap();
             let Action::Finish(d) = engine.poll(&mut state, now, &mut rng()) else {
                 panic!()
             };
             engine::JobStore::finish(&mut queue, &lease, &d, now).unwrap();
-            engine.handle(&mut state, Input::Finished(Finished::Done), now, &mut rng());
+            engine
+                .handle(&mut state, Input::Finished(Finished::Done), now, &mut rng())
+                .unwrap();
             if matches!(d, Disposition::DeadLetter { .. }) {
                 seen_dead = Some(round);
             }

@@ -5,7 +5,7 @@
 mod support;
 
 use breaker_core::{Cause, State};
-use engine::{Event, JobOutcome, Mode, Policy, StopReason};
+use engine::{ErrorClass, Event, JobOutcome, Mode, Policy, StopReason};
 use support::*;
 
 const SECOND: u64 = 1_000;
@@ -23,16 +23,13 @@ fn transitions(events: &[Event]) -> Vec<(State, State, Cause)> {
 
 /// Plex goes down for good at T0 + 10 s, comes back through its startup stages, and is
 /// ready from T0 + 9 min.
-fn restart_script() -> Vec<(u64, Up)> {
+fn restart_script() -> Vec<(u64, ServerPhase)> {
     vec![
-        (T0 + 10 * SECOND, Up::Refused),
-        (T0 + 5 * MINUTE, Up::Silent),
-        (
-            T0 + 5 * MINUTE + 20 * SECOND,
-            Up::Maintenance { identity_ok: false },
-        ),
-        (T0 + 8 * MINUTE, Up::Maintenance { identity_ok: true }),
-        (T0 + 9 * MINUTE, Up::Ready),
+        (T0 + 10 * SECOND, ServerPhase::Refused),
+        (T0 + 5 * MINUTE, ServerPhase::Silent),
+        (T0 + 5 * MINUTE + 20 * SECOND, ServerPhase::Maintenance),
+        (T0 + 8 * MINUTE, ServerPhase::Starting),
+        (T0 + 9 * MINUTE, ServerPhase::Ready),
     ]
 }
 
@@ -99,14 +96,14 @@ fn an_outage_is_ridden_through_and_every_edit_lands() {
     let down_requests = seen
         .requests
         .iter()
-        .filter(|(_, up, what)| *up != Up::Ready && *what == "sections")
+        .filter(|(_, up, what)| *up != ServerPhase::Ready && *what == "sections")
         .count();
     assert_eq!(down_requests, 5);
     // Probes backed off while nothing answered: 1, 2, 4, 8, 8, ... seconds.
     let refused: Vec<u64> = seen
         .probes
         .iter()
-        .filter(|(_, up, _)| *up == Up::Refused)
+        .filter(|(_, up, _)| *up == ServerPhase::Refused)
         .map(|(at, _, _)| *at)
         .collect();
     let gaps: Vec<u64> = refused
@@ -158,7 +155,7 @@ fn an_outage_is_ridden_through_and_every_edit_lands() {
 
 #[test]
 fn a_revoked_token_stops_at_once_and_loses_no_job() {
-    let mut world = World::new(vec![(T0, Up::TokenRevoked)], 5);
+    let mut world = World::new(vec![(T0, ServerPhase::TokenRevoked)], 5);
     for i in 0..5 {
         enqueue(&mut world.queue, &job(i, "New"), T0);
     }
@@ -220,7 +217,7 @@ fn a_file_plex_has_not_scanned_gets_one_partial_scan_per_folder() {
     let retried: Vec<&Event> = world
         .events
         .iter()
-        .filter(|e| matches!(e, Event::Job { outcome: JobOutcome::Retry { class, counted: true, .. }, .. } if class == "not_found"))
+        .filter(|e| matches!(e, Event::Job { outcome: JobOutcome::Retry { class, counted: true, .. }, .. } if *class == ErrorClass::NotFound))
         .collect();
     // The first job's miss brought the scan; the other two were found at once.
     assert_eq!(retried.len(), 1);
@@ -266,11 +263,11 @@ fn a_rejected_edit_and_a_job_that_makes_no_sense_go_to_the_dead_letters_at_once(
 #[test]
 fn a_drain_does_not_wait_for_a_plex_that_has_no_work_to_do() {
     // Plex is down and the queue is empty: nothing to wait for.
-    let mut world = World::new(vec![(T0, Up::Refused)], 0);
+    let mut world = World::new(vec![(T0, ServerPhase::Refused)], 0);
     assert_eq!(world.run(quick(), Mode::Drain, 1), StopReason::Drained);
     assert!(world.plex.seen.borrow().probes.is_empty());
     // Plex is down with jobs waiting: a drain waits, up to its limit.
-    let mut world = World::new(vec![(T0, Up::Refused)], 3);
+    let mut world = World::new(vec![(T0, ServerPhase::Refused)], 3);
     for i in 0..3 {
         enqueue(&mut world.queue, &job(i, "x"), T0);
     }
@@ -289,7 +286,10 @@ fn a_drain_does_not_wait_for_a_plex_that_has_no_work_to_do() {
 #[test]
 fn a_long_outage_costs_a_handful_of_lines() {
     let mut world = World::new(
-        vec![(T0, Up::Refused), (T0 + 8 * 60 * MINUTE, Up::Ready)],
+        vec![
+            (T0, ServerPhase::Refused),
+            (T0 + 8 * 60 * MINUTE, ServerPhase::Ready),
+        ],
         1,
     );
     enqueue(&mut world.queue, &job(0, "Late"), T0);
@@ -317,7 +317,13 @@ fn a_long_outage_costs_a_handful_of_lines() {
 fn the_predecessors_probes_only_inform() {
     // Down from the start for 3 minutes: the predecessor leaves OPEN only when its 60 s
     // wait is over, however healthy its probes.
-    let mut world = World::new(vec![(T0, Up::Refused), (T0 + 30 * SECOND, Up::Ready)], 6);
+    let mut world = World::new(
+        vec![
+            (T0, ServerPhase::Refused),
+            (T0 + 30 * SECOND, ServerPhase::Ready),
+        ],
+        6,
+    );
     for i in 0..6 {
         enqueue(&mut world.queue, &job(i, "P"), T0);
     }
@@ -380,7 +386,13 @@ fn the_same_seed_gives_the_same_run() {
 
 #[test]
 fn a_clock_that_steps_back_during_an_outage_stalls_nothing() {
-    let mut world = World::new(vec![(T0, Up::Refused), (T0 + 2 * MINUTE, Up::Ready)], 2);
+    let mut world = World::new(
+        vec![
+            (T0, ServerPhase::Refused),
+            (T0 + 2 * MINUTE, ServerPhase::Ready),
+        ],
+        2,
+    );
     for i in 0..2 {
         enqueue(&mut world.queue, &job(i, "Stepped"), T0);
     }

@@ -11,12 +11,12 @@ use support::*;
 
 const MINUTE: u64 = 60_000;
 
-fn phase() -> impl Strategy<Value = Up> {
+fn phase() -> impl Strategy<Value = ServerPhase> {
     prop_oneof![
-        3 => Just(Up::Refused),
-        1 => Just(Up::Silent),
-        2 => any::<bool>().prop_map(|identity_ok| Up::Maintenance { identity_ok }),
-        3 => Just(Up::Ready),
+        3 => Just(ServerPhase::Refused),
+        1 => Just(ServerPhase::Silent),
+        2 => any::<bool>().prop_map(|starting| if starting { ServerPhase::Starting } else { ServerPhase::Maintenance }),
+        3 => Just(ServerPhase::Ready),
     ]
 }
 
@@ -44,7 +44,7 @@ proptest! {
             at += length;
         }
         // Plex is ready in the end, and the worker runs long enough after that.
-        script.push((at, Up::Ready));
+        script.push((at, ServerPhase::Ready));
         let end = at.max(T0 + 120 * MINUTE) + 60 * MINUTE;
         let mut world = World::new(script, 12);
         world.plex.watch = Some(world.state.clone());

@@ -3,14 +3,16 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! use fake_plex::{FakePlex, Library, Phase};
+//! use fake_plex::{FakePlex, Library, ServerPhase};
 //!
 //! let plex = FakePlex::start(Library::demo()).await?;
-//! // Plex restarting: the port closes, then opens without answering, then answers 503.
-//! plex.set_phase(Phase::Closed).await;
-//! plex.set_phase(Phase::Silent).await;
-//! plex.set_phase(Phase::Maintenance { identity_ok: true }).await;
-//! plex.set_phase(Phase::Ready).await;
+//! // Plex restarting: the port closes, then opens without answering, then answers 503, then
+//! // answers /identity while the library still answers 503.
+//! plex.set_phase(ServerPhase::Refused).await;
+//! plex.set_phase(ServerPhase::Silent).await;
+//! plex.set_phase(ServerPhase::Maintenance).await;
+//! plex.set_phase(ServerPhase::Starting).await;
+//! plex.set_phase(ServerPhase::Ready).await;
 //! println!("serving {} with token {}", plex.url(), plex.token());
 //! # Ok(())
 //! # }
@@ -20,9 +22,12 @@
 //!
 //! A real HTTP/1.1 server (hyper) on `127.0.0.1`. It models:
 //!
-//! - **Startup** as [`Phase`]s: the port closed, open but silent, HTTP answering 503
-//!   maintenance (optionally with `/identity` already passing), ready; [`FakePlex::schedule`]
-//!   changes phase at a given time.
+//! - **What Plex is doing** as [`ServerPhase`]s, the vocabulary the outage simulator and the
+//!   engine's tests share: the port closed (refused), connections that never complete
+//!   (unreachable: the listen queue is kept full, so the kernel drops new connection
+//!   attempts), open but silent, HTTP answering 503 maintenance, `/identity` passing while the
+//!   library answers 503 (starting), every answer slow, the token refused, ready;
+//!   [`FakePlex::schedule`] changes phase at a given time.
 //! - **A library** of sections and items with files, in the JSON shapes of real captures:
 //!   movies, shows, seasons and episodes. Items are kept whole (every tag with its id and
 //!   filter, streams, field locks) and served whole by `/library/metadata/{id}`; listings
@@ -48,6 +53,7 @@
 #![warn(missing_docs)]
 
 mod library;
+mod phase;
 mod render;
 mod server;
 
@@ -61,24 +67,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use library::{Library, RecordedEdit, Refresh, SectionSpec};
+pub use phase::{ServerPhase, UnknownPhase};
 use server::{Shared, lock};
-
-/// Where the fake server is in Plex's startup sequence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// The port is closed: connections are refused.
-    Closed,
-    /// The port is open, but nothing answers (connections are accepted and held).
-    Silent,
-    /// HTTP answers 503 with Plex's maintenance body; with `identity_ok`, `/identity`
-    /// already answers 200 while the library still fails.
-    Maintenance {
-        /// Whether `/identity` passes.
-        identity_ok: bool,
-    },
-    /// Everything answers.
-    Ready,
-}
 
 /// A fault injected into requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,8 +101,10 @@ pub struct Options {
     pub token: String,
     /// The port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
-    /// The phase to start in. `Closed` still reserves the port.
-    pub phase: Phase,
+    /// The phase to start in. `Refused` still reserves the port.
+    pub phase: ServerPhase,
+    /// How long every answer takes in [`ServerPhase::Slow`].
+    pub slow: Duration,
     /// What `/identity` reports.
     pub machine_id: String,
     /// What `/identity` reports.
@@ -124,7 +116,8 @@ impl Default for Options {
         Options {
             token: "fake-plex-token".into(),
             port: 0,
-            phase: Phase::Ready,
+            phase: ServerPhase::Ready,
+            slow: Duration::from_secs(20),
             machine_id: "fakeplex0000000000000000000000000000000a".into(),
             version: "1.40.0.7998-fake".into(),
         }
@@ -162,6 +155,7 @@ impl FakePlex {
             version: options.version,
             phase,
             applied,
+            slow: Mutex::new(options.slow),
         });
         let task = tokio::spawn(server::run(listener, addr, shared.clone()));
         Ok(FakePlex { addr, shared, task })
@@ -172,7 +166,7 @@ impl FakePlex {
         format!("http://{}", self.addr)
     }
 
-    /// The address it listens on (whenever the phase is not `Closed`).
+    /// The address it listens on (whenever the phase is not `Refused`).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -183,12 +177,12 @@ impl FakePlex {
     }
 
     /// The current phase.
-    pub fn phase(&self) -> Phase {
+    pub fn phase(&self) -> ServerPhase {
         *self.shared.phase.borrow()
     }
 
     /// Moves to `phase`, and returns once the port has really closed or reopened.
-    pub async fn set_phase(&self, phase: Phase) {
+    pub async fn set_phase(&self, phase: ServerPhase) {
         let mut applied = self.shared.applied.subscribe();
         self.shared.phase.send_replace(phase);
         // The accept loop acknowledges every phase it has acted on.
@@ -196,12 +190,17 @@ impl FakePlex {
     }
 
     /// Moves to `phase` after `delay`.
-    pub fn schedule(&self, delay: Duration, phase: Phase) {
+    pub fn schedule(&self, delay: Duration, phase: ServerPhase) {
         let sender = self.shared.phase.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             sender.send_replace(phase);
         });
+    }
+
+    /// How long every answer takes in [`ServerPhase::Slow`] from now on.
+    pub fn set_slow(&self, slow: Duration) {
+        *lock(&self.shared.slow) = slow;
     }
 
     /// Injects `fault` into every request.

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::library::{Library, RecordedEdit, Refresh, object, value_text};
 use crate::render;
-use crate::{Fault, Phase, RecordedRequest};
+use crate::{Fault, RecordedRequest, ServerPhase};
 
 /// Plex's maintenance answer (PLEX.md).
 pub(crate) const MAINTENANCE: &str = r#"<Response code="503" title="Maintenance" status="Plex Media Server is currently running database migrations."/>"#;
@@ -34,9 +34,11 @@ pub(crate) struct Shared {
     pub(crate) token: String,
     pub(crate) machine_id: String,
     pub(crate) version: String,
-    pub(crate) phase: watch::Sender<Phase>,
+    pub(crate) phase: watch::Sender<ServerPhase>,
     /// The phase the listener has caught up with (the port really closed or reopened).
-    pub(crate) applied: watch::Sender<Phase>,
+    pub(crate) applied: watch::Sender<ServerPhase>,
+    /// How long every answer takes while slow.
+    pub(crate) slow: Mutex<Duration>,
 }
 
 type Body = Full<Bytes>;
@@ -53,19 +55,26 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-/// Listens at `addr` while the phase is not `Closed`, and stops listening (the port closes)
-/// while it is.
+/// Listens at `addr` as the phase says: not at all while refused (the port closes), with a
+/// full listen queue while unreachable, and otherwise accepting.
 pub(crate) async fn run(first: TcpListener, addr: SocketAddr, shared: Arc<Shared>) {
     let mut phases = shared.phase.subscribe();
     let mut listener = Some(first);
     loop {
         let phase = *phases.borrow_and_update();
-        if phase == Phase::Closed {
+        if matches!(phase, ServerPhase::Refused | ServerPhase::Unreachable) {
             listener = None;
+            // While unreachable, a listener whose queue is full: the kernel drops every new
+            // connection attempt, so a client's connect hangs until its timeout.
+            let jammed = match phase {
+                ServerPhase::Unreachable => jam(addr).await,
+                _ => None,
+            };
             shared.applied.send_replace(phase);
             if phases.changed().await.is_err() {
                 return;
             }
+            drop(jammed);
             continue;
         }
         if listener.is_none() {
@@ -98,8 +107,36 @@ async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
     None
 }
 
-async fn connection(mut socket: TcpStream, phase: Phase, shared: Arc<Shared>) {
-    if phase == Phase::Silent {
+/// A listener at `addr` with a listen queue of one, filled by connections of its own that
+/// are never accepted; the listener and those connections, to keep until the phase ends.
+async fn jam(addr: SocketAddr) -> Option<(TcpListener, Vec<TcpStream>)> {
+    for _ in 0..50 {
+        let Ok(socket) = tokio::net::TcpSocket::new_v4() else {
+            return None;
+        };
+        let _ = socket.set_reuseaddr(true);
+        if socket.bind(addr).is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let Ok(listener) = socket.listen(1) else {
+            return None;
+        };
+        let mut fillers = Vec::new();
+        // Fill the queue until a connection no longer completes at once.
+        while fillers.len() < 16 {
+            match tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => fillers.push(stream),
+                _ => break,
+            }
+        }
+        return Some((listener, fillers));
+    }
+    None
+}
+
+async fn connection(mut socket: TcpStream, phase: ServerPhase, shared: Arc<Shared>) {
+    if phase == ServerPhase::Silent {
         // Accept, read, never answer: Plex's port is open before its HTTP server is.
         let mut sink = [0u8; 1024];
         while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
@@ -146,11 +183,19 @@ async fn handle(
     }
     let phase = *shared.phase.borrow();
     match phase {
-        Phase::Silent => std::future::pending::<()>().await,
-        Phase::Maintenance { identity_ok } if !(identity_ok && path == "/identity") => {
-            return Ok(status_response(503));
+        ServerPhase::Silent => std::future::pending::<()>().await,
+        ServerPhase::Maintenance => return Ok(status_response(503)),
+        ServerPhase::Starting if path != "/identity" => return Ok(status_response(503)),
+        ServerPhase::Slow => {
+            let slow = *lock(&shared.slow);
+            tokio::time::sleep(slow).await;
         }
-        _ => {}
+        ServerPhase::TokenRevoked if path != "/identity" => return Ok(status_response(401)),
+        ServerPhase::Refused
+        | ServerPhase::Unreachable
+        | ServerPhase::Starting
+        | ServerPhase::TokenRevoked
+        | ServerPhase::Ready => {}
     }
 
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use fake_plex::{FakePlex, Fault, Library, Options, Phase};
+use fake_plex::{FakePlex, Fault, Library, Options, ServerPhase};
 use plex_client::{
     ErrorClass, FailureKind, Field, MetadataEdit, PlexClient, PlexConfig, Stage, Token,
 };
@@ -37,26 +37,24 @@ async fn the_startup_sequence_as_the_health_check_sees_it() {
     let plex = FakePlex::start(Library::demo()).await.unwrap();
     let plex_client = client(&plex);
 
-    plex.set_phase(Phase::Closed).await;
+    plex.set_phase(ServerPhase::Refused).await;
     let report = plex_client.check_health().await;
     assert_eq!(
         (report.reached, report.failure_kind()),
         (None, Some(FailureKind::Refused))
     );
 
-    plex.set_phase(Phase::Silent).await;
+    plex.set_phase(ServerPhase::Silent).await;
     let report = plex_client.check_health().await;
     assert_eq!(report.reached, Some(Stage::Connect));
     assert_eq!(report.failure_kind(), Some(FailureKind::ReadTimeout));
 
-    plex.set_phase(Phase::Maintenance { identity_ok: false })
-        .await;
+    plex.set_phase(ServerPhase::Maintenance).await;
     let report = plex_client.check_health().await;
     assert_eq!(report.reached, Some(Stage::Connect));
     assert_eq!(report.failure_kind(), Some(FailureKind::Maintenance));
 
-    plex.set_phase(Phase::Maintenance { identity_ok: true })
-        .await;
+    plex.set_phase(ServerPhase::Starting).await;
     let report = plex_client.check_health().await;
     assert_eq!(report.reached, Some(Stage::Identity), "{report:?}");
     assert_eq!(report.failure_kind(), Some(FailureKind::Maintenance));
@@ -65,10 +63,65 @@ async fn the_startup_sequence_as_the_health_check_sees_it() {
         "1.40.0.7998-fake"
     );
 
-    plex.set_phase(Phase::Ready).await;
+    plex.set_phase(ServerPhase::Ready).await;
     let report = plex_client.check_health().await;
     assert!(report.healthy, "{report:?}");
-    assert_eq!(plex.phase(), Phase::Ready);
+    assert_eq!(plex.phase(), ServerPhase::Ready);
+}
+
+#[tokio::test]
+async fn every_other_phase_as_the_health_check_sees_it() {
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    let plex_client = client(&plex);
+
+    // Unreachable: the connection itself never completes.
+    plex.set_phase(ServerPhase::Unreachable).await;
+    let started = std::time::Instant::now();
+    let report = plex_client.check_health().await;
+    assert_eq!(report.reached, None, "{report:?}");
+    assert_eq!(report.failure_kind(), Some(FailureKind::ConnectTimeout));
+    assert!(started.elapsed() >= Duration::from_millis(350));
+
+    // A refused token is the settings' trouble, seen only past /identity.
+    plex.set_phase(ServerPhase::TokenRevoked).await;
+    let report = plex_client.check_health().await;
+    assert_eq!(report.reached, Some(Stage::Identity), "{report:?}");
+    assert_eq!(report.failure_kind(), Some(FailureKind::Unauthorized));
+
+    // Slow: answers that come, late.
+    plex.set_slow(Duration::from_millis(150));
+    plex.set_phase(ServerPhase::Slow).await;
+    let started = std::time::Instant::now();
+    assert!(plex_client.identity().await.is_ok());
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    plex.set_slow(Duration::from_secs(5));
+    let report = plex_client.check_health().await;
+    assert_eq!(report.reached, Some(Stage::Connect), "{report:?}");
+    assert_eq!(report.failure_kind(), Some(FailureKind::ReadTimeout));
+
+    plex.set_phase(ServerPhase::Ready).await;
+    assert!(plex_client.check_health().await.healthy);
+}
+
+#[test]
+fn every_phase_reads_back_from_its_name() {
+    for phase in ServerPhase::ALL {
+        assert_eq!(phase.as_str().parse::<ServerPhase>(), Ok(phase));
+        assert_eq!(
+            phase.as_str().replace(' ', "-").parse::<ServerPhase>(),
+            Ok(phase)
+        );
+        assert_eq!(
+            phase.identity_answers(),
+            !phase.is_outage() || phase == ServerPhase::Starting || phase == ServerPhase::Slow,
+            "{phase}"
+        );
+    }
+    let error = "down".parse::<ServerPhase>().unwrap_err().to_string();
+    assert!(
+        error.contains("refused") && error.contains("ready"),
+        "{error}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -76,17 +129,17 @@ async fn a_phase_change_can_be_scheduled() {
     let plex = FakePlex::start_with(
         Library::demo(),
         Options {
-            phase: Phase::Closed,
+            phase: ServerPhase::Refused,
             ..Options::default()
         },
     )
     .await
     .unwrap();
-    plex.schedule(Duration::from_secs(90), Phase::Ready);
+    plex.schedule(Duration::from_secs(90), ServerPhase::Ready);
     tokio::time::sleep(Duration::from_secs(89)).await;
-    assert_eq!(plex.phase(), Phase::Closed);
+    assert_eq!(plex.phase(), ServerPhase::Refused);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(plex.phase(), Phase::Ready);
+    assert_eq!(plex.phase(), ServerPhase::Ready);
 }
 
 #[tokio::test]
@@ -249,7 +302,7 @@ async fn injected_faults_reach_the_client_as_their_kinds() {
         (err.kind(), err.class()),
         (
             FailureKind::UnexpectedStatus { status: 500 },
-            ErrorClass::Transient
+            ErrorClass::Outage
         )
     );
     plex.clear_faults();
@@ -265,7 +318,7 @@ async fn injected_faults_reach_the_client_as_their_kinds() {
     let err = plex_client.sections().await.unwrap_err();
     assert_eq!(
         (err.kind(), err.class()),
-        (FailureKind::ConnectionLost, ErrorClass::Transient)
+        (FailureKind::ConnectionLost, ErrorClass::Outage)
     );
     plex.clear_faults();
 

@@ -91,7 +91,7 @@ pub enum Error {
     /// after the job was acknowledged.
     #[error("the lease on job {job} is no longer held (it expired, or the job was finished)")]
     LeaseLost {
-        /// The job.
+        /// The job whose lease was lost.
         job: crate::JobId,
     },
     /// A file that cannot be read, left where it is (by a reader that must change nothing).

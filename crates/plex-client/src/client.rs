@@ -40,16 +40,6 @@ pub struct Applied {
     pub sent: Vec<(String, String)>,
 }
 
-/// A GET about to be sent.
-pub(crate) struct Get<'a> {
-    pub(crate) path: &'a str,
-    pub(crate) query: &'a [(&'a str, &'a str)],
-    pub(crate) authenticated: bool,
-    pub(crate) timeout: Duration,
-    pub(crate) headers: &'a [(&'static str, String)],
-    pub(crate) fresh: bool,
-}
-
 impl PlexClient {
     /// A client for the server `config` describes. Nothing is sent until a method is called.
     pub fn new(config: PlexConfig) -> Result<PlexClient, ConfigError> {
@@ -64,22 +54,30 @@ impl PlexClient {
         self.transport.config()
     }
 
-    /// Sends a GET and parses Plex's JSON answer.
-    pub(crate) async fn get<T: DeserializeOwned>(&self, get: Get<'_>) -> Result<T, PlexError> {
-        let url = self.url_with(get.path, get.query);
-        let shown = redact(&url);
-        let body = self
-            .transport
-            .send(Request {
-                method: Method::GET,
-                url,
-                authenticated: get.authenticated,
-                timeout: get.timeout,
-                headers: get.headers,
-                fresh: get.fresh,
-            })
-            .await?;
+    /// Sends a request and parses Plex's JSON answer.
+    pub(crate) async fn fetch<T: DeserializeOwned>(
+        &self,
+        request: Request<'_>,
+    ) -> Result<T, PlexError> {
+        let shown = redact(&request.url);
+        let body = self.transport.send(request).await?;
         parse(&body, &shown)
+    }
+
+    /// A GET of `path` with `query` and the read timeout, with the token, on a pooled
+    /// connection.
+    pub(crate) fn get(&self, path: &str, query: &[(&str, &str)]) -> Request<'static> {
+        self.get_within(path, query, self.config().read_timeout)
+    }
+
+    /// [`PlexClient::get`] with its own timeout.
+    pub(crate) fn get_within(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Request<'static> {
+        Request::new(Method::GET, self.url_with(path, query), timeout)
     }
 
     /// An authenticated GET with the read timeout.
@@ -89,15 +87,8 @@ impl PlexClient {
         query: &[(&str, &str)],
         headers: &[(&'static str, String)],
     ) -> Result<T, PlexError> {
-        self.get(Get {
-            path,
-            query,
-            authenticated: true,
-            timeout: self.config().read_timeout,
-            headers,
-            fresh: false,
-        })
-        .await
+        self.fetch(self.get(path, query).with_headers(headers))
+            .await
     }
 
     fn url_with(&self, path: &str, query: &[(&str, &str)]) -> Url {
@@ -112,14 +103,7 @@ impl PlexClient {
     /// does not point at a Plex server: [`FailureKind::NotPlex`].
     pub async fn identity(&self) -> Result<Identity, PlexError> {
         let envelope: Envelope<Identity> = self
-            .get(Get {
-                path: "/identity",
-                query: &[],
-                authenticated: false,
-                timeout: self.config().read_timeout,
-                headers: &[],
-                fresh: false,
-            })
+            .fetch(self.get("/identity", &[]).anonymous())
             .await
             .map_err(not_plex_if_missing)?;
         Ok(envelope.container)
@@ -128,16 +112,7 @@ impl PlexClient {
     /// The server's name and version, from `/` (which needs the token).
     pub async fn server_info(&self) -> Result<ServerInfo, PlexError> {
         // On a connection of its own, like the health check it follows.
-        let envelope: Envelope<ServerInfo> = self
-            .get(Get {
-                path: "/",
-                query: &[],
-                authenticated: true,
-                timeout: self.config().read_timeout,
-                headers: &[],
-                fresh: true,
-            })
-            .await?;
+        let envelope: Envelope<ServerInfo> = self.fetch(self.get("/", &[]).fresh()).await?;
         Ok(envelope.container)
     }
 
@@ -274,14 +249,7 @@ impl PlexClient {
     ) -> Result<(), PlexError> {
         let url = self.edit_url(located, pairs)?;
         self.transport
-            .send(Request {
-                method: Method::PUT,
-                url,
-                authenticated: true,
-                timeout: self.config().read_timeout,
-                headers: &[],
-                fresh: false,
-            })
+            .send(Request::new(Method::PUT, url, self.config().read_timeout))
             .await?;
         Ok(())
     }
@@ -293,16 +261,8 @@ impl PlexClient {
         // The scan may add files: what a walk of this section saw is out of date.
         self.walked.forget(section_key);
         let path = format!("/library/sections/{}/refresh", encode_segment(section_key));
-        let url = self.url_with(&path, &[("path", folder)]);
         self.transport
-            .send(Request {
-                method: Method::GET,
-                url,
-                authenticated: true,
-                timeout: self.config().read_timeout,
-                headers: &[],
-                fresh: false,
-            })
+            .send(self.get(&path, &[("path", folder)]))
             .await?;
         Ok(())
     }

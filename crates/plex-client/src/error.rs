@@ -56,7 +56,8 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    /// The one class the worker acts on.
+    /// The one class the worker acts on: this is the one place that decides whether a
+    /// failure is Plex's health (an outage), the job's own, or the settings'.
     pub fn class(self) -> ErrorClass {
         match self {
             FailureKind::Refused | FailureKind::Dns | FailureKind::ConnectTimeout => {
@@ -65,17 +66,17 @@ impl FailureKind {
             FailureKind::ReadTimeout
             | FailureKind::ConnectionLost
             | FailureKind::Maintenance
-            | FailureKind::RateLimited
-            | FailureKind::InvalidBody
-            | FailureKind::BodyTooLarge => ErrorClass::Transient,
-            FailureKind::UnexpectedStatus { status } if status >= 500 => ErrorClass::Transient,
+            | FailureKind::RateLimited => ErrorClass::Outage,
+            FailureKind::UnexpectedStatus { status } if status >= 500 => ErrorClass::Outage,
+            FailureKind::InvalidBody | FailureKind::BodyTooLarge => ErrorClass::Transient,
             FailureKind::NotFound => ErrorClass::NotFound,
             FailureKind::Unauthorized
             | FailureKind::AuthenticationRequired
             | FailureKind::NotPlex
-            | FailureKind::Tls
-            | FailureKind::Rejected { .. }
-            | FailureKind::UnexpectedStatus { .. } => ErrorClass::Permanent,
+            | FailureKind::Tls => ErrorClass::Configuration,
+            FailureKind::Rejected { .. } | FailureKind::UnexpectedStatus { .. } => {
+                ErrorClass::Permanent
+            }
         }
     }
 
@@ -83,13 +84,7 @@ impl FailureKind {
     /// rather than anything about the health of Plex: trying again cannot help until the user
     /// changes something, and it is not an outage.
     pub fn is_configuration(self) -> bool {
-        matches!(
-            self,
-            FailureKind::Unauthorized
-                | FailureKind::AuthenticationRequired
-                | FailureKind::NotPlex
-                | FailureKind::Tls
-        )
+        self.class() == ErrorClass::Configuration
     }
 
     /// A short name for reports: `refused`, `maintenance`, `unauthorized`, …

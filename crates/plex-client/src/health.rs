@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 
-use crate::client::{Get, PlexClient, not_plex_if_missing};
+use crate::client::{PlexClient, not_plex_if_missing};
 use crate::error::{FailureKind, PlexError};
 use crate::http::connect_kind;
 use crate::model::{Envelope, Identity, SectionList};
@@ -216,14 +216,11 @@ impl PlexClient {
         // server look ill.
         *current = (Stage::Identity, Instant::now());
         let identity: Result<Envelope<Identity>, PlexError> = self
-            .get(Get {
-                path: "/identity",
-                query: &[],
-                authenticated: false,
-                timeout: remaining(),
-                headers: &[],
-                fresh: true,
-            })
+            .fetch(
+                self.get_within("/identity", &[], remaining())
+                    .anonymous()
+                    .fresh(),
+            )
             .await
             .map_err(not_plex_if_missing);
         match identity {
@@ -242,14 +239,10 @@ impl PlexClient {
 
         *current = (Stage::Library, Instant::now());
         let library: Result<Envelope<SectionList>, PlexError> = self
-            .get(Get {
-                path: "/library/sections",
-                query: &[],
-                authenticated: true,
-                timeout: remaining(),
-                headers: &[],
-                fresh: true,
-            })
+            .fetch(
+                self.get_within("/library/sections", &[], remaining())
+                    .fresh(),
+            )
             .await;
         record(report, *current, library.map(|_| ()));
     }

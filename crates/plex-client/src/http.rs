@@ -63,8 +63,11 @@ impl Transport {
     }
 
     /// The pooled client, or the one that opens a connection per request.
-    fn client(&self, fresh: bool) -> Result<&reqwest::Client, PlexError> {
-        let slot = if fresh { &self.fresh } else { &self.http };
+    fn client(&self, connection: Connection) -> Result<&reqwest::Client, PlexError> {
+        let slot = match connection {
+            Connection::Pooled => &self.http,
+            Connection::Fresh => &self.fresh,
+        };
         let built = slot.get_or_init(|| {
             let config = &self.config;
             let mut builder = reqwest::Client::builder()
@@ -79,7 +82,7 @@ impl Transport {
                 // checked, so none is loaded.
                 builder = builder.tls_certs_only(Vec::new());
             }
-            if fresh {
+            if connection == Connection::Fresh {
                 builder = builder.pool_max_idle_per_host(0);
             }
             builder.build().map_err(|e| e.to_string())
@@ -109,15 +112,15 @@ impl Transport {
     /// new connection (RFC 9112 §9.3.1: a client may retry an idempotent request).
     pub(crate) async fn send(&self, request: Request<'_>) -> Result<Vec<u8>, PlexError> {
         let shown = redact(&request.url);
-        let client = self.client(request.fresh)?;
+        let client = self.client(request.connection)?;
         let response = match self.build(client, &request).send().await {
             Ok(response) => response,
             Err(e)
                 if request.method == Method::GET
-                    && !request.fresh
+                    && request.connection == Connection::Pooled
                     && classify(&e) == FailureKind::ConnectionLost =>
             {
-                self.build(self.client(true)?, &request)
+                self.build(self.client(Connection::Fresh)?, &request)
                     .send()
                     .await
                     .map_err(|e| PlexError::new(classify(&e), &shown, cause(&e)))?
@@ -136,20 +139,20 @@ impl Transport {
         let body = read_body(response, ERROR_BODY_LIMIT, &shown)
             .await
             .unwrap_or_default();
-        Err(status_error(
+        let refusal = Refusal {
             status,
-            request.authenticated,
+            auth: request.auth,
             retry_after,
-            &body,
-            &shown,
-        ))
+            body: &body,
+        };
+        Err(status_error(&refusal, &shown))
     }
 
     fn build(&self, client: &reqwest::Client, request: &Request<'_>) -> reqwest::RequestBuilder {
         let mut builder = client
             .request(request.method.clone(), request.url.clone())
             .timeout(request.timeout);
-        if request.authenticated {
+        if request.auth == Auth::Token {
             builder = builder.header("x-plex-token", self.token.clone());
         }
         for (name, value) in request.headers {
@@ -169,15 +172,77 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// Whether a request carries the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// With the `X-Plex-Token` header.
+    Token,
+    /// Without it (`/identity` needs none).
+    Anonymous,
+}
+
+/// Which connection a request goes out on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Connection {
+    /// One kept alive from an earlier request, if there is one.
+    Pooled,
+    /// A new one of its own: the health check judges the server as a new client finds it.
+    Fresh,
+}
+
 /// A request about to be sent.
 pub(crate) struct Request<'a> {
     pub(crate) method: Method,
     pub(crate) url: Url,
-    pub(crate) authenticated: bool,
+    pub(crate) auth: Auth,
     pub(crate) timeout: Duration,
     pub(crate) headers: &'a [(&'static str, String)],
-    /// Use a connection of its own, not one from the pool.
-    pub(crate) fresh: bool,
+    pub(crate) connection: Connection,
+}
+
+impl<'a> Request<'a> {
+    /// A `method` request for `url` with the token, the given timeout, on a pooled
+    /// connection, with no extra headers.
+    pub(crate) fn new(method: Method, url: Url, timeout: Duration) -> Request<'a> {
+        Request {
+            method,
+            url,
+            auth: Auth::Token,
+            timeout,
+            headers: &[],
+            connection: Connection::Pooled,
+        }
+    }
+
+    /// The same request without the token.
+    pub(crate) fn anonymous(self) -> Request<'a> {
+        Request {
+            auth: Auth::Anonymous,
+            ..self
+        }
+    }
+
+    /// The same request on a connection of its own.
+    pub(crate) fn fresh(self) -> Request<'a> {
+        Request {
+            connection: Connection::Fresh,
+            ..self
+        }
+    }
+
+    /// The same request with these extra headers.
+    pub(crate) fn with_headers(self, headers: &'a [(&'static str, String)]) -> Request<'a> {
+        Request { headers, ..self }
+    }
+}
+
+/// A refusal as it arrived: the status, the body's first bytes, a `Retry-After`, and
+/// whether the request had carried the token.
+pub(crate) struct Refusal<'a> {
+    pub(crate) status: StatusCode,
+    pub(crate) auth: Auth,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: &'a [u8],
 }
 
 async fn read_body(
@@ -228,27 +293,22 @@ pub(crate) fn is_maintenance(body: &[u8]) -> bool {
     .any(|marker| text.contains(marker))
 }
 
-/// The failure a status names. `authenticated` says whether the request carried the token:
-/// a 401 to one that did not was not Plex refusing the token.
-pub(crate) fn status_error(
-    status: StatusCode,
-    authenticated: bool,
-    retry_after: Option<Duration>,
-    body: &[u8],
-    shown: &str,
-) -> PlexError {
+/// The failure a refusal names, for the request to `shown`. A 401 to a request that carried
+/// no token was not Plex refusing the token.
+pub(crate) fn status_error(refusal: &Refusal<'_>, shown: &str) -> PlexError {
+    let status = refusal.status;
     let code = status.as_u16();
-    let kind = match code {
-        503 if is_maintenance(body) => FailureKind::Maintenance,
-        401 | 403 if authenticated => FailureKind::Unauthorized,
-        401 | 403 => FailureKind::AuthenticationRequired,
-        404 => FailureKind::NotFound,
-        429 => FailureKind::RateLimited,
-        400 | 409 | 412 => FailureKind::Rejected { status: code },
+    let kind = match (code, refusal.auth) {
+        (503, _) if is_maintenance(refusal.body) => FailureKind::Maintenance,
+        (401 | 403, Auth::Token) => FailureKind::Unauthorized,
+        (401 | 403, Auth::Anonymous) => FailureKind::AuthenticationRequired,
+        (404, _) => FailureKind::NotFound,
+        (429, _) => FailureKind::RateLimited,
+        (400 | 409 | 412, _) => FailureKind::Rejected { status: code },
         _ => FailureKind::UnexpectedStatus { status: code },
     };
     let retry_after = if matches!(code, 429 | 503) {
-        retry_after
+        refusal.retry_after
     } else {
         None
     };

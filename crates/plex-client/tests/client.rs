@@ -117,7 +117,7 @@ async fn maintenance_behind_a_passing_identity_is_caught_at_the_library_stage() 
     assert!(report.identity.is_some());
     let failure = report.failure.unwrap();
     assert_eq!(failure.kind(), FailureKind::Maintenance);
-    assert_eq!(failure.class(), ErrorClass::Transient);
+    assert_eq!(failure.class(), ErrorClass::Outage);
     assert!(
         failure
             .to_string()
@@ -142,7 +142,7 @@ async fn a_bad_token_is_named_as_a_configuration_error() {
     let report = client(&server).check_health().await;
     let failure = report.failure.unwrap();
     assert_eq!(failure.kind(), FailureKind::Unauthorized);
-    assert_eq!(failure.class(), ErrorClass::Permanent);
+    assert_eq!(failure.class(), ErrorClass::Configuration);
     let message = failure.to_string();
     assert!(
         message.contains("the Plex token was refused: check the token setting"),
@@ -202,7 +202,7 @@ async fn a_hung_server_does_not_hold_the_check_past_its_deadline() {
     );
     assert_eq!(report.reached, Some(Stage::Connect));
     assert_eq!(report.failure_kind(), Some(FailureKind::ReadTimeout));
-    assert_eq!(report.failure.unwrap().class(), ErrorClass::Transient);
+    assert_eq!(report.failure.unwrap().class(), ErrorClass::Outage);
 }
 
 #[tokio::test]
@@ -256,49 +256,49 @@ async fn every_status_maps_to_one_kind_and_one_class() {
             MAINTENANCE,
             &[],
             FailureKind::Maintenance,
-            ErrorClass::Transient,
+            ErrorClass::Outage,
         ),
         (
             503,
             "<Response title=\"x\" status=\"Plex is running startup maintenance tasks\"/>",
             &[],
             FailureKind::Maintenance,
-            ErrorClass::Transient,
+            ErrorClass::Outage,
         ),
         (
             503,
             "overloaded",
             &[],
             FailureKind::UnexpectedStatus { status: 503 },
-            ErrorClass::Transient,
+            ErrorClass::Outage,
         ),
         (
             500,
             "",
             &[],
             FailureKind::UnexpectedStatus { status: 500 },
-            ErrorClass::Transient,
+            ErrorClass::Outage,
         ),
         (
             502,
             "",
             &[],
             FailureKind::UnexpectedStatus { status: 502 },
-            ErrorClass::Transient,
+            ErrorClass::Outage,
         ),
         (
             401,
             "",
             &[],
             FailureKind::Unauthorized,
-            ErrorClass::Permanent,
+            ErrorClass::Configuration,
         ),
         (
             403,
             "",
             &[],
             FailureKind::Unauthorized,
-            ErrorClass::Permanent,
+            ErrorClass::Configuration,
         ),
         (404, "", &[], FailureKind::NotFound, ErrorClass::NotFound),
         (
@@ -306,15 +306,9 @@ async fn every_status_maps_to_one_kind_and_one_class() {
             "",
             &[("retry-after", "7")],
             FailureKind::RateLimited,
-            ErrorClass::Transient,
+            ErrorClass::Outage,
         ),
-        (
-            429,
-            "",
-            &[],
-            FailureKind::RateLimited,
-            ErrorClass::Transient,
-        ),
+        (429, "", &[], FailureKind::RateLimited, ErrorClass::Outage),
         (
             400,
             "",
@@ -710,7 +704,7 @@ async fn https_to_a_plain_http_port_is_a_tls_failure() {
     let err = plex.sections().await.unwrap_err();
     assert_eq!(
         (err.kind(), err.class()),
-        (FailureKind::Tls, ErrorClass::Permanent),
+        (FailureKind::Tls, ErrorClass::Configuration),
         "{err}"
     );
     assert!(err.to_string().contains("TLS failed"), "{err}");

@@ -149,7 +149,7 @@ async fn a_body_cut_short_is_a_lost_connection() {
     let plex = client(answering(head, body.to_vec()).await);
     let err = plex.sections().await.unwrap_err();
     assert_eq!(err.kind(), FailureKind::ConnectionLost, "{err}");
-    assert_eq!(err.class(), plex_client::ErrorClass::Transient);
+    assert_eq!(err.class(), plex_client::ErrorClass::Outage);
 }
 
 #[tokio::test]

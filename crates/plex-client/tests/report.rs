@@ -90,7 +90,7 @@ fn reports_and_errors_round_trip_through_json() {
         json["failure"]["kind"],
         serde_json::json!({"unexpected_status": {"status": 502}})
     );
-    assert_eq!(json["failure"]["class"], "transient");
+    assert_eq!(json["failure"]["class"], "outage");
     assert_eq!(json["failure"]["retry_after_ms"], 1_500);
     assert!(
         json["failure"]["message"]

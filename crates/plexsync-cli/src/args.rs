@@ -191,10 +191,10 @@ pub enum Dlq {
         after_help = "Examples:\n  plexsync dlq list\n  plexsync dlq list --class not_found --json"
     )]
     List {
-        /// Only those of this class (server_down, outage, transient, not_found, permanent,
-        /// configuration, invalid_job).
+        /// Only those of this class (server_down, outage, transient, item_error, not_found,
+        /// permanent, configuration, invalid_job, deferred).
         #[arg(long)]
-        class: Option<String>,
+        class: Option<scheduler::ErrorClass>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -218,9 +218,9 @@ pub struct Select {
     /// One job, by the id `plexsync dlq list` shows.
     #[arg(long)]
     pub id: Option<u64>,
-    /// Every job of this class.
+    /// Every job of this class (as `plexsync dlq list` shows it).
     #[arg(long)]
-    pub class: Option<String>,
+    pub class: Option<scheduler::ErrorClass>,
     /// Jobs dead-lettered at or after this time (RFC 3339, e.g. 2026-11-27T22:00:00Z).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,

@@ -11,6 +11,69 @@ use serde::Deserialize;
 
 use crate::args::Global;
 
+/// Where settings given over the environment and the configuration file came from, so that
+/// a message can say where to change them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// The command line: flags.
+    #[default]
+    CommandLine,
+    /// Stash: the plugin's settings.
+    StashPlugin,
+}
+
+/// Settings given by the caller, taking precedence over the environment and the
+/// configuration file: the command line's flags, or the Stash plugin's settings.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Where they come from.
+    pub origin: Origin,
+    /// The Plex server's URL.
+    pub plex_url: Option<String>,
+    /// The Plex token itself (a plugin setting; the command line takes only a file).
+    pub plex_token: Option<String>,
+    /// A file holding the Plex token.
+    pub plex_token_file: Option<PathBuf>,
+    /// The data directory.
+    pub data_dir: Option<PathBuf>,
+    /// A configuration file other than config.toml in the data directory.
+    pub config: Option<PathBuf>,
+    /// Leave fields locked in Plex as they are.
+    pub preserve_plex_edits: Option<bool>,
+}
+
+impl From<&Global> for Overrides {
+    fn from(global: &Global) -> Overrides {
+        Overrides {
+            origin: Origin::CommandLine,
+            plex_url: global.plex_url.clone(),
+            plex_token: None,
+            plex_token_file: global.plex_token_file.clone(),
+            data_dir: global.data_dir.clone(),
+            config: global.config.clone(),
+            preserve_plex_edits: None,
+        }
+    }
+}
+
+impl Origin {
+    /// How to set the Plex URL from here.
+    fn plex_url_hint(self) -> &'static str {
+        match self {
+            Origin::CommandLine => "pass --plex-url, set PLEX_URL,",
+            Origin::StashPlugin => "set it in Stash (Settings → Plugins → plexsync → Plex URL)",
+        }
+    }
+
+    /// How to set the Plex token from here.
+    fn plex_token_hint(self) -> &'static str {
+        match self {
+            Origin::CommandLine => "set PLEX_TOKEN, pass --plex-token-file,",
+            Origin::StashPlugin => "set it in Stash (Settings → Plugins → plexsync → Plex Token)",
+        }
+    }
+}
+
 /// The largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -89,9 +152,10 @@ impl Settings {
     }
 }
 
-/// Resolves the configuration: flags, then `env`, then the configuration file.
-pub fn resolve(global: &Global, env: &Env) -> Result<Settings, ConfigError> {
-    let data_dir = match (&global.data_dir, env.get("PLEXSYNC_DATA_DIR")) {
+/// Resolves the configuration: `overrides` (flags, or the plugin's settings), then `env`,
+/// then the configuration file; then checks it as a whole.
+pub fn resolve(overrides: &Overrides, env: &Env) -> Result<Settings, ConfigError> {
+    let data_dir = match (&overrides.data_dir, env.get("PLEXSYNC_DATA_DIR")) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) if !dir.trim().is_empty() => PathBuf::from(dir),
         _ => default_data_dir(env).ok_or_else(|| {
@@ -99,18 +163,21 @@ pub fn resolve(global: &Global, env: &Env) -> Result<Settings, ConfigError> {
         })?,
     };
     let paths = Paths::new(data_dir);
-    let (file, file_path) = match &global.config {
+    let (file, file_path) = match &overrides.config {
         Some(path) => (read_file(path, true)?, path.clone()),
         None => {
             let path = paths.data_dir.join("config.toml");
             (read_file(&path, false)?, path)
         }
     };
-    let policy = file.policy.clone().unwrap_or_default();
+    let mut policy = file.policy.clone().unwrap_or_default();
+    if let Some(preserve) = overrides.preserve_plex_edits {
+        policy.engine.sync.preserve_plex_edits = preserve;
+    }
     policy
         .check()
         .map_err(|e| problem(format!("{}: [policy]: {e}", file_path.display())))?;
-    let plex = plex_config(global, env, &file, &file_path, &paths);
+    let plex = plex_config(overrides, env, &file, &file_path, &paths);
     Ok(Settings {
         paths,
         plex,
@@ -119,13 +186,13 @@ pub fn resolve(global: &Global, env: &Env) -> Result<Settings, ConfigError> {
 }
 
 fn plex_config(
-    global: &Global,
+    overrides: &Overrides,
     env: &Env,
     file: &File,
     file_path: &Path,
     paths: &Paths,
 ) -> Result<PlexConfig, ConfigError> {
-    let url = global
+    let url = overrides
         .plex_url
         .clone()
         .or_else(|| {
@@ -136,19 +203,26 @@ fn plex_config(
         .or_else(|| file.plex_url.clone())
         .ok_or_else(|| {
             problem(format!(
-                "no Plex URL: pass --plex-url, set PLEX_URL, or put plex_url in {}",
+                "no Plex URL: {} or put plex_url in {}",
+                overrides.origin.plex_url_hint(),
                 file_path.display()
             ))
         })?;
-    let token = match (&global.plex_token_file, env.get("PLEX_TOKEN")) {
-        (Some(path), _) => read_token(path)?,
-        (None, Some(token)) if !token.trim().is_empty() => token.trim().to_owned(),
+    let token = match (
+        &overrides.plex_token,
+        &overrides.plex_token_file,
+        env.get("PLEX_TOKEN"),
+    ) {
+        (Some(token), _, _) if !token.trim().is_empty() => token.trim().to_owned(),
+        (_, Some(path), _) => read_token(path)?,
+        (_, None, Some(token)) if !token.trim().is_empty() => token.trim().to_owned(),
         _ => match (&file.plex_token, &file.plex_token_file) {
             (Some(token), _) => token.trim().to_owned(),
             (None, Some(path)) => read_token(path)?,
             (None, None) => {
                 return Err(problem(format!(
-                    "no Plex token: set PLEX_TOKEN, pass --plex-token-file, or put plex_token in {}",
+                    "no Plex token: {} or put plex_token in {}",
+                    overrides.origin.plex_token_hint(),
                     file_path.display()
                 )));
             }

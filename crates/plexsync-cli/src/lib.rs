@@ -56,7 +56,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: &args::Cli, env: &config::Env) -> Result<ExitCode, Failure> {
-    let settings = config::resolve(&cli.global, env)?;
+    let settings = config::resolve(&config::Overrides::from(&cli.global), env)?;
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

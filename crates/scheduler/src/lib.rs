@@ -34,6 +34,8 @@
 //! - [`ProbeSchedule`]: when to probe a server that is down, reset by a healthy probe, with
 //!   a [`ProbePlan`] that may back off differently from a refused port than from a server
 //!   that answers but is not ready, and a fixed or jittered first probe.
+//! - [`ErrorClass`]: the one vocabulary for failures, each with its [`Scope`] (Plex's
+//!   health, the job's own, the settings').
 //! - [`RetryPolicy`]: a [`RetryRule`] per [`ErrorClass`], defaulting to the predecessor's.
 //! - [`due`]: check-on-invocation for periodic tasks, with an [`Interval`] that parses from
 //!   `never`, `hourly`, `daily`, `weekly` or a duration like `30m`.
@@ -42,13 +44,15 @@
 #![warn(missing_docs)]
 
 mod backoff;
+mod class;
 mod due;
 mod probe;
 mod ramp;
 mod retry;
 
 pub use backoff::{Backoff, BackoffError, Jitter};
+pub use class::{ErrorClass, Scope, UnknownClass};
 pub use due::{Due, Interval, IntervalError, Reason, due};
 pub use probe::{Early, FirstProbe, ProbeOutcome, ProbePlan, ProbeSchedule, ProbeState};
 pub use ramp::{Ramp, RampConfig, RampError, RampState};
-pub use retry::{ErrorClass, RetryDecision, RetryPolicy, RetryRule};
+pub use retry::{RetryDecision, RetryPolicy, RetryRule};

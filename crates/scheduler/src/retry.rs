@@ -2,20 +2,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::{Backoff, Jitter};
-
-/// What kind of failure a job met, as the worker sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// Refused, DNS, connect timeout: Plex is not there. The breaker handles it.
-    ServerDown,
-    /// Read timeout, 5xx, maintenance, malformed body: worth trying again soon.
-    Transient,
-    /// The item is not in Plex (yet): worth trying again after a library scan.
-    NotFound,
-    /// Bad request, bad token: trying again cannot help.
-    Permanent,
-}
+use crate::class::ErrorClass;
 
 /// How one class of failure is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,7 +43,7 @@ pub enum RetryDecision {
 pub struct RetryPolicy {
     /// For [`ErrorClass::ServerDown`].
     pub server_down: RetryRule,
-    /// For [`ErrorClass::Transient`].
+    /// For [`ErrorClass::Transient`], [`ErrorClass::Outage`] and [`ErrorClass::ItemError`].
     pub transient: RetryRule,
     /// For [`ErrorClass::NotFound`].
     pub not_found: RetryRule,
@@ -99,12 +86,17 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The rule for `class`.
+    /// An outage and a failing item are retried as transient failures (the engine decides
+    /// whether an outage spends a retry); a configuration error and a deferred job are put
+    /// back as they are; a job that cannot be read is dead-lettered.
     pub fn rule(&self, class: ErrorClass) -> RetryRule {
         match class {
             ErrorClass::ServerDown => self.server_down,
-            ErrorClass::Transient => self.transient,
+            ErrorClass::Outage | ErrorClass::Transient | ErrorClass::ItemError => self.transient,
             ErrorClass::NotFound => self.not_found,
             ErrorClass::Permanent => self.permanent,
+            ErrorClass::Configuration | ErrorClass::Deferred => RetryRule::Requeue,
+            ErrorClass::InvalidJob => RetryRule::DeadLetter,
         }
     }
 

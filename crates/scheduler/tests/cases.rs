@@ -833,3 +833,51 @@ fn a_policy_file_may_say_only_what_it_changes() {
     // A backoff is given whole.
     assert!(serde_json::from_str::<ProbePlan>(r#"{"not_ready": {"base_ms": 1}}"#).is_err());
 }
+
+#[test]
+fn every_failure_class_has_one_name_one_scope_and_one_rule() {
+    use scheduler::Scope;
+    let policy = RetryPolicy {
+        server_down: RetryRule::DeadLetter,
+        transient: RetryRule::Backoff {
+            backoff: Backoff::new(1_000, 2.0, 4_000, Jitter::None).unwrap(),
+            max_retries: 3,
+        },
+        not_found: RetryRule::Backoff {
+            backoff: Backoff::new(7_000, 2.0, 9_000, Jitter::None).unwrap(),
+            max_retries: 2,
+        },
+        permanent: RetryRule::Requeue,
+        ..RetryPolicy::default()
+    };
+    let expected = [
+        ("server_down", Scope::Server, policy.server_down),
+        ("outage", Scope::Server, policy.transient),
+        ("transient", Scope::Job, policy.transient),
+        ("item_error", Scope::Job, policy.transient),
+        ("not_found", Scope::Job, policy.not_found),
+        ("permanent", Scope::Job, policy.permanent),
+        ("configuration", Scope::Settings, RetryRule::Requeue),
+        ("invalid_job", Scope::Job, RetryRule::DeadLetter),
+        ("deferred", Scope::None, RetryRule::Requeue),
+    ];
+    assert_eq!(ErrorClass::ALL.len(), expected.len());
+    for (class, (name, scope, rule)) in ErrorClass::ALL.into_iter().zip(expected) {
+        assert_eq!(class.as_str(), name);
+        assert_eq!(class.to_string(), name);
+        assert_eq!(name.parse::<ErrorClass>(), Ok(class));
+        assert_eq!(
+            serde_json::to_value(class).unwrap(),
+            serde_json::json!(name)
+        );
+        assert_eq!(class.scope(), scope, "{name}");
+        assert_eq!(class.is_outage(), scope == Scope::Server, "{name}");
+        assert_eq!(policy.rule(class), rule, "{name}");
+    }
+    let error = "outages".parse::<ErrorClass>().unwrap_err().to_string();
+    assert!(error.contains("\"outages\""), "{error}");
+    assert!(
+        error.contains("server_down") && error.contains("deferred"),
+        "{error}"
+    );
+}

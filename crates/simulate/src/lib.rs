@@ -15,12 +15,12 @@
 //!
 //! # Scope
 //!
-//! - What is simulated is only what the binary plugs in differently: Plex ([`Stage`]s on a
+//! - What is simulated is only what the binary plugs in differently: Plex ([`ServerPhase`]s on a
 //!   [`Timeline`], latency, a library that edits change), the queue (persist's memory
 //!   backend, fed by hooks as they arrive), the engine's state (in memory) and the clock
 //!   (virtual: a sleep jumps to its deadline or to the next hook). The engine runs as
 //!   `plexsync run` does, through [`engine::drive`].
-//! - A [`Scenario`] draws its world from a seed: the server's stages and the hooks, the
+//! - A [`Scenario`] draws its world from a seed: the server's phases and the hooks, the
 //!   same for every policy. [`run`] gives one run's [`Metrics`] and, if asked, its
 //!   [`Trace`]; [`Suite`] runs scenarios × policies × seeds on every core and sums them up
 //!   per scenario and policy ([`Summary`]); [`table`] prints them, [`targets`] checks the
@@ -36,18 +36,19 @@ mod plot;
 mod report;
 mod run;
 mod scenario;
-mod stage;
 mod suite;
+mod timeline;
 mod workload;
 mod world;
 
+pub use fake_plex::ServerPhase;
 pub use metrics::{FALSE_CLOSURE_WINDOW_MS, Metrics};
 pub use plex::{Latency, ProbeSeen};
 pub use plot::{PlotError, plot};
 pub use report::{Figure, Miss, Summary, percentile, seconds, summarize, table, targets};
 pub use run::{Run, RunError, Trace, run};
 pub use scenario::{Intended, START, Scenario, Setup, Target, scenario, scenarios};
-pub use stage::{Stage, Timeline};
 pub use suite::{Outcome, Suite};
+pub use timeline::Timeline;
 pub use workload::{Bulk, Sessions};
 pub use world::Hook;

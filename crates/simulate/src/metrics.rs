@@ -3,22 +3,19 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use breaker_core::State;
-use engine::SyncJob;
+use engine::{ErrorClass, SyncJob};
 use serde::Serialize;
 
 use crate::plex::SimPlex;
 use crate::scenario::Setup;
-use crate::stage::Stage;
 use crate::world::{Recorder, World};
+use fake_plex::ServerPhase;
 
 /// A closure followed by a re-opening within this long is false if Plex was not ready.
 pub const FALSE_CLOSURE_WINDOW_MS: u64 = 60_000;
 
 /// Lines this long after an outage still count as the outage's.
 const AFTER_OUTAGE_MS: u64 = 300_000;
-
-/// Classes of failure that come from an outage (see `engine`'s failure classes).
-const OUTAGE_CLASSES: [&str; 2] = ["server_down", "outage"];
 
 /// What one run measured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -41,7 +38,7 @@ pub struct Metrics {
     pub false_closures: u64,
     /// Scenes whose latest edit is neither in Plex, nor queued, nor dead-lettered.
     pub lost: u64,
-    /// Jobs dead-lettered for an outage (class `server_down` or `outage`).
+    /// Jobs dead-lettered for an outage (a class whose scope is the server).
     pub outage_dead_letters: u64,
     /// Jobs dead-lettered for any reason.
     pub dead_letters: u64,
@@ -86,7 +83,7 @@ pub(crate) fn measure(
         probes_not_ready: seen
             .probes
             .iter()
-            .filter(|p| p.stage.is_live_not_ready())
+            .filter(|p| p.phase.is_live_not_ready())
             .count() as u64,
         requests: seen.requests,
         requests_not_ready: seen.requests_not_ready,
@@ -157,7 +154,7 @@ fn recoveries(
 
 /// Lines an outage costs: about Plex's health, from its start to five minutes after it ended.
 fn outage_lines(setup: &Setup, recorder: &Recorder) -> u64 {
-    let spans = setup.timeline.spans(|s| s != Stage::Ready);
+    let spans = setup.timeline.spans(|s| s != ServerPhase::Ready);
     recorder
         .health_lines
         .iter()
@@ -204,7 +201,7 @@ fn accounts(setup: &Setup, world: &World, plex: &SimPlex) -> (u64, u64, u64, u64
     let dead = queue.dead_letters().unwrap_or_default();
     let outage = dead
         .iter()
-        .filter(|d| OUTAGE_CLASSES.contains(&d.class.as_str()))
+        .filter(|d| d.class.parse().is_ok_and(ErrorClass::is_outage))
         .count() as u64;
     let dead_titles: HashSet<(String, Option<String>)> = dead
         .iter()

@@ -1,4 +1,4 @@
-//! The simulated Plex: the engine's [`Plex`] on virtual time. Its stage follows a
+//! The simulated Plex: the engine's [`Plex`] on virtual time. Its phase follows a
 //! [`Timeline`]; every request takes time (a drawn latency, or a timeout where nothing
 //! answers); it holds a library that edits change; it records what reached it.
 
@@ -8,15 +8,16 @@ use std::time::Duration;
 use engine::{Plex, ProbeDepth};
 use plex_client::{
     FailureKind, HealthReport, Identity, Item, Located, Location, Media, Part, PlexError, Section,
-    Stage as CheckStage,
+    Stage,
 };
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use crate::library::Library;
-use crate::stage::{Stage, Timeline};
+use crate::timeline::Timeline;
 use crate::world::World;
+use fake_plex::ServerPhase;
 
 /// The address in errors (never a real one).
 const URL: &str = "http://plex.sim:32400/";
@@ -69,13 +70,22 @@ const TIMEOUTS: Timeouts = Timeouts {
     health_ms: 5_000,
 };
 
+/// What a request asks of the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    /// `/identity`: no token, answered without the database.
+    Identity,
+    /// Anything else: with the token, and the database must be up.
+    Library,
+}
+
 /// One probe as the server saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ProbeSeen {
     /// When it began.
     pub at: u64,
-    /// The server's stage then.
-    pub stage: Stage,
+    /// The server's phase then.
+    pub phase: ServerPhase,
     /// Whether it passed.
     pub healthy: bool,
 }
@@ -87,7 +97,7 @@ pub(crate) struct Seen {
     pub(crate) requests: u64,
     /// Requests of any kind that reached a server that was up but not ready.
     pub(crate) requests_not_ready: u64,
-    /// Requests that needed the library (a probe's last stage, every job request) and
+    /// Requests that needed the library (a probe's last phase, every job request) and
     /// reached a server that was up but not ready: what a loading server pays for.
     pub(crate) deep_not_ready: u64,
     pub(crate) scans: u64,
@@ -140,20 +150,15 @@ impl SimPlex {
         l.min_ms + tail + spike
     }
 
-    /// One request: it takes its time, then passes or fails as the stage says. `token`: it
-    /// carries the token; `library`: it needs the database. A request waiting on a hung or
-    /// slow server is answered when the server recovers, and lost if it goes away.
-    fn request(
-        &mut self,
-        token: bool,
-        library: bool,
-        timeout_ms: u64,
-        deadline: u64,
-    ) -> Result<(), PlexError> {
+    /// One request for `what`: it takes its time, then passes or fails as the phase says. A
+    /// request waiting on a hung or slow server is answered when the server recovers, and
+    /// lost if it goes away.
+    fn request(&mut self, what: Asked, timeout_ms: u64, deadline: u64) -> Result<(), PlexError> {
+        let library = what == Asked::Library;
         let start = self.world.now();
-        let stage = self.timeline.at(start);
+        let phase = self.timeline.at(start);
         self.seen.requests += 1;
-        if stage.is_live_not_ready() {
+        if phase.is_live_not_ready() {
             self.seen.requests_not_ready += 1;
             if library {
                 self.seen.deep_not_ready += 1;
@@ -167,11 +172,11 @@ impl SimPlex {
         };
         loop {
             let now = self.world.now();
-            let stage = self.timeline.at(now);
+            let phase = self.timeline.at(now);
             // When a hung or slow server would answer, if it stayed as it is.
-            let waiting = match stage {
-                Stage::Silent => Some(u64::MAX),
-                Stage::Slow => {
+            let waiting = match phase {
+                ServerPhase::Silent => Some(u64::MAX),
+                ServerPhase::Slow => {
                     let (low, high) = self.latency.slow_ms;
                     Some(now.saturating_add(self.rng.random_range(low..=high.max(low))))
                 }
@@ -183,7 +188,7 @@ impl SimPlex {
                     self.world.jump_to(change);
                     if matches!(
                         self.timeline.at(change),
-                        Stage::Refused | Stage::Unreachable
+                        ServerPhase::Refused | ServerPhase::Unreachable
                     ) {
                         return fail(FailureKind::ConnectionLost, "the connection was reset");
                     }
@@ -195,12 +200,12 @@ impl SimPlex {
                 self.world.jump_to(answer_at);
                 return Ok(());
             }
-            return match stage {
-                Stage::Refused => {
+            return match phase {
+                ServerPhase::Refused => {
                     self.world.advance(1);
                     fail(FailureKind::Refused, "connection refused")
                 }
-                Stage::Unreachable => {
+                ServerPhase::Unreachable => {
                     self.world
                         .jump_to(now.saturating_add(TIMEOUTS.connect_ms).min(give_up));
                     fail(FailureKind::ConnectTimeout, "no connection in time")
@@ -211,14 +216,16 @@ impl SimPlex {
                         return timed_out(self);
                     }
                     self.world.advance(took);
-                    match stage {
-                        Stage::Maintenance => {
+                    match phase {
+                        ServerPhase::Maintenance => {
                             fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
                         }
-                        Stage::Starting if library => {
+                        ServerPhase::Starting if library => {
                             fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
                         }
-                        Stage::TokenRevoked if token => fail(FailureKind::Unauthorized, "HTTP 401"),
+                        ServerPhase::TokenRevoked if library => {
+                            fail(FailureKind::Unauthorized, "HTTP 401")
+                        }
                         _ => Ok(()),
                     }
                 }
@@ -227,7 +234,7 @@ impl SimPlex {
     }
 
     fn job_request(&mut self, deadline: u64) -> Result<(), PlexError> {
-        self.request(true, true, TIMEOUTS.read_ms, deadline)
+        self.request(Asked::Library, TIMEOUTS.read_ms, deadline)
     }
 
     fn file_of(located: &Located) -> String {
@@ -275,7 +282,7 @@ pub(crate) fn movie(rating_key: u64, title: &str, file: &str) -> Item {
 impl Plex for SimPlex {
     async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
         let start = self.world.now();
-        let stage = self.timeline.at(start);
+        let phase = self.timeline.at(start);
         let deadline = start + TIMEOUTS.health_ms;
         let identity = Identity {
             machine_id: "simulated".to_owned(),
@@ -285,34 +292,24 @@ impl Plex for SimPlex {
         let report = 'check: {
             let took = |world: &World| Duration::from_millis(world.now() - start);
             // Connecting: refused and unreachable fail here; anything else takes the call.
-            if matches!(stage, Stage::Refused | Stage::Unreachable) {
-                let e = self.request(false, false, TIMEOUTS.health_ms, deadline);
+            if matches!(phase, ServerPhase::Refused | ServerPhase::Unreachable) {
+                let e = self.request(Asked::Identity, TIMEOUTS.health_ms, deadline);
                 let e = e.expect_err("a closed port fails");
-                break 'check HealthReport::failed_at(
-                    CheckStage::Connect,
-                    e,
-                    None,
-                    took(&self.world),
-                );
+                break 'check HealthReport::failed_at(Stage::Connect, e, None, took(&self.world));
             }
-            if let Err(e) = self.request(false, false, TIMEOUTS.health_ms, deadline) {
-                break 'check HealthReport::failed_at(
-                    CheckStage::Identity,
-                    e,
-                    None,
-                    took(&self.world),
-                );
+            if let Err(e) = self.request(Asked::Identity, TIMEOUTS.health_ms, deadline) {
+                break 'check HealthReport::failed_at(Stage::Identity, e, None, took(&self.world));
             }
             if depth == ProbeDepth::Identity {
                 let mut report = HealthReport::passed(identity, took(&self.world) / 3);
                 report.stages.pop();
-                report.reached = Some(CheckStage::Identity);
+                report.reached = Some(Stage::Identity);
                 break 'check report;
             }
-            match self.request(true, true, TIMEOUTS.health_ms, deadline) {
+            match self.request(Asked::Library, TIMEOUTS.health_ms, deadline) {
                 Ok(()) => HealthReport::passed(identity, took(&self.world) / 3),
                 Err(e) => HealthReport::failed_at(
-                    CheckStage::Library,
+                    Stage::Library,
                     e,
                     Some(identity),
                     took(&self.world) / 3,
@@ -321,7 +318,7 @@ impl Plex for SimPlex {
         };
         self.seen.probes.push(ProbeSeen {
             at: start,
-            stage,
+            phase,
             healthy: report.healthy,
         });
         report

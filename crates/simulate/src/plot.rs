@@ -1,4 +1,4 @@
-//! Pictures: one SVG per scenario, every policy on one time axis: the server's stage, each
+//! Pictures: one SVG per scenario, every policy on one time axis: the server's phase, each
 //! policy's breaker and probes, the queue's depth, and the jobs synced.
 
 use std::ops::Range;
@@ -10,7 +10,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::run::Run;
-use crate::stage::Stage;
+use fake_plex::ServerPhase;
 
 const WIDTH: u32 = 1200;
 const LABEL: u32 = 130;
@@ -72,15 +72,15 @@ fn draw(root: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
     let (plex, mut rest) = rest.split_vertically(BAND);
     band(&plex, "Plex", span.clone(), |chart| {
         let changes = first.trace.timeline.changes();
-        let mut from = (first.start, Stage::Ready);
-        for &(at, stage) in changes.iter().chain([&(end, Stage::Ready)]) {
+        let mut from = (first.start, ServerPhase::Ready);
+        for &(at, phase) in changes.iter().chain([&(end, ServerPhase::Ready)]) {
             if wide(chart, x(from.0), x(at)) {
                 chart.draw_series([Rectangle::new(
                     [(x(from.0), 0.0), (x(at), 1.0)],
-                    stage_colour(from.1).filled(),
+                    phase_colour(from.1).filled(),
                 )])?;
             }
-            from = (at, stage);
+            from = (at, phase);
         }
         Ok(())
     })?;
@@ -236,9 +236,9 @@ fn lines(
 fn key(area: &Area<'_>) -> Result<(), Failure> {
     let font = ("sans-serif", 13).into_font().color(&BLACK);
     let mut x = 10;
-    let entries = Stage::ALL
+    let entries = ServerPhase::ALL
         .iter()
-        .map(|s| (format!("Plex {}", s.as_str()), stage_colour(*s)))
+        .map(|s| (format!("Plex {}", s.as_str()), phase_colour(*s)))
         .chain(
             [State::Closed, State::HalfOpen, State::Open]
                 .into_iter()
@@ -303,16 +303,16 @@ fn steps(depth: &[(u64, usize)], end: u64) -> Vec<(u64, usize)> {
     out
 }
 
-fn stage_colour(stage: Stage) -> RGBColor {
-    match stage {
-        Stage::Ready => RGBColor(217, 242, 217),
-        Stage::Refused => RGBColor(224, 102, 102),
-        Stage::Unreachable => RGBColor(204, 65, 37),
-        Stage::Silent => RGBColor(166, 77, 121),
-        Stage::Maintenance => RGBColor(246, 178, 107),
-        Stage::Starting => RGBColor(255, 217, 102),
-        Stage::Slow => RGBColor(180, 167, 214),
-        Stage::TokenRevoked => RGBColor(109, 158, 235),
+fn phase_colour(phase: ServerPhase) -> RGBColor {
+    match phase {
+        ServerPhase::Ready => RGBColor(217, 242, 217),
+        ServerPhase::Refused => RGBColor(224, 102, 102),
+        ServerPhase::Unreachable => RGBColor(204, 65, 37),
+        ServerPhase::Silent => RGBColor(166, 77, 121),
+        ServerPhase::Maintenance => RGBColor(246, 178, 107),
+        ServerPhase::Starting => RGBColor(255, 217, 102),
+        ServerPhase::Slow => RGBColor(180, 167, 214),
+        ServerPhase::TokenRevoked => RGBColor(109, 158, 235),
     }
 }
 

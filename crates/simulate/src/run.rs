@@ -13,8 +13,9 @@ use crate::library::Library;
 use crate::metrics::{self, Metrics};
 use crate::plex::{ProbeSeen, SimPlex};
 use crate::scenario::Setup;
-use crate::stage::{Stage, Timeline};
+use crate::timeline::Timeline;
 use crate::world::{Recorder, SimClock, SimQueue, SimState, World};
+use fake_plex::ServerPhase;
 
 /// However a run goes, it ends this long after its scenario does.
 const OVERTIME_MS: u64 = 2 * 86_400_000;
@@ -22,7 +23,7 @@ const OVERTIME_MS: u64 = 2 * 86_400_000;
 /// What one run did, over time: what the pictures draw.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Trace {
-    /// The server's stages.
+    /// The server's phases.
     pub timeline: Timeline,
     /// Breaker transitions: when, and to what.
     pub breaker: Vec<(u64, State)>,
@@ -144,7 +145,7 @@ pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Resu
 /// When the token is taken again after `now`.
 fn fixed_at(timeline: &Timeline, now: u64) -> Option<u64> {
     let mut at = now;
-    while timeline.at(at) == Stage::TokenRevoked {
+    while timeline.at(at) == ServerPhase::TokenRevoked {
         at = timeline.next_change(at)?;
     }
     Some(at)

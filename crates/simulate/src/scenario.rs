@@ -10,9 +10,10 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use crate::plex::Latency;
-use crate::stage::{Stage, Timeline};
+use crate::timeline::Timeline;
 use crate::workload::{Bulk, Editor, Sessions};
 use crate::world::Hook;
+use fake_plex::ServerPhase;
 
 /// Where simulated time starts (a plausible wall clock, in ms since the epoch).
 pub const START: u64 = 1_700_000_000_000;
@@ -48,8 +49,8 @@ pub struct Scenario {
 /// What a scenario draws from its seed.
 #[derive(Clone, Debug)]
 struct Plan {
-    /// `(from, stage)`, relative to the start.
-    stages: Vec<(u64, Stage)>,
+    /// `(from, phase)`, relative to the start.
+    phases: Vec<(u64, ServerPhase)>,
     /// How long it lasts (the run goes on until the queue is empty).
     length: u64,
     /// Scenes in the library.
@@ -60,9 +61,9 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(length: u64, stages: Vec<(u64, Stage)>) -> Plan {
+    fn new(length: u64, phases: Vec<(u64, ServerPhase)>) -> Plan {
         Plan {
-            stages,
+            phases,
             length,
             library: 2_000,
             sessions: Sessions::default(),
@@ -92,7 +93,7 @@ pub struct Setup {
     pub target: Target,
     /// The seed.
     pub seed: u64,
-    /// The server's stages.
+    /// The server's phases.
     pub timeline: Timeline,
     /// When it starts.
     pub start: u64,
@@ -120,14 +121,14 @@ impl Scenario {
 }
 
 impl Setup {
-    /// A scenario of one's own: the server goes through `stages` (`(from, stage)`, in ms
+    /// A scenario of one's own: the server goes through `phases` (`(from, phase)`, in ms
     /// from the start; ready before the first), over `length` ms of the default workload.
-    pub fn custom(name: &str, stages: Vec<(u64, Stage)>, length: u64, seed: u64) -> Setup {
+    pub fn custom(name: &str, phases: Vec<(u64, ServerPhase)>, length: u64, seed: u64) -> Setup {
         let mut rng = SmallRng::seed_from_u64(seed ^ fnv(name));
         Setup::build(
             name,
             Target::None,
-            Plan::new(length, stages),
+            Plan::new(length, phases),
             seed,
             &mut rng,
         )
@@ -136,9 +137,9 @@ impl Setup {
     fn build(name: &str, target: Target, plan: Plan, seed: u64, rng: &mut SmallRng) -> Setup {
         let rng = &mut *rng;
         let timeline = Timeline::new(
-            plan.stages
+            plan.phases
                 .iter()
-                .map(|(at, stage)| (START + at, *stage))
+                .map(|(at, phase)| (START + at, *phase))
                 .collect(),
         );
         let end = START + plan.length;
@@ -151,7 +152,7 @@ impl Setup {
             };
             editor.bulk(&bulk, plan.library, rng);
         }
-        let outages = timeline.spans(|s| s != Stage::Ready);
+        let outages = timeline.spans(|s| s != ServerPhase::Ready);
         let within: Vec<(u64, u64)> = outages.iter().map(|&(a, b)| (a, b.min(end))).collect();
         editor.during(&within, plan.library, rng);
         let (hooks, unscanned) = editor.finish();
@@ -197,7 +198,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 let at = rng.random_range(30 * MIN..60 * MIN);
                 Plan::new(
                     2 * HOUR,
-                    vec![(at, Stage::Unreachable), (at + 30 * S, Stage::Ready)],
+                    vec![
+                        (at, ServerPhase::Unreachable),
+                        (at + 30 * S, ServerPhase::Ready),
+                    ],
                 )
             },
         },
@@ -211,9 +215,9 @@ pub fn scenarios() -> Vec<Scenario> {
                 Plan::new(
                     2 * HOUR,
                     vec![
-                        (at, Stage::Refused),
-                        (up, Stage::Maintenance),
-                        (up + 3 * MIN, Stage::Ready),
+                        (at, ServerPhase::Refused),
+                        (up, ServerPhase::Maintenance),
+                        (up + 3 * MIN, ServerPhase::Ready),
                     ],
                 )
             },
@@ -228,9 +232,9 @@ pub fn scenarios() -> Vec<Scenario> {
                 let mut plan = Plan::new(
                     at + 10 * HOUR,
                     vec![
-                        (at, Stage::Refused),
-                        (back, Stage::Maintenance),
-                        (back + MIN, Stage::Ready),
+                        (at, ServerPhase::Refused),
+                        (back, ServerPhase::Maintenance),
+                        (back + MIN, ServerPhase::Ready),
                     ],
                 );
                 // Nights are quiet, but someone may still edit.
@@ -245,19 +249,19 @@ pub fn scenarios() -> Vec<Scenario> {
             plan: |rng| {
                 let mut at = rng.random_range(20 * MIN..40 * MIN);
                 let stop = at + HOUR;
-                let mut stages = Vec::new();
+                let mut phases = Vec::new();
                 while at < stop {
                     let down = if rng.random_bool(0.5) {
-                        Stage::Refused
+                        ServerPhase::Refused
                     } else {
-                        Stage::Maintenance
+                        ServerPhase::Maintenance
                     };
-                    stages.push((at, down));
+                    phases.push((at, down));
                     at += rng.random_range(MIN..4 * MIN);
-                    stages.push((at, Stage::Ready));
+                    phases.push((at, ServerPhase::Ready));
                     at += rng.random_range(2 * MIN..5 * MIN);
                 }
-                let mut plan = Plan::new(stop + HOUR, stages);
+                let mut plan = Plan::new(stop + HOUR, phases);
                 plan.sessions.session_gap_ms = 5 * MIN;
                 plan
             },
@@ -270,7 +274,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 let at = rng.random_range(30 * MIN..60 * MIN);
                 Plan::new(
                     2 * HOUR,
-                    vec![(at, Stage::Slow), (at + 10 * MIN, Stage::Ready)],
+                    vec![(at, ServerPhase::Slow), (at + 10 * MIN, ServerPhase::Ready)],
                 )
             },
         },
@@ -284,9 +288,9 @@ pub fn scenarios() -> Vec<Scenario> {
                 Plan::new(
                     2 * HOUR,
                     vec![
-                        (at, Stage::Refused),
-                        (up, Stage::Starting),
-                        (up + 2 * MIN, Stage::Ready),
+                        (at, ServerPhase::Refused),
+                        (up, ServerPhase::Starting),
+                        (up + 2 * MIN, ServerPhase::Ready),
                     ],
                 )
             },
@@ -299,7 +303,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 let at = rng.random_range(30 * MIN..60 * MIN);
                 Plan::new(
                     2 * HOUR,
-                    vec![(at, Stage::TokenRevoked), (at + 30 * MIN, Stage::Ready)],
+                    vec![
+                        (at, ServerPhase::TokenRevoked),
+                        (at + 30 * MIN, ServerPhase::Ready),
+                    ],
                 )
             },
         },
@@ -311,7 +318,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 let at = rng.random_range(5 * MIN..10 * MIN);
                 let mut plan = Plan::new(
                     HOUR,
-                    vec![(at, Stage::Refused), (at + 20 * MIN, Stage::Ready)],
+                    vec![
+                        (at, ServerPhase::Refused),
+                        (at + 20 * MIN, ServerPhase::Ready),
+                    ],
                 );
                 plan.library = 12_000;
                 plan.bulk = Some(Bulk {
@@ -331,7 +341,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 let back = at + rng.random_range(5 * MIN..10 * MIN);
                 Plan::new(
                     2 * HOUR,
-                    vec![(at, Stage::Unreachable), (back, Stage::Ready)],
+                    vec![(at, ServerPhase::Unreachable), (back, ServerPhase::Ready)],
                 )
             },
         },
@@ -343,7 +353,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 let at = rng.random_range(30 * MIN..60 * MIN);
                 Plan::new(
                     2 * HOUR,
-                    vec![(at, Stage::Silent), (at + 5 * MIN, Stage::Ready)],
+                    vec![
+                        (at, ServerPhase::Silent),
+                        (at + 5 * MIN, ServerPhase::Ready),
+                    ],
                 )
             },
         },
@@ -355,7 +368,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 let at = rng.random_range(30 * MIN..60 * MIN);
                 Plan::new(
                     3 * HOUR,
-                    vec![(at, Stage::Starting), (at + 40 * MIN, Stage::Ready)],
+                    vec![
+                        (at, ServerPhase::Starting),
+                        (at + 40 * MIN, ServerPhase::Ready),
+                    ],
                 )
             },
         },
@@ -374,16 +390,16 @@ pub fn scenarios() -> Vec<Scenario> {
                 Plan::new(
                     24 * HOUR,
                     vec![
-                        (blip, Stage::Unreachable),
-                        (blip + 30 * S, Stage::Ready),
-                        (restart, Stage::Refused),
-                        (up, Stage::Maintenance),
-                        (up + 3 * MIN, Stage::Ready),
-                        (slow, Stage::Slow),
-                        (slow + 10 * MIN, Stage::Ready),
-                        (backup, Stage::Refused),
-                        (back, Stage::Maintenance),
-                        (back + MIN, Stage::Ready),
+                        (blip, ServerPhase::Unreachable),
+                        (blip + 30 * S, ServerPhase::Ready),
+                        (restart, ServerPhase::Refused),
+                        (up, ServerPhase::Maintenance),
+                        (up + 3 * MIN, ServerPhase::Ready),
+                        (slow, ServerPhase::Slow),
+                        (slow + 10 * MIN, ServerPhase::Ready),
+                        (backup, ServerPhase::Refused),
+                        (back, ServerPhase::Maintenance),
+                        (back + MIN, ServerPhase::Ready),
                     ],
                 )
             },

@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use breaker_core::State;
 use engine::{
-    Clock, Disposition, EngineState, Event, EventSink, Finished, JobOutcome, JobStore, Level,
-    QueueCounts, StateStore, SyncJob, Wake,
+    Clock, Disposition, EngineState, ErrorClass, Event, EventSink, Finished, JobOutcome, JobStore,
+    Level, QueueCounts, StateStore, SyncJob, Wake,
 };
 use persist::{Lease, Queue};
 
@@ -219,7 +219,7 @@ pub(crate) struct Recorder {
     /// Jobs that reached Plex (updated, or found already up to date): when, and their key.
     pub(crate) synced: Vec<(u64, String)>,
     /// Jobs sent to the dead-letter queue: when, and the class.
-    pub(crate) dead_lettered: Vec<(u64, String)>,
+    pub(crate) dead_lettered: Vec<(u64, ErrorClass)>,
     /// Lines a user sees by default, as the CLI renders them.
     pub(crate) lines: Vec<(u64, Level, String)>,
     /// When each of those lines was about Plex's health (the breaker, an outage, a job held
@@ -236,7 +236,7 @@ impl EventSink for Recorder {
                     self.synced.push((now, key.clone()));
                 }
                 JobOutcome::DeadLettered { class, .. } => {
-                    self.dead_lettered.push((now, class.clone()));
+                    self.dead_lettered.push((now, *class));
                 }
                 JobOutcome::Retry { .. } | JobOutcome::LeaseLost => {}
             },
@@ -254,7 +254,7 @@ impl EventSink for Recorder {
                     outcome:
                         JobOutcome::Retry { class, .. } | JobOutcome::DeadLettered { class, .. },
                     ..
-                } => matches!(class.as_str(), "server_down" | "outage"),
+                } => class.is_outage(),
                 _ => false,
             };
             if about_health {

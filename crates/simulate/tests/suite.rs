@@ -5,7 +5,7 @@ use std::process::Command;
 
 use engine::Policy;
 use proptest::prelude::*;
-use simulate::{Run, Setup, Stage, Suite, run, scenarios};
+use simulate::{Run, ServerPhase, Setup, Suite, run, scenarios};
 
 fn presets() -> Vec<(String, Policy)> {
     ["plexsync", "predecessor", "naive"]
@@ -236,28 +236,28 @@ fn plot_writes_one_svg_per_scenario() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A random outage schedule: stretches of a stage, each followed by a ready stretch; the
+/// A random outage schedule: stretches of a phase, each followed by a ready stretch; the
 /// token is always put right (a configuration error is not an outage to ride out).
-fn schedule() -> impl Strategy<Value = Vec<(u64, Stage)>> {
-    let stage = prop_oneof![
-        Just(Stage::Refused),
-        Just(Stage::Unreachable),
-        Just(Stage::Silent),
-        Just(Stage::Maintenance),
-        Just(Stage::Starting),
-        Just(Stage::Slow),
-        Just(Stage::TokenRevoked),
+fn schedule() -> impl Strategy<Value = Vec<(u64, ServerPhase)>> {
+    let phase = prop_oneof![
+        Just(ServerPhase::Refused),
+        Just(ServerPhase::Unreachable),
+        Just(ServerPhase::Silent),
+        Just(ServerPhase::Maintenance),
+        Just(ServerPhase::Starting),
+        Just(ServerPhase::Slow),
+        Just(ServerPhase::TokenRevoked),
     ];
-    proptest::collection::vec((stage, 1u64..1_800, 1u64..1_800), 1..6).prop_map(|spans| {
+    proptest::collection::vec((phase, 1u64..1_800, 1u64..1_800), 1..6).prop_map(|spans| {
         let mut at = 600_000;
-        let mut stages = Vec::new();
-        for (stage, down_s, up_s) in spans {
-            stages.push((at, stage));
+        let mut phases = Vec::new();
+        for (phase, down_s, up_s) in spans {
+            phases.push((at, phase));
             at += down_s * 1_000;
-            stages.push((at, Stage::Ready));
+            phases.push((at, ServerPhase::Ready));
             at += up_s * 1_000;
         }
-        stages
+        phases
     })
 }
 
@@ -273,11 +273,11 @@ proptest! {
 
     #[test]
     fn random_outage_schedules_lose_nothing_under_the_defaults(
-        stages in schedule(),
+        phases in schedule(),
         seed in 0u64..1_000,
     ) {
-        let length = stages.last().map_or(0, |(at, _)| *at) + 1_800_000;
-        let setup = Setup::custom("random", stages, length, seed);
+        let length = phases.last().map_or(0, |(at, _)| *at) + 1_800_000;
+        let setup = Setup::custom("random", phases, length, seed);
         let r = run(&setup, "plexsync", &Policy::default(), false).unwrap();
         holds_for_the_defaults(&r);
     }

@@ -13,6 +13,7 @@ use engine::{
     Clock, Engine, EngineState, Event, Mode, Plex, Policy, Ports, ProbeDepth, StateStore,
     StopReason, SyncJob, VirtualClock, block_on, drive,
 };
+pub use fake_plex::ServerPhase;
 use persist::Queue;
 use plex_client::{
     FailureKind, HealthReport, Identity, Item, Located, MetadataEdit, PlexError, Section, Stage,
@@ -24,21 +25,6 @@ use rand::rngs::SmallRng;
 pub const T0: u64 = 1_700_000_000_000;
 pub const URL: &str = "http://plex.test:32400/";
 
-/// Where Plex is, from some instant on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Up {
-    /// The port is closed.
-    Refused,
-    /// The port is open and nothing answers.
-    Silent,
-    /// HTTP answers 503 maintenance; `identity_ok`: `/identity` already passes.
-    Maintenance { identity_ok: bool },
-    /// Everything works.
-    Ready,
-    /// The token is refused.
-    TokenRevoked,
-}
-
 /// An edit as the scripted server saw it: the item, the pairs, when.
 pub type SeenEdit = (String, Vec<(String, String)>, u64);
 
@@ -48,15 +34,15 @@ pub struct Seen {
     pub edits: Vec<SeenEdit>,
     /// For every job request: the breaker's state as stored, and its trials in flight.
     pub breaker_at_request: Vec<(breaker_core::State, u32)>,
-    pub probes: Vec<(u64, Up, ProbeDepth)>,
-    pub requests: Vec<(u64, Up, &'static str)>,
+    pub probes: Vec<(u64, ServerPhase, ProbeDepth)>,
+    pub requests: Vec<(u64, ServerPhase, &'static str)>,
     pub scans: Vec<(String, String, u64)>,
 }
 
 pub struct ScriptedPlex {
     pub clock: VirtualClock,
     /// `(from, phase)`, ascending.
-    pub script: Vec<(u64, Up)>,
+    pub script: Vec<(u64, ServerPhase)>,
     pub items: Rc<RefCell<BTreeMap<String, Item>>>,
     /// Items on disk that appear when their folder is scanned.
     pub unscanned: Rc<RefCell<BTreeMap<String, Item>>>,
@@ -85,7 +71,7 @@ pub fn section() -> Section {
 }
 
 impl ScriptedPlex {
-    pub fn new(clock: &VirtualClock, script: Vec<(u64, Up)>) -> ScriptedPlex {
+    pub fn new(clock: &VirtualClock, script: Vec<(u64, ServerPhase)>) -> ScriptedPlex {
         ScriptedPlex {
             clock: clock.clone(),
             script,
@@ -110,13 +96,13 @@ impl ScriptedPlex {
         self
     }
 
-    pub fn phase(&self) -> Up {
+    pub fn phase(&self) -> ServerPhase {
         let now = self.clock.now();
         self.script
             .iter()
             .rev()
             .find(|(from, _)| *from <= now)
-            .map_or(Up::Ready, |(_, up)| *up)
+            .map_or(ServerPhase::Ready, |(_, up)| *up)
     }
 
     /// One request: takes its latency, or the whole timeout if nothing answers; fails as the
@@ -143,31 +129,29 @@ impl ScriptedPlex {
             .borrow_mut()
             .requests
             .push((self.clock.now(), phase, what));
+        // Where nothing answers, the request takes its whole timeout (or what is left of the
+        // deadline); anything that answers takes the latency.
+        let took = match phase {
+            ServerPhase::Refused => 1,
+            // Slower than any deadline a test sets.
+            ServerPhase::Unreachable | ServerPhase::Silent | ServerPhase::Slow => self
+                .timeout_ms
+                .min(deadline.saturating_sub(self.clock.now())),
+            ServerPhase::Maintenance
+            | ServerPhase::Starting
+            | ServerPhase::TokenRevoked
+            | ServerPhase::Ready => self.latency_ms,
+        };
+        self.clock.advance(took);
         let fail = |kind, detail: &str| Err(PlexError::new(kind, URL, detail));
         match phase {
-            Up::Refused => {
-                self.clock.advance(1);
-                fail(FailureKind::Refused, "connection refused")
-            }
-            Up::Silent => {
-                let wait = self
-                    .timeout_ms
-                    .min(deadline.saturating_sub(self.clock.now()));
-                self.clock.advance(wait);
-                fail(FailureKind::ReadTimeout, "no answer")
-            }
-            Up::Maintenance { identity_ok } if needs_db || !identity_ok => {
-                self.clock.advance(self.latency_ms);
-                fail(FailureKind::Maintenance, "HTTP 503")
-            }
-            Up::TokenRevoked if needs_db => {
-                self.clock.advance(self.latency_ms);
-                fail(FailureKind::Unauthorized, "HTTP 401")
-            }
-            _ => {
-                self.clock.advance(self.latency_ms);
-                Ok(())
-            }
+            ServerPhase::Refused => fail(FailureKind::Refused, "connection refused"),
+            ServerPhase::Unreachable => fail(FailureKind::ConnectTimeout, "no connection"),
+            ServerPhase::Silent | ServerPhase::Slow => fail(FailureKind::ReadTimeout, "no answer"),
+            ServerPhase::Maintenance => fail(FailureKind::Maintenance, "HTTP 503"),
+            ServerPhase::Starting if needs_db => fail(FailureKind::Maintenance, "HTTP 503"),
+            ServerPhase::TokenRevoked if needs_db => fail(FailureKind::Unauthorized, "HTTP 401"),
+            ServerPhase::Starting | ServerPhase::TokenRevoked | ServerPhase::Ready => Ok(()),
         }
     }
 }
@@ -329,7 +313,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(script: Vec<(u64, Up)>, movies: usize) -> World {
+    pub fn new(script: Vec<(u64, ServerPhase)>, movies: usize) -> World {
         let clock = VirtualClock::new(T0);
         // However a test goes wrong, it ends: a year of virtual time is the most any runs.
         clock.stop_at(T0 + 365 * 86_400_000);

@@ -12,7 +12,8 @@ use serde_json::value::RawValue;
 #[serde(transparent)]
 pub struct JobId(pub(crate) u64);
 
-const OFFSET_BITS: u32 = 40;
+/// Bits of an id that hold the byte offset; the rest hold the segment number.
+pub(crate) const OFFSET_BITS: u32 = 40;
 
 impl JobId {
     pub(crate) fn at(segment: u64, offset: u64) -> JobId {
@@ -146,9 +147,9 @@ pub struct DeadJob {
 /// hand it to someone else.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
-    /// The job.
+    /// The job handed out.
     pub job: Job,
-    /// The visibility deadline.
+    /// Until when (ms) no one else is handed the job.
     pub until: u64,
     pub(crate) token: u64,
 }

@@ -155,13 +155,49 @@ pub(crate) struct Extent {
     pub(crate) length: u64,
 }
 
+/// What this process may do with the queue's files, and the lock it takes to do it.
+#[derive(Clone, Debug)]
+pub(crate) enum Access {
+    /// Read and write, under this lock.
+    ReadWrite(Arc<LockFile>),
+    /// Read only, under this lock if the queue has one yet (a queue never written has none).
+    ReadOnly(Option<Arc<LockFile>>),
+}
+
+impl Access {
+    /// The lock to take, if there is one.
+    pub(crate) fn lock(&self) -> Option<&Arc<LockFile>> {
+        match self {
+            Access::ReadWrite(lock) => Some(lock),
+            Access::ReadOnly(lock) => lock.as_ref(),
+        }
+    }
+
+    /// The lock, if writing is allowed.
+    pub(crate) fn writable(&self) -> Option<&Arc<LockFile>> {
+        match self {
+            Access::ReadWrite(lock) => Some(lock),
+            Access::ReadOnly(_) => None,
+        }
+    }
+}
+
+/// Whether an append is on disk when it returns, or only written (lost to a power cut, never
+/// to a crash of the process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Synced to disk before the call returns.
+    Synced,
+    /// Written, not synced: for records whose loss only delays or repeats something.
+    Written,
+}
+
 /// The queue directory as this process last saw it, and the segments it holds open. Every
 /// method must be called with the queue's lock held, if it has one.
 #[derive(Debug)]
 pub(crate) struct Journal {
     dir: PathBuf,
-    lock: Option<Arc<LockFile>>,
-    writable: bool,
+    access: Access,
     /// The lock file's counter when `files` was listed; `None` forces a new listing.
     generation: Option<u64>,
     files: Files,
@@ -170,11 +206,10 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    pub(crate) fn new(dir: PathBuf, lock: Option<Arc<LockFile>>, writable: bool) -> Journal {
+    pub(crate) fn new(dir: PathBuf, access: Access) -> Journal {
         Journal {
             dir,
-            lock,
-            writable,
+            access,
             generation: None,
             files: Files::default(),
             open: BTreeMap::new(),
@@ -184,7 +219,7 @@ impl Journal {
 
     /// Lists the directory again if anyone changed it since the last listing.
     pub(crate) fn sync_layout(&mut self) -> Result<&Files> {
-        let now = match &self.lock {
+        let now = match self.access.lock() {
             Some(lock) => Some(lock.generation()?),
             None => None,
         };
@@ -233,7 +268,7 @@ impl Journal {
 
     /// Announces that this process is about to add or remove files.
     pub(crate) fn changing_layout(&mut self) -> Result<()> {
-        if let Some(lock) = &self.lock {
+        if let Some(lock) = self.access.lock() {
             lock.bump_generation()?;
         }
         self.generation = None;
@@ -244,10 +279,14 @@ impl Journal {
         &self.dir
     }
 
+    pub(crate) fn access(&self) -> &Access {
+        &self.access
+    }
+
     fn segment(&mut self, n: u64) -> Result<Option<&mut File>> {
         if let btree_map::Entry::Vacant(slot) = self.open.entry(n) {
             let path = segment_path(&self.dir, n);
-            match open_regular(&path, self.writable)? {
+            match open_regular(&path, self.access.writable().is_some())? {
                 Some(file) => {
                     slot.insert(file);
                 }
@@ -259,13 +298,11 @@ impl Journal {
 
     /// Appends the bytes `encode` makes (given the segment number and the offset they will
     /// start at) to the newest segment, or to a new one when there is none after the base
-    /// snapshot or the newest is full, sealed or suspect. With `durable` the bytes are on disk
-    /// when this returns; without, they are written but may be lost to a power cut (never to
-    /// a crash of the process).
+    /// snapshot or the newest is full, sealed or suspect, as durably as `durability` says.
     pub(crate) fn append(
         &mut self,
         max_bytes: u64,
-        durable: bool,
+        durability: Durability,
         encode: impl FnOnce(u64, u64) -> Result<Vec<u8>>,
     ) -> Result<()> {
         self.sync_layout()?;
@@ -298,7 +335,7 @@ impl Journal {
         file.seek(SeekFrom::Start(offset))
             .and_then(|_| file.write_all(&bytes))
             .map_err(Error::io("append to the journal segment", &path))?;
-        if durable {
+        if durability == Durability::Synced {
             file.sync_data()
                 .map_err(Error::io("sync the journal segment", &path))?;
         }

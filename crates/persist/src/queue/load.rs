@@ -48,6 +48,17 @@ impl Loaded {
         }
     }
 
+    /// The view now rests on the proven snapshot `covered`, which holds every record read
+    /// so far: nothing is consumed of the segment after it, nothing is merged, and no file
+    /// that held damage is left to retire.
+    pub(crate) fn rebase_on(&mut self, covered: u64) {
+        self.base = covered;
+        self.positions = BTreeMap::from([(covered + 1, 0)]);
+        self.merged = BTreeSet::new();
+        self.records = 0;
+        self.damaged.clear();
+    }
+
     fn report(&mut self, path: PathBuf, problems: &[String]) {
         if problems.is_empty() {
             return;

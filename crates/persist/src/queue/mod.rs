@@ -1,22 +1,22 @@
 //! A durable job queue with at-least-once delivery, shared by any number of processes; or the
 //! same queue in memory.
 
+mod compact;
 mod job;
 mod journal;
 mod load;
 mod op;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use job::{Attempt, DeadJob, Job, JobId, Lease, Payload, Selection, Stats};
-use journal::Journal;
+use journal::{Access, Durability, Journal};
 use load::Loaded;
-use op::{Op, Record, SCHEMA};
+use op::{Op, Record};
 use serde::Serialize;
 use view::{Loc, Meta, View};
 
@@ -77,7 +77,7 @@ pub struct Recovery {
 #[derive(Debug)]
 pub struct Queue {
     options: QueueOptions,
-    store: Store,
+    backend: Backend,
 }
 
 #[derive(Debug)]
@@ -85,7 +85,7 @@ pub struct Queue {
     clippy::large_enum_variant,
     reason = "one queue is made per process or simulation; its size does not matter"
 )]
-enum Store {
+enum Backend {
     Disk(Disk),
     Memory(Memory),
 }
@@ -93,10 +93,8 @@ enum Store {
 #[derive(Debug)]
 struct Disk {
     dir: PathBuf,
-    /// `None` only for a read-only queue with no lock file (so no queue) to lock.
-    lock: Option<Arc<LockFile>>,
+    /// The files, and what this process may do with them.
     journal: Journal,
-    read_only: bool,
     loaded: Option<Loaded>,
 }
 
@@ -116,11 +114,9 @@ impl Queue {
         let lock = Arc::new(LockFile::open(&dir.join("lock"))?);
         Ok(Queue {
             options,
-            store: Store::Disk(Disk {
-                journal: Journal::new(dir.clone(), Some(lock.clone()), true),
-                lock: Some(lock),
+            backend: Backend::Disk(Disk {
+                journal: Journal::new(dir.clone(), Access::ReadWrite(lock)),
                 dir,
-                read_only: false,
                 loaded: None,
             }),
         })
@@ -138,11 +134,9 @@ impl Queue {
                 lock_timeout: options.lock_timeout.min(READ_ONLY_WAIT),
                 ..options
             },
-            store: Store::Disk(Disk {
-                journal: Journal::new(dir.clone(), lock.clone(), false),
-                lock,
+            backend: Backend::Disk(Disk {
+                journal: Journal::new(dir.clone(), Access::ReadOnly(lock)),
                 dir,
-                read_only: true,
                 loaded: None,
             }),
         })
@@ -153,7 +147,7 @@ impl Queue {
     pub fn in_memory() -> Queue {
         Queue {
             options: QueueOptions::default(),
-            store: Store::Memory(Memory {
+            backend: Backend::Memory(Memory {
                 next: 1,
                 ..Memory::default()
             }),
@@ -162,9 +156,9 @@ impl Queue {
 
     /// The queue's directory; `None` for a queue in memory.
     pub fn dir(&self) -> Option<&Path> {
-        match &self.store {
-            Store::Disk(disk) => Some(&disk.dir),
-            Store::Memory(_) => None,
+        match &self.backend {
+            Backend::Disk(disk) => Some(&disk.dir),
+            Backend::Memory(_) => None,
         }
     }
 
@@ -217,18 +211,21 @@ impl Queue {
                 at: now,
             }
         };
-        match &mut self.store {
-            Store::Memory(memory) => Ok(memory.write(count, build)),
-            Store::Disk(disk) => {
+        match &mut self.backend {
+            Backend::Memory(memory) => Ok(memory.write(count, build)),
+            Backend::Disk(disk) => {
                 // An enqueue only appends: it never reads the queue, whatever its length.
                 let lock = disk.writable_lock()?;
                 let _held = lock.acquire(Mode::Exclusive, self.options.lock_timeout)?;
                 let mut ids = Vec::with_capacity(count);
                 let dir = disk.dir.clone();
-                disk.journal
-                    .append(self.options.max_segment_bytes, true, |segment, offset| {
+                disk.journal.append(
+                    self.options.max_segment_bytes,
+                    Durability::Synced,
+                    |segment, offset| {
                         encode_ops(count, segment, offset, &dir, &mut ids, &mut build)
-                    })?;
+                    },
+                )?;
                 Ok(ids)
             }
         }
@@ -243,7 +240,7 @@ impl Queue {
         self.exclusive(|q| {
             if q.view()?.needs_rebase(now) {
                 // Losing this to a power cut only means it is written again next time.
-                q.write(false, 1, |_, _| Op::Rebase { at: now })?;
+                q.write(Durability::Written, 1, |_, _| Op::Rebase { at: now })?;
             }
             let expired = q.view()?.expired(now);
             if !expired.is_empty() {
@@ -252,10 +249,12 @@ impl Queue {
                     expired
                         .into_iter()
                         .map(|(id, token)| Op::Expire { id, token, at: now });
-                q.write(false, ops.len(), |_, _| ops.next().expect("one per lease"))?;
+                q.write(Durability::Written, ops.len(), |_, _| {
+                    ops.next().expect("one per lease")
+                })?;
             }
             q.retrying_after_reload(|q| {
-                let Some(id) = q.view_mut()?.next_ready(now) else {
+                let Some(id) = q.view()?.next_ready(now) else {
                     return Ok(None);
                 };
                 // Read the job before writing anything: a job that cannot be read back must
@@ -264,7 +263,7 @@ impl Queue {
                 let until = now.saturating_add(visibility_ms);
                 // A lease lost to a power cut only means the job is delivered again, which
                 // at-least-once delivery allows; the ack that follows is synced.
-                let tokens = q.write(false, 1, |_, position| Op::Lease {
+                let tokens = q.write(Durability::Written, 1, |_, position| Op::Lease {
                     id,
                     token: position.0,
                     until,
@@ -293,7 +292,9 @@ impl Queue {
                 let mut ops = held
                     .into_iter()
                     .map(|(id, token)| Op::Expire { id, token, at: now });
-                q.write(false, released, |_, _| ops.next().expect("one per lease"))?;
+                q.write(Durability::Written, released, |_, _| {
+                    ops.next().expect("one per lease")
+                })?;
             }
             Ok(released)
         })
@@ -308,7 +309,7 @@ impl Queue {
             if !q.view()?.holds(id, token) {
                 return Err(Error::LeaseLost { job: id });
             }
-            q.write(false, 1, |_, _| Op::Extend {
+            q.write(Durability::Written, 1, |_, _| Op::Extend {
                 id,
                 token,
                 until,
@@ -419,19 +420,19 @@ impl Queue {
     /// Rewrites the queue as one snapshot of its live and dead jobs and retires the journal.
     /// This happens on its own as the journal grows; calling it is never required.
     pub fn compact(&mut self) -> Result<()> {
-        self.exclusive(|q| q.compact_locked())
+        self.exclusive(compact::compact_locked)
     }
 
     /// What loading the queue had to work around.
     pub fn recovery(&mut self) -> Result<Recovery> {
         self.reading(|q| {
-            Ok(match &q.store {
-                Store::Disk(disk) => disk
+            Ok(match &q.backend {
+                Backend::Disk(disk) => disk
                     .loaded
                     .as_ref()
                     .map(|l| l.recovery.clone())
                     .unwrap_or_default(),
-                Store::Memory(_) => Recovery::default(),
+                Backend::Memory(_) => Recovery::default(),
             })
         })
     }
@@ -449,7 +450,7 @@ impl Queue {
             }
             let count = ids.len();
             if count > 0 {
-                q.write(true, count, |i, _| op(ids[i]))?;
+                q.write(Durability::Synced, count, |i, _| op(ids[i]))?;
             }
             Ok(count)
         })
@@ -461,7 +462,7 @@ impl Queue {
                 return Err(Error::LeaseLost { job: lease.job.id });
             }
             let mut op = Some(op);
-            q.write(true, 1, |_, _| op.take().expect("one record"))?;
+            q.write(Durability::Synced, 1, |_, _| op.take().expect("one record"))?;
             Ok(())
         })
     }
@@ -470,22 +471,22 @@ impl Queue {
     /// on disk. An automatic compaction that follows is best-effort: its failure is recorded
     /// in [`Queue::recovery`], never reported as the failure of what `body` did.
     fn exclusive<R>(&mut self, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
-        let lock = match &self.store {
-            Store::Memory(_) => {
+        let lock = match &self.backend {
+            Backend::Memory(_) => {
                 let result = body(self)?;
-                if let Store::Memory(memory) = &mut self.store {
+                if let Backend::Memory(memory) = &mut self.backend {
                     memory.collect_garbage();
                 }
                 return Ok(result);
             }
-            Store::Disk(disk) => disk.writable_lock()?,
+            Backend::Disk(disk) => disk.writable_lock()?,
         };
         let _held = lock.acquire(Mode::Exclusive, self.options.lock_timeout)?;
         self.refresh()?;
         let result = body(self)?;
         if self.due_for_compaction() {
-            if let Err(e) = self.compact_locked() {
-                if let Store::Disk(disk) = &mut self.store {
+            if let Err(e) = compact::compact_locked(self) {
+                if let Backend::Disk(disk) = &mut self.backend {
                     if let Some(loaded) = disk.loaded.as_mut() {
                         loaded
                             .recovery
@@ -501,9 +502,12 @@ impl Queue {
     /// Runs `body` with the view up to date, under the shared lock on disk; `body` may read
     /// jobs' keys and payloads but must not write.
     fn reading<R>(&mut self, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
-        let (lock, read_only) = match &self.store {
-            Store::Memory(_) => return body(self),
-            Store::Disk(disk) => (disk.lock.clone(), disk.read_only),
+        let (lock, read_only) = match &self.backend {
+            Backend::Memory(_) => return body(self),
+            Backend::Disk(disk) => {
+                let access = disk.journal.access();
+                (access.lock().cloned(), access.writable().is_none())
+            }
         };
         let _held = match &lock {
             Some(lock) => match lock.acquire(Mode::Shared, self.options.lock_timeout) {
@@ -526,9 +530,9 @@ impl Queue {
         mut body: impl FnMut(&mut Self) -> Result<R>,
     ) -> Result<R> {
         match body(self) {
-            Err(Error::Damaged { .. }) if matches!(self.store, Store::Disk(_)) => {
-                if let Store::Disk(disk) = &mut self.store {
-                    disk.reload(&self.options)?;
+            Err(Error::Damaged { .. }) if matches!(self.backend, Backend::Disk(_)) => {
+                if let Backend::Disk(disk) = &mut self.backend {
+                    disk.reload()?;
                 }
                 body(self)
             }
@@ -536,19 +540,16 @@ impl Queue {
         }
     }
 
+    /// The view, loaded if it is not yet.
     fn view(&mut self) -> Result<&mut View> {
-        self.view_mut()
-    }
-
-    fn view_mut(&mut self) -> Result<&mut View> {
-        if let Store::Disk(disk) = &mut self.store {
+        if let Backend::Disk(disk) = &mut self.backend {
             if disk.loaded.is_none() {
-                disk.refresh(&self.options)?;
+                disk.refresh()?;
             }
         }
-        Ok(match &mut self.store {
-            Store::Memory(memory) => &mut memory.view,
-            Store::Disk(disk) => &mut disk.loaded.as_mut().expect("refresh loads the view").view,
+        Ok(match &mut self.backend {
+            Backend::Memory(memory) => &mut memory.view,
+            Backend::Disk(disk) => &mut disk.loaded.as_mut().expect("refresh loads the view").view,
         })
     }
 
@@ -556,32 +557,32 @@ impl Queue {
     /// by reading them back, exactly as another process would. Returns their positions.
     fn write(
         &mut self,
-        durable: bool,
+        durability: Durability,
         count: usize,
         mut build: impl FnMut(usize, JobId) -> Op,
     ) -> Result<Vec<JobId>> {
-        match &mut self.store {
-            Store::Memory(memory) => Ok(memory.write(count, build)),
-            Store::Disk(disk) => {
+        match &mut self.backend {
+            Backend::Memory(memory) => Ok(memory.write(count, build)),
+            Backend::Disk(disk) => {
                 let dir = disk.dir.clone();
                 let mut positions = Vec::with_capacity(count);
                 disk.journal.append(
                     self.options.max_segment_bytes,
-                    durable,
+                    durability,
                     |segment, offset| {
                         encode_ops(count, segment, offset, &dir, &mut positions, &mut build)
                     },
                 )?;
-                disk.refresh(&self.options)?;
+                disk.refresh()?;
                 Ok(positions)
             }
         }
     }
 
     fn refresh(&mut self) -> Result<()> {
-        match &mut self.store {
-            Store::Memory(_) => Ok(()),
-            Store::Disk(disk) => disk.refresh(&self.options),
+        match &mut self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Disk(disk) => disk.refresh(),
         }
     }
 
@@ -614,19 +615,19 @@ impl Queue {
 
     /// A job's key and payload: in memory, or from the record at `loc`.
     fn body(&mut self, id: JobId, loc: Loc) -> Result<(String, Payload)> {
-        match &mut self.store {
-            Store::Memory(memory) => memory
+        match &mut self.backend {
+            Backend::Memory(memory) => memory
                 .bodies
                 .get(&id)
                 .cloned()
                 .ok_or(Error::NotFound { job: id }),
-            Store::Disk(disk) => body_on_disk(&mut disk.journal, loc, id),
+            Backend::Disk(disk) => body_on_disk(&mut disk.journal, loc, id),
         }
     }
 
     fn due_for_compaction(&self) -> bool {
-        match &self.store {
-            Store::Disk(disk) if disk.loaded.is_some() => {
+        match &self.backend {
+            Backend::Disk(disk) if disk.loaded.is_some() => {
                 let l = disk.loaded.as_ref().expect("checked");
                 let size = (l.view.live_len() + l.view.dead_len()) as u64;
                 l.records > self.options.compact_min_records && l.records > 2 * size
@@ -634,163 +635,29 @@ impl Queue {
             _ => false,
         }
     }
-
-    /// Compaction with the lock held and the view up to date: the snapshot first, then a new
-    /// segment, then the rename that makes the snapshot count, then retiring what it covers.
-    fn compact_locked(&mut self) -> Result<()> {
-        let Store::Disk(disk) = &mut self.store else {
-            return Ok(());
-        };
-        // Compaction reads every record anyway; it works from the files as they are now, so
-        // that damage done since this process loaded them is found and its files kept.
-        disk.reload(&self.options)?;
-        let files = disk.journal.sync_layout()?.clone();
-        let Some(covered) = files.live_segments().last() else {
-            return Ok(());
-        };
-        let dir = disk.dir.clone();
-        let loaded = disk
-            .loaded
-            .as_mut()
-            .expect("the view is loaded under the lock");
-        let snapshot = journal::snapshot_path(&dir, covered);
-        let live = loaded.view.live_ids();
-        let dead: Vec<JobId> = loaded.view.dead().map(|(id, _)| id).collect();
-        let mut offsets = Vec::with_capacity(live.len() + dead.len());
-        let journal = &mut disk.journal;
-        let view = &loaded.view;
-        // 1. The snapshot, whole, in a temporary file: a failure here changes nothing.
-        let tmp = fsutil::write_temp(&snapshot, |out, tmp| {
-            let mut bytes = Vec::new();
-            let mut offset = 0u64;
-            let mut records = 0u64;
-            let mut crc = crc32fast::Hasher::new();
-            let mut put = |record: &Record,
-                           out: &mut std::io::BufWriter<std::fs::File>,
-                           crc: &mut crc32fast::Hasher| {
-                bytes.clear();
-                line::encode(record, None, &mut bytes).map_err(|source| Error::Encode {
-                    path: snapshot.clone(),
-                    source,
-                })?;
-                out.write_all(&bytes)
-                    .map_err(Error::io("write the temporary file", tmp))?;
-                crc.update(&bytes);
-                let at = offset;
-                offset += bytes.len() as u64;
-                Ok::<u64, Error>(at)
-            };
-            put(&Record::Header { schema: SCHEMA }, out, &mut crc)?;
-            for &id in &live {
-                let meta = view.meta(id).expect("a live id is live");
-                let (key, payload) = body_on_disk(journal, meta.loc(), id)?;
-                let standing = view.standing(id).expect("a live id is live");
-                let record = Record::Live {
-                    job: job_of(id, key, payload, meta),
-                    lease: standing.lease,
-                    ready_at: standing.ready_at,
-                    since: standing.since,
-                };
-                offsets.push(put(&record, out, &mut crc)?);
-                records += 1;
-            }
-            for &id in &dead {
-                let entry = view.dead_entry(id).expect("a dead id is dead");
-                let (key, payload) = body_on_disk(journal, entry.meta.loc(), id)?;
-                let dead = DeadJob {
-                    job: job_of(id, key, payload, &entry.meta),
-                    dead_at: entry.dead_at,
-                    class: entry.class.clone(),
-                    error: entry.error.clone(),
-                };
-                offsets.push(put(&Record::Dead { dead }, out, &mut crc)?);
-                records += 1;
-            }
-            let trailer = Record::Trailer {
-                covers: covered,
-                records,
-                crc: crc.clone().finalize(),
-            };
-            put(&trailer, out, &mut crc)?;
-            Ok(())
-        })?;
-        // 2. New appends go to a fresh segment, so the snapshot covers every existing one.
-        if let Err(e) = disk.journal.start_segment(covered + 1) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        // 3. The snapshot counts from here on. A file already at its name was not proven
-        // whole (or it would be the base); what was intact in it is in the view.
-        if snapshot.exists() {
-            fsutil::move_aside(&snapshot)?;
-        }
-        fsutil::commit_temp(&tmp, &snapshot)?;
-        for (id, offset) in live.into_iter().chain(dead).zip(offsets) {
-            loaded.view.relocate(
-                id,
-                Loc::Snapshot {
-                    number: covered,
-                    offset,
-                },
-            );
-        }
-        // 4. Retire what it covers; damaged files are kept, moved aside.
-        disk.journal.changing_layout()?;
-        let retired = files
-            .segments
-            .iter()
-            .filter(|&&n| n <= covered)
-            .map(|&n| journal::segment_path(&dir, n))
-            .chain(
-                files
-                    .snapshots
-                    .iter()
-                    .filter(|&&n| n != covered)
-                    .map(|&n| journal::snapshot_path(&dir, n)),
-            );
-        for path in retired {
-            if loaded.damaged.contains(&path) {
-                fsutil::move_aside(&path)?;
-            } else {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("remove the compacted file", &path)(e)),
-                }
-            }
-        }
-        fsutil::sync_dir(&dir)?;
-        disk.journal.sync_layout()?;
-        loaded.base = covered;
-        loaded.positions = BTreeMap::from([(covered + 1, 0)]);
-        loaded.merged = BTreeSet::new();
-        loaded.records = 0;
-        loaded.damaged.clear();
-        Ok(())
-    }
 }
 
 impl Disk {
     fn writable_lock(&self) -> Result<Arc<LockFile>> {
-        match (&self.lock, self.read_only) {
-            (Some(lock), false) => Ok(lock.clone()),
-            _ => Err(Error::ReadOnly {
+        self.journal
+            .access()
+            .writable()
+            .cloned()
+            .ok_or_else(|| Error::ReadOnly {
                 path: self.dir.clone(),
-            }),
-        }
+            })
     }
 
     /// Reads everything again, listing the directory afresh: the files changed in a way
     /// other plexsync processes do not announce. Called with the lock held.
-    fn reload(&mut self, options: &QueueOptions) -> Result<()> {
+    fn reload(&mut self) -> Result<()> {
         self.journal.forget_layout();
         self.loaded = None;
-        self.refresh(options)
+        self.refresh()
     }
 
     /// Brings the view up to date with the files. Called with the lock held.
-    fn refresh(&mut self, options: &QueueOptions) -> Result<()> {
-        let _ = options;
+    fn refresh(&mut self) -> Result<()> {
         load::refresh(&mut self.journal, &mut self.loaded)
     }
 }

@@ -9,8 +9,9 @@ use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::hash::BuildHasher;
+use std::num::NonZeroU64;
 
-use super::job::{Attempt, HISTORY, JobId, Stats};
+use super::job::{Attempt, HISTORY, JobId, OFFSET_BITS, Stats};
 use super::op::{Op, Record};
 
 /// Where a job's key and payload are on disk: the record that enqueued it, or after
@@ -26,15 +27,12 @@ pub(crate) enum Loc {
 
 impl Loc {
     const SNAPSHOT: u64 = 1 << 63;
-    const OFFSET_BITS: u32 = 40;
 
     fn pack(self) -> u64 {
         match self {
             Loc::Segment { segment, offset } => JobId::at(segment, offset).0,
             Loc::Snapshot { number, offset } => {
-                Loc::SNAPSHOT
-                    | (number << Loc::OFFSET_BITS)
-                    | (offset & ((1 << Loc::OFFSET_BITS) - 1))
+                Loc::SNAPSHOT | (number << OFFSET_BITS) | (offset & ((1 << OFFSET_BITS) - 1))
             }
         }
     }
@@ -49,8 +47,8 @@ impl Loc {
         } else {
             let rest = packed & !Loc::SNAPSHOT;
             Loc::Snapshot {
-                number: rest >> Loc::OFFSET_BITS,
-                offset: rest & ((1 << Loc::OFFSET_BITS) - 1),
+                number: rest >> OFFSET_BITS,
+                offset: rest & ((1 << OFFSET_BITS) - 1),
             }
         }
     }
@@ -107,8 +105,8 @@ struct Entry {
     meta: Meta,
     /// `ready_at` while pending, `until` while leased.
     time: u64,
-    /// The lease token while leased; 0 while pending (no token is 0).
-    token: u64,
+    /// The lease token while leased; `None` while pending.
+    token: Option<NonZeroU64>,
     /// When the current status began. A `since` after the present means the clock stepped
     /// back, and `time - since` is the wait the status was meant to have.
     since: u64,
@@ -119,7 +117,7 @@ impl Entry {
         let mut entry = Entry {
             meta,
             time: 0,
-            token: 0,
+            token: None,
             since,
         };
         entry.set_status(status);
@@ -128,12 +126,12 @@ impl Entry {
 
     fn status(&self) -> Status {
         match self.token {
-            0 => Status::Pending {
+            None => Status::Pending {
                 ready_at: self.time,
                 blocked: self.meta.blocked,
             },
-            token => Status::Leased {
-                token,
+            Some(token) => Status::Leased {
+                token: token.get(),
                 until: self.time,
             },
         }
@@ -143,12 +141,14 @@ impl Entry {
         match status {
             Status::Pending { ready_at, blocked } => {
                 self.time = ready_at;
-                self.token = 0;
+                self.token = None;
                 self.meta.blocked = blocked;
             }
             Status::Leased { token, until } => {
                 self.time = until;
-                self.token = token;
+                // No token is 0 (a token is a record's position); a 0 read from a damaged
+                // snapshot leaves the job pending, where it is delivered again.
+                self.token = NonZeroU64::new(token);
                 self.meta.blocked = false;
             }
         }
@@ -164,31 +164,31 @@ pub(crate) struct Dead {
     pub(crate) error: String,
 }
 
-/// Per key: the job in flight and the one waiting behind it. At most one of each; an id of 0
-/// (never a real id) stands for none.
+/// Per key: the job in flight and the one waiting behind it, at most one of each. Ids are
+/// kept as `NonZeroU64` (no real id is 0) so that a slot is two words.
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
-    leased: u64,
-    pending: u64,
+    leased: Option<NonZeroU64>,
+    pending: Option<NonZeroU64>,
 }
 
 impl Slot {
     fn leased(&self) -> Option<JobId> {
-        (self.leased != 0).then_some(JobId(self.leased))
+        self.leased.map(|id| JobId(id.get()))
     }
 
     fn pending(&self) -> Option<JobId> {
-        (self.pending != 0).then_some(JobId(self.pending))
+        self.pending.map(|id| JobId(id.get()))
     }
 
     fn set_leased(&mut self, id: Option<JobId>) {
-        self.leased = id.map_or(0, |id| id.0);
+        self.leased = id.and_then(|id| NonZeroU64::new(id.0));
     }
 
     /// Sets the pending job and returns the one it replaces.
     fn replace_pending(&mut self, id: Option<JobId>) -> Option<JobId> {
         let old = self.pending();
-        self.pending = id.map_or(0, |id| id.0);
+        self.pending = id.and_then(|id| NonZeroU64::new(id.0));
         old
     }
 }
@@ -197,12 +197,12 @@ impl Slot {
 /// the end; removed ones leave a hole until holes outnumber jobs. Denser than a hash map, and
 /// its growth never needs the old and new tables at once.
 #[derive(Debug, Default)]
-struct Store {
+struct LiveJobs {
     slots: Vec<(JobId, Option<Entry>)>,
     live: usize,
 }
 
-impl Store {
+impl LiveJobs {
     fn find(&self, id: JobId) -> Result<usize, usize> {
         self.slots.binary_search_by_key(&id, |(slot, _)| *slot)
     }
@@ -267,7 +267,7 @@ pub(crate) struct Standing {
 
 #[derive(Debug)]
 pub(crate) struct View {
-    live: Store,
+    live: LiveJobs,
     /// Unblocked pending jobs by `(ready_at, id)`, earliest first: jobs waiting for a retry
     /// sort after the ready ones and are never looked at early. Entries are not removed when
     /// a job stops being ready; they are dropped when they reach the top and no longer match.
@@ -285,7 +285,7 @@ pub(crate) struct View {
 impl Default for View {
     fn default() -> Self {
         View {
-            live: Store::default(),
+            live: LiveJobs::default(),
             ready: BinaryHeap::new(),
             leased: BTreeSet::new(),
             keys: HashMap::new(),
@@ -318,86 +318,25 @@ impl View {
     /// an unknown id) change nothing, as they did not when they were first applied.
     pub(crate) fn apply(&mut self, op: Op, loc: Loc) {
         match op {
-            Op::Enqueue { id, key, at, .. } => {
-                if self.live.contains_key(&id) || self.dead.contains_key(&id) {
-                    return;
-                }
-                let key = self.key_id(&key);
-                let slot = self.keys.entry(key).or_default();
-                let superseded = slot.replace_pending(Some(id));
-                let blocked = slot.leased().is_some();
-                if let Some(old) = superseded {
-                    self.remove_live(old);
-                }
-                let meta = Meta {
-                    key,
-                    loc: loc.pack(),
-                    enqueued_at: at,
-                    attempts: 0,
-                    deliveries: 0,
-                    blocked: false,
-                    failures: None,
-                };
-                self.insert_pending(id, meta, at, blocked, at);
-            }
+            Op::Enqueue { id, key, at, .. } => self.enqueued(id, &key, at, loc),
             Op::Lease {
                 id,
                 token,
                 until,
                 at,
-            } => {
-                let Some(entry) = self.live.get_mut(&id) else {
-                    return;
-                };
-                let Status::Pending { blocked: false, .. } = entry.status() else {
-                    return;
-                };
-                entry.set_status(Status::Leased { token, until });
-                entry.since = at;
-                entry.meta.deliveries = entry.meta.deliveries.saturating_add(1);
-                self.latest = self.latest.max(at);
-                self.leased.insert((until, id));
-                let slot = self.keys.entry(entry.meta.key).or_default();
-                slot.set_leased(Some(id));
-                slot.replace_pending(None);
-            }
+            } => self.leased(id, token, until, at),
             Op::Extend {
                 id,
                 token,
                 until,
                 at,
-            } => {
-                let Some(entry) = self.live.get_mut(&id) else {
-                    return;
-                };
-                let Status::Leased {
-                    token: held,
-                    until: old,
-                } = entry.status()
-                else {
-                    return;
-                };
-                if held != token {
-                    return;
-                }
-                entry.set_status(Status::Leased { token, until });
-                entry.since = at;
-                self.latest = self.latest.max(at);
-                self.leased.remove(&(old, id));
-                self.leased.insert((until, id));
-            }
+            } => self.extended(id, token, until, at),
             Op::Expire { id, token, at } => {
                 if self.take_lease(id, token) {
                     self.requeue_or_drop(id, at, at, None);
                 }
             }
-            Op::Ack { id, token } => {
-                if self.take_lease(id, token) {
-                    if let Some(entry) = self.remove_live(id) {
-                        self.finish_key(entry.meta.key);
-                    }
-                }
-            }
+            Op::Ack { id, token } => self.acked(id, token),
             Op::Retry {
                 id,
                 token,
@@ -423,48 +362,122 @@ impl View {
                 at,
                 class,
                 error,
-            } => {
-                if self.take_lease(id, token) {
-                    if let Some(entry) = self.remove_live(id) {
-                        let key = entry.meta.key;
-                        self.dead.insert(
-                            id,
-                            Dead {
-                                meta: entry.meta,
-                                dead_at: at,
-                                class,
-                                error,
-                            },
-                        );
-                        self.finish_key(key);
-                    }
-                }
-            }
-            Op::Requeue { id, at } => {
-                let Some(dead) = self.dead.remove(&id) else {
-                    return;
-                };
-                let mut meta = dead.meta;
-                let slot = self.keys.entry(meta.key).or_default();
-                if slot.pending().is_some() {
-                    // A newer edit of the same key is already queued and carries the latest
-                    // metadata; requeueing the old one would only redo stale work.
-                    return;
-                }
-                slot.replace_pending(Some(id));
-                let blocked = slot.leased().is_some();
-                meta.attempts = 0;
-                if let Some(failures) = meta.failures.as_deref_mut() {
-                    failures.next_retry_at = None;
-                }
-                self.insert_pending(id, meta, at, blocked, at);
-            }
+            } => self.died(id, token, at, class, error),
+            Op::Requeue { id, at } => self.requeued(id, at),
             Op::Purge { id } => {
                 self.dead.remove(&id);
             }
             Op::Rebase { at } => self.rebase(at),
             Op::Seal => {}
         }
+    }
+
+    fn enqueued(&mut self, id: JobId, key: &str, at: u64, loc: Loc) {
+        if self.live.contains_key(&id) || self.dead.contains_key(&id) {
+            return;
+        }
+        let key = self.key_id(key);
+        let slot = self.keys.entry(key).or_default();
+        let superseded = slot.replace_pending(Some(id));
+        let blocked = slot.leased().is_some();
+        if let Some(old) = superseded {
+            self.remove_live(old);
+        }
+        let meta = Meta {
+            key,
+            loc: loc.pack(),
+            enqueued_at: at,
+            attempts: 0,
+            deliveries: 0,
+            blocked: false,
+            failures: None,
+        };
+        self.insert_pending(id, meta, at, blocked, at);
+    }
+
+    fn leased(&mut self, id: JobId, token: u64, until: u64, at: u64) {
+        let Some(entry) = self.live.get_mut(&id) else {
+            return;
+        };
+        let Status::Pending { blocked: false, .. } = entry.status() else {
+            return;
+        };
+        entry.set_status(Status::Leased { token, until });
+        entry.since = at;
+        entry.meta.deliveries = entry.meta.deliveries.saturating_add(1);
+        self.latest = self.latest.max(at);
+        self.leased.insert((until, id));
+        let slot = self.keys.entry(entry.meta.key).or_default();
+        slot.set_leased(Some(id));
+        slot.replace_pending(None);
+    }
+
+    fn extended(&mut self, id: JobId, token: u64, until: u64, at: u64) {
+        let Some(entry) = self.live.get_mut(&id) else {
+            return;
+        };
+        let Status::Leased {
+            token: held,
+            until: old,
+        } = entry.status()
+        else {
+            return;
+        };
+        if held != token {
+            return;
+        }
+        entry.set_status(Status::Leased { token, until });
+        entry.since = at;
+        self.latest = self.latest.max(at);
+        self.leased.remove(&(old, id));
+        self.leased.insert((until, id));
+    }
+
+    fn acked(&mut self, id: JobId, token: u64) {
+        if self.take_lease(id, token) {
+            if let Some(entry) = self.remove_live(id) {
+                self.finish_key(entry.meta.key);
+            }
+        }
+    }
+
+    fn died(&mut self, id: JobId, token: u64, at: u64, class: String, error: String) {
+        if !self.take_lease(id, token) {
+            return;
+        }
+        if let Some(entry) = self.remove_live(id) {
+            let key = entry.meta.key;
+            self.dead.insert(
+                id,
+                Dead {
+                    meta: entry.meta,
+                    dead_at: at,
+                    class,
+                    error,
+                },
+            );
+            self.finish_key(key);
+        }
+    }
+
+    fn requeued(&mut self, id: JobId, at: u64) {
+        let Some(dead) = self.dead.remove(&id) else {
+            return;
+        };
+        let mut meta = dead.meta;
+        let slot = self.keys.entry(meta.key).or_default();
+        if slot.pending().is_some() {
+            // A newer edit of the same key is already queued and carries the latest
+            // metadata; requeueing the old one would only redo stale work.
+            return;
+        }
+        slot.replace_pending(Some(id));
+        let blocked = slot.leased().is_some();
+        meta.attempts = 0;
+        if let Some(failures) = meta.failures.as_deref_mut() {
+            failures.next_retry_at = None;
+        }
+        self.insert_pending(id, meta, at, blocked, at);
     }
 
     /// Whether some deadline was set after `now`, so that the clock must have stepped back

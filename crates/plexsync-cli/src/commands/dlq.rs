@@ -17,7 +17,7 @@ pub(crate) fn run(settings: &Settings, command: &Dlq) -> Result<ExitCode, Failur
         Dlq::List { class, json } => {
             let mut dead = read_queue(paths)?.dead_letters()?;
             if let Some(class) = class {
-                dead.retain(|d| &d.class == class);
+                dead.retain(|d| d.class == class.as_str());
             }
             if *json {
                 return print_json(&dead).map(|()| ExitCode::SUCCESS);
@@ -69,7 +69,7 @@ fn selection(select: &Select) -> Result<Selection, Failure> {
         Select { id: Some(id), .. } => Selection::One(JobId::from_u64(*id)),
         Select {
             class: Some(class), ..
-        } => Selection::Class(class.clone()),
+        } => Selection::Class(class.as_str().to_owned()),
         Select { since, until, .. } => {
             let from = time(since)?.unwrap_or(0);
             let to = time(until)?.unwrap_or(u64::MAX);

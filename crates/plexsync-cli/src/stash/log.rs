@@ -41,13 +41,25 @@ pub(crate) fn one_line(text: &str) -> String {
     line
 }
 
-/// A log line at `level` (`t d i w e`), written at once.
-pub(crate) fn line(level: char, text: &str) {
+/// A log line at `level`, written at once.
+pub(crate) fn line(level: Level, text: &str) {
     let _ = writeln!(
         std::io::stderr().lock(),
-        "\x01{level}\x02{}",
+        "\x01{}\x02{}",
+        prefix(level),
         one_line(text)
     );
+}
+
+/// The letter Stash reads as `level`.
+fn prefix(level: Level) -> char {
+    match level {
+        Level::TRACE => 't',
+        Level::DEBUG => 'd',
+        Level::INFO => 'i',
+        Level::WARN => 'w',
+        Level::ERROR => 'e',
+    }
 }
 
 /// Task progress, 0 to 1.
@@ -72,13 +84,7 @@ where
         mut writer: format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        let level = match *event.metadata().level() {
-            Level::TRACE => 't',
-            Level::DEBUG => 'd',
-            Level::INFO => 'i',
-            Level::WARN => 'w',
-            Level::ERROR => 'e',
-        };
+        let level = prefix(*event.metadata().level());
         let mut message = String::new();
         ctx.format_fields(format::Writer::new(&mut message), event)?;
         if let Some(scope) = ctx.event_scope() {

@@ -17,8 +17,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::args::Global;
-use crate::config::{self, Env, Settings};
+use crate::config::{self, Env, Origin, Overrides, Settings};
 use scene::PluginSettings;
 use stash_client::Input;
 
@@ -33,7 +32,10 @@ const MAX_INPUT_BYTES: u64 = 64 << 20;
 pub(crate) fn main(verbose: bool) -> ExitCode {
     log::init(verbose);
     std::panic::set_hook(Box::new(|info| {
-        log::line('e', &format!("plexsync stopped on a bug: {info}"));
+        log::line(
+            tracing::Level::ERROR,
+            &format!("plexsync stopped on a bug: {info}"),
+        );
     }));
     let env: Env = std::env::vars().collect();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| run(&env))).unwrap_or_else(|_| {
@@ -42,7 +44,7 @@ pub(crate) fn main(verbose: bool) -> ExitCode {
     let (output, error) = match result {
         Ok(output) => (output, None),
         Err(error) => {
-            log::line('e', &error);
+            log::line(tracing::Level::ERROR, &error);
             (Value::Null, Some(error))
         }
     };
@@ -92,18 +94,11 @@ fn run(env: &Env) -> Result<Value, String> {
 /// The settings: the plugin's settings in Stash, then the environment, then config.toml in
 /// the data directory, which is by default `plexsync` in Stash's configuration directory.
 fn resolve(input: &Input, plugin: &PluginSettings, env: &Env) -> Result<Settings, String> {
-    let mut env = env.clone();
     let stash_dir = input
         .server_connection
         .dir
         .as_deref()
         .filter(|d| !d.is_empty());
-    if let Some(url) = &plugin.plex_url {
-        env.insert("PLEX_URL".into(), url.clone());
-    }
-    if let Some(token) = &plugin.plex_token {
-        env.insert("PLEX_TOKEN".into(), token.clone());
-    }
     let data_dir = match (&plugin.data_dir, stash_dir) {
         (Some(dir), Some(base)) => Some(Path::new(base).join(dir)),
         (Some(dir), None) => Some(dir.into()),
@@ -112,25 +107,15 @@ fn resolve(input: &Input, plugin: &PluginSettings, env: &Env) -> Result<Settings
         }
         (None, _) => None,
     };
-    if let Some(dir) = data_dir {
-        env.insert(
-            "PLEXSYNC_DATA_DIR".into(),
-            dir.to_string_lossy().into_owned(),
-        );
-    }
-    let global = Global {
-        plex_url: None,
-        plex_token_file: None,
-        data_dir: None,
-        config: None,
-        verbose: 0,
-        quiet: 0,
+    let overrides = Overrides {
+        origin: Origin::StashPlugin,
+        plex_url: plugin.plex_url.clone(),
+        plex_token: plugin.plex_token.clone(),
+        data_dir,
+        preserve_plex_edits: plugin.preserve_plex_edits,
+        ..Overrides::default()
     };
-    let mut settings = config::resolve(&global, &env).map_err(|e| e.0)?;
-    if let Some(preserve) = plugin.preserve_plex_edits {
-        settings.policy.engine.sync.preserve_plex_edits = preserve;
-    }
-    Ok(settings)
+    config::resolve(&overrides, env).map_err(|e| e.0)
 }
 
 /// The Stash API key from the environment, for running `plexsync stash` by hand against a
@@ -153,7 +138,7 @@ mod plugin_file {
 
     use super::PLUGIN_FILE;
     use super::scene::SETTINGS;
-    use super::tasks::MODES;
+    use super::tasks::Task;
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -169,7 +154,7 @@ mod plugin_file {
         #[serde(default)]
         hooks: Vec<Hook>,
         #[serde(default)]
-        tasks: Vec<Task>,
+        tasks: Vec<TaskEntry>,
         #[serde(default)]
         settings: BTreeMap<String, Setting>,
     }
@@ -186,7 +171,7 @@ mod plugin_file {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
     #[allow(dead_code)]
-    struct Task {
+    struct TaskEntry {
         name: String,
         description: Option<String>,
         #[serde(default)]
@@ -240,12 +225,16 @@ mod plugin_file {
             .collect();
         for mode in &modes {
             assert!(
-                MODES.contains(mode),
+                mode.parse::<Task>().is_ok(),
                 "plexsync does not know the task mode {mode}"
             );
         }
-        for mode in MODES {
-            assert!(modes.contains(mode), "no task in plexsync.yml runs {mode}");
+        for task in Task::ALL {
+            assert!(
+                modes.contains(&task.mode()),
+                "no task in plexsync.yml runs {}",
+                task.mode()
+            );
         }
         let recent = p
             .tasks

@@ -16,39 +16,91 @@ use crate::commands::{open_queue, peek_state, read_queue, state_file, work};
 use crate::config::{Env, Settings};
 use crate::logging;
 
-/// The task modes plexsync.yml uses.
-pub(crate) const MODES: &[&str] = &[
-    "process",
-    "health",
-    "status",
-    "sync_all",
-    "sync_recent",
-    "dlq_list",
-    "dlq_requeue",
-    "dlq_purge",
-    "reset_breaker",
-];
+/// A task, as plexsync.yml names it in `args.mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// Drain the queue.
+    Process,
+    /// The health check.
+    Health,
+    /// The breaker and the queue.
+    Status,
+    /// Queue every scene.
+    SyncAll,
+    /// Queue the scenes updated in the last `args.days` days.
+    SyncRecent,
+    /// List the dead letters.
+    DlqList,
+    /// Requeue every dead letter.
+    DlqRequeue,
+    /// Delete every dead letter.
+    DlqPurge,
+    /// Close the breaker.
+    ResetBreaker,
+}
+
+impl Task {
+    /// Every task.
+    pub(crate) const ALL: [Task; 9] = [
+        Task::Process,
+        Task::Health,
+        Task::Status,
+        Task::SyncAll,
+        Task::SyncRecent,
+        Task::DlqList,
+        Task::DlqRequeue,
+        Task::DlqPurge,
+        Task::ResetBreaker,
+    ];
+
+    /// Its `args.mode`.
+    pub(crate) fn mode(self) -> &'static str {
+        match self {
+            Task::Process => "process",
+            Task::Health => "health",
+            Task::Status => "status",
+            Task::SyncAll => "sync_all",
+            Task::SyncRecent => "sync_recent",
+            Task::DlqList => "dlq_list",
+            Task::DlqRequeue => "dlq_requeue",
+            Task::DlqPurge => "dlq_purge",
+            Task::ResetBreaker => "reset_breaker",
+        }
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = String;
+
+    fn from_str(mode: &str) -> Result<Task, String> {
+        Task::ALL
+            .into_iter()
+            .find(|t| t.mode() == mode)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Task::ALL.iter().map(|t| t.mode()).collect();
+                format!(
+                    "unknown task mode {mode:?}; plexsync knows {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
 
 /// Scenes asked for per GraphQL page, and queued per append (one sync each).
 const PAGE: u64 = 250;
 
 pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, String> {
-    if !MODES.contains(&mode) {
-        return Err(format!(
-            "unknown task mode {mode:?}; plexsync knows {}",
-            MODES.join(", ")
-        ));
-    }
+    let task: Task = mode.parse()?;
     let stash = Stash::new(&input.server_connection, api_key(env)).map_err(|e| e.to_string())?;
     let plugin = stash.settings(PLUGIN_ID).await.map_err(|e| e.to_string())?;
     let plugin = PluginSettings::from_map(&plugin)?;
     let settings = resolve(input, &plugin, env)?;
-    match mode {
-        "process" => process(&settings).await,
-        "health" => check(&settings).await,
-        "status" => status(&settings),
-        "sync_all" => sync(&stash, &plugin, &settings, None).await,
-        "sync_recent" => {
+    match task {
+        Task::Process => process(&settings).await,
+        Task::Health => check(&settings).await,
+        Task::Status => status(&settings),
+        Task::SyncAll => sync(&stash, &plugin, &settings, None).await,
+        Task::SyncRecent => {
             let days = input.arg("days").unwrap_or_else(|| "7".into());
             let days: u64 = days
                 .parse()
@@ -60,22 +112,22 @@ pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, S
             let since = wall_ms().saturating_sub(days * 86_400_000);
             sync(&stash, &plugin, &settings, Some(since)).await
         }
-        "dlq_list" => dead_letters(&settings),
-        "dlq_requeue" => {
+        Task::DlqList => dead_letters(&settings),
+        Task::DlqRequeue => {
             let n = open_queue(&settings.paths)
                 .and_then(|mut q| q.requeue_dead(Selection::All, wall_ms()))
                 .map_err(|e| e.to_string())?;
             tracing::info!("requeued {n} dead-lettered job(s)");
             Ok(json!({ "requeued": n }))
         }
-        "dlq_purge" => {
+        Task::DlqPurge => {
             let n = open_queue(&settings.paths)
                 .and_then(|mut q| q.purge_dead(Selection::All))
                 .map_err(|e| e.to_string())?;
             tracing::info!("purged {n} dead-lettered job(s)");
             Ok(json!({ "purged": n }))
         }
-        _ => {
+        Task::ResetBreaker => {
             let now = wall_ms();
             let events = state_file(&settings.paths)
                 .update(|state| reset_breaker(state, &settings.policy, now))
@@ -122,7 +174,11 @@ async fn process(settings: &Settings) -> Result<Value, String> {
 /// The health check, as `plexsync health` reports it, in the log and as the output.
 async fn check(settings: &Settings) -> Result<Value, String> {
     let (report, now) = health::check(settings).await.map_err(|e| e.to_string())?;
-    let level = if report.healthy { 'i' } else { 'w' };
+    let level = if report.healthy {
+        tracing::Level::INFO
+    } else {
+        tracing::Level::WARN
+    };
     let lines = health::text(&report, now);
     for line in &lines {
         log::line(level, line.trim_end());

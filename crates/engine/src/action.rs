@@ -1,0 +1,220 @@
+//! What the core and the driver say to each other: the actions the core asks for, the inputs
+//! that answer them, and what becomes of a job.
+
+use persist::Job;
+use plex_client::{HealthReport, PlexError, Stage};
+use scheduler::ErrorClass;
+use serde::{Deserialize, Serialize};
+
+use crate::job::SyncJob;
+
+/// How long the engine works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Until nothing is ready (`plexsync process`, a Stash task).
+    Drain,
+    /// Until asked to stop (`plexsync run`).
+    Run,
+}
+
+/// How deep a probe goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeDepth {
+    /// Connect and `/identity` only (the predecessor's probe).
+    Identity,
+    /// Connect, `/identity`, and an authenticated request that needs the database.
+    Library,
+}
+
+impl ProbeDepth {
+    /// The last stage a probe of this depth runs.
+    pub fn last_stage(self) -> Stage {
+        match self {
+            ProbeDepth::Identity => Stage::Identity,
+            ProbeDepth::Library => Stage::Library,
+        }
+    }
+}
+
+/// A folder to have Plex scan: `folder`, as Plex sees it, in the section whose key is
+/// `section`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScanTarget {
+    /// The section's key.
+    pub section: String,
+    /// The folder, as Plex sees it.
+    pub folder: String,
+}
+
+/// What to do with the job just worked on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// It is done: remove it.
+    Ack,
+    /// Run it again no earlier than `at`; `counted` says whether this spends one of its
+    /// retries; `class` and `error` say what went wrong.
+    Retry {
+        /// The earliest time it runs again.
+        at: u64,
+        /// Whether this spends one of its retries.
+        counted: bool,
+        /// The failure's class.
+        class: ErrorClass,
+        /// What went wrong, for people.
+        error: String,
+    },
+    /// Give up on it: to the dead-letter queue with the failure's `class` and `error`.
+    DeadLetter {
+        /// The failure's class.
+        class: ErrorClass,
+        /// What went wrong, for people.
+        error: String,
+    },
+}
+
+/// What the driver should do next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Run the health check to `depth`; answer with [`Input::Probed`].
+    Probe {
+        /// The last stage to check.
+        depth: ProbeDepth,
+    },
+    /// Count the queue; answer with [`Input::Inspected`].
+    Inspect,
+    /// Lease the next ready job, hidden from other workers for `visibility_ms`; answer with
+    /// [`Input::Taken`].
+    Take {
+        /// How long the job stays invisible to others.
+        visibility_ms: u64,
+    },
+    /// Sync `job`, every request over by `deadline`; answer with [`Input::Synced`].
+    Sync {
+        /// What to make Plex show.
+        job: Box<SyncJob>,
+        /// When the job's time runs out.
+        deadline: u64,
+    },
+    /// Do this with the job just synced; answer with [`Input::Finished`].
+    Finish(Disposition),
+    /// Ask Plex to scan a folder, over by `deadline`; answer with [`Input::Scanned`].
+    Scan {
+        /// Which folder.
+        target: ScanTarget,
+        /// When the request's time runs out.
+        deadline: u64,
+    },
+    /// Nothing to do before `until`; poll again then, or sooner on [`Input::Nudged`].
+    Wait {
+        /// When to poll again.
+        until: u64,
+    },
+    /// Work is over, for the reason given.
+    Stop(crate::event::StopReason),
+}
+
+/// How many jobs the queue holds, as far as the engine cares: `ready` now, `waiting` for a
+/// retry, the first of which is ready at `earliest_retry_at`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Jobs ready now.
+    pub ready: usize,
+    /// Jobs waiting for a retry.
+    pub waiting: usize,
+    /// When the first waiting job becomes ready.
+    pub earliest_retry_at: Option<u64>,
+}
+
+/// How a sync went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyncResult {
+    /// Plex was changed with these query pairs.
+    Updated {
+        /// What was sent.
+        sent: Vec<(String, String)>,
+    },
+    /// Plex already matched.
+    Unchanged,
+    /// It failed with `error`; `scan` is the folder to scan when the file was not found in a
+    /// folder Plex watches.
+    Failed {
+        /// What went wrong.
+        error: PlexError,
+        /// Where Plex should look, for a file it does not have.
+        scan: Option<ScanTarget>,
+    },
+}
+
+/// How finishing a job went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// Done as asked.
+    Done,
+    /// Another process had taken the job over.
+    LeaseLost,
+}
+
+/// The answer to an [`Action`], or news.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The health check's report.
+    Probed(HealthReport),
+    /// The queue's counts.
+    Inspected(QueueCounts),
+    /// The job leased, or none.
+    Taken(Option<Job>),
+    /// How the sync went.
+    Synced(SyncResult),
+    /// How finishing went.
+    Finished(Finished),
+    /// How the scan request went.
+    Scanned(Result<(), PlexError>),
+    /// Something changed outside (a job was queued): look again.
+    Nudged,
+}
+
+impl Input {
+    /// The input's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Input::Probed(_) => "Probed",
+            Input::Inspected(_) => "Inspected",
+            Input::Taken(_) => "Taken",
+            Input::Synced(_) => "Synced",
+            Input::Finished(_) => "Finished",
+            Input::Scanned(_) => "Scanned",
+            Input::Nudged => "Nudged",
+        }
+    }
+}
+
+/// An input that answers no action the engine has out: a bug in whoever drives it. The
+/// engine is left as it was.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the engine got {got} while {expected}")]
+pub struct UnexpectedInput {
+    /// What came.
+    pub got: &'static str,
+    /// What the engine was waiting for, in words.
+    pub expected: &'static str,
+}
+
+/// Counts of what one run did, for its summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunStats {
+    /// Jobs that changed Plex.
+    pub updated: u64,
+    /// Jobs Plex already matched.
+    pub unchanged: u64,
+    /// Jobs put back for a later retry.
+    pub retried: u64,
+    /// Jobs sent to the dead-letter queue.
+    pub dead_lettered: u64,
+    /// Jobs another process took over.
+    pub lease_lost: u64,
+    /// Probes run.
+    pub probes: u64,
+    /// Partial scans asked for.
+    pub scans: u64,
+}

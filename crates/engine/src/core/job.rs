@@ -1,0 +1,352 @@
+//! One job's way through the core: admitted (or not) by the breaker and the ramp, judged by
+//! its result, finished.
+
+use breaker_core::{Decision, FailureClass, Outcome, Permit};
+use persist::{Job, Payload};
+use plex_client::{FailureKind, PlexError};
+use rand::Rng;
+use scheduler::{ErrorClass, Ramp, RetryDecision};
+
+use super::timers::Timer;
+use super::{Engine, Phase, scan_key};
+use crate::action::{Action, Disposition, Finished, ScanTarget, SyncResult};
+use crate::event::{Event, JobOutcome, StopReason};
+use crate::job::SyncJob;
+use crate::state::{EngineState, Halt, LastSync};
+
+/// The job in hand: its key, the half-open permit it runs under (if the breaker gave one),
+/// and what the queue knows of its past.
+#[derive(Debug)]
+pub(super) struct Flight {
+    key: String,
+    permit: Option<Permit>,
+    attempts: u32,
+    /// The delay chosen for its last retry, for decorrelated jitter.
+    previous_delay: u64,
+}
+
+/// What a sync's result comes to: what the breaker is told, what becomes of the job, the
+/// failure behind it, and what the ramp is told (`None`: nothing, the failure was not Plex's).
+struct Verdict {
+    outcome: Outcome,
+    disposition: Disposition,
+    cause: Option<FailureKind>,
+    ramp: Option<bool>,
+}
+
+impl Engine {
+    /// The breaker admits calls: take a job if the ramp allows.
+    pub(super) fn take_or_wait(&mut self, state: &mut EngineState, now: u64) -> Action {
+        if let Some(ramp_state) = state.ramp {
+            match Ramp::restore(self.policy.ramp, ramp_state) {
+                Ok(ramp) if !ramp.is_finished(now) => {
+                    // Look without spending: the token is spent only if a job comes.
+                    if let Err(at) = ramp.clone().try_acquire(now) {
+                        return self.wait(at, now);
+                    }
+                }
+                _ => state.ramp = None,
+            }
+        }
+        self.take()
+    }
+
+    /// A job came from the queue: sync it if the breaker still admits calls, else put it back.
+    pub(super) fn admit<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut EngineState,
+        job: Job,
+        now: u64,
+        rng: &mut R,
+    ) -> Action {
+        let mut flight = Flight {
+            key: job.key.clone(),
+            permit: None,
+            attempts: job.attempts,
+            previous_delay: previous_delay(&job),
+        };
+        let sync_job = match decode(&job.payload) {
+            Ok(sync_job) => sync_job,
+            Err(error) => {
+                let class = ErrorClass::InvalidJob;
+                return self.finish(flight, Disposition::DeadLetter { class, error });
+            }
+        };
+        let mut breaker = self.breaker(state);
+        let admission = breaker.acquire(now);
+        // The permit is part of the state stored on return: a trial is on disk before its
+        // request is sent.
+        state.breaker = breaker.snapshot();
+        let action = match admission.decision {
+            Decision::Permit(permit) => {
+                flight.permit = Some(permit);
+                if let Some(ramp_state) = state.ramp {
+                    if let Ok(mut ramp) = Ramp::restore(self.policy.ramp, ramp_state) {
+                        let _ = ramp.try_acquire(now);
+                        state.ramp = Some(ramp.state());
+                    }
+                }
+                self.phase = Phase::Syncing(flight);
+                Action::Sync {
+                    job: Box::new(sync_job),
+                    deadline: now.saturating_add(self.policy.engine.job_timeout_ms),
+                }
+            }
+            // Another process changed the breaker under us: put the job back as it was.
+            Decision::Reject(_) => self.finish(
+                flight,
+                Disposition::Retry {
+                    at: now,
+                    counted: false,
+                    class: ErrorClass::Deferred,
+                    error: "the breaker no longer admits calls".into(),
+                },
+            ),
+        };
+        self.note(state, admission.transitions, now, rng, None);
+        action
+    }
+
+    /// The sync came back: tell the breaker and the ramp, decide what becomes of the job.
+    pub(super) fn settle<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut EngineState,
+        mut flight: Flight,
+        result: SyncResult,
+        now: u64,
+        rng: &mut R,
+    ) -> Action {
+        let verdict = match &result {
+            SyncResult::Updated { .. } | SyncResult::Unchanged => {
+                self.succeeded(state, &flight, &result, now)
+            }
+            SyncResult::Failed { error, scan } => {
+                self.failed(state, &flight, error, scan.as_ref(), now, rng)
+            }
+        };
+        if let (Some(ok), Some(ramp_state)) = (verdict.ramp, state.ramp) {
+            if let Ok(mut ramp) = Ramp::restore(self.policy.ramp, ramp_state) {
+                ramp.record(ok, now);
+                state.ramp = Some(ramp.state());
+            }
+        }
+        if let Some(permit) = flight.permit.take() {
+            let mut breaker = self.breaker(state);
+            let report = breaker.report(permit, verdict.outcome, now);
+            state.breaker = breaker.snapshot();
+            self.note(state, report.transitions, now, rng, verdict.cause);
+        }
+        let outcome = match (&verdict.disposition, &result) {
+            (Disposition::Ack, SyncResult::Updated { sent }) => {
+                JobOutcome::Updated { sent: sent.len() }
+            }
+            (Disposition::Ack, _) => JobOutcome::Unchanged,
+            (
+                Disposition::Retry {
+                    at,
+                    counted,
+                    class,
+                    error,
+                },
+                _,
+            ) => JobOutcome::Retry {
+                at: *at,
+                class: *class,
+                counted: *counted,
+                error: error.clone(),
+            },
+            (Disposition::DeadLetter { class, error }, _) => JobOutcome::DeadLettered {
+                class: *class,
+                error: error.clone(),
+            },
+        };
+        self.events.push_back(Event::Job {
+            at: now,
+            key: flight.key.clone(),
+            outcome,
+        });
+        self.finish(flight, verdict.disposition)
+    }
+
+    fn succeeded(
+        &mut self,
+        state: &mut EngineState,
+        flight: &Flight,
+        result: &SyncResult,
+        now: u64,
+    ) -> Verdict {
+        state.halt = None;
+        let updated = matches!(result, SyncResult::Updated { .. });
+        if updated {
+            self.stats.updated += 1;
+        } else {
+            self.stats.unchanged += 1;
+        }
+        let second = now - now % 1_000;
+        if state.last_sync.as_ref().is_none_or(|l| l.at != second) {
+            state.last_sync = Some(LastSync {
+                at: second,
+                key: flight.key.clone(),
+                outcome: if updated { "updated" } else { "unchanged" }.into(),
+            });
+        }
+        Verdict {
+            outcome: Outcome::Success,
+            disposition: Disposition::Ack,
+            cause: None,
+            ramp: Some(true),
+        }
+    }
+
+    fn failed<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut EngineState,
+        flight: &Flight,
+        error: &PlexError,
+        scan: Option<&ScanTarget>,
+        now: u64,
+        rng: &mut R,
+    ) -> Verdict {
+        let class = error.class();
+        let hint = error.retry_after().map(|d| d.as_millis() as u64);
+        let message = error.to_string();
+        if class == ErrorClass::Configuration {
+            state.halt = Some(Halt {
+                at: now,
+                message: message.clone(),
+            });
+            self.stop = Some(StopReason::Configuration(message.clone()));
+        }
+        if class.is_outage() {
+            state.outages.note_job(now);
+        }
+        if let (ErrorClass::NotFound, Some(target)) = (class, scan) {
+            let last = state.scans.get(&scan_key(target)).copied();
+            let every = self.policy.engine.scan_interval_ms;
+            if last.is_none_or(|at| at > now || now - at >= every) {
+                self.scan = Some(target.clone());
+            }
+        }
+        let disposition = self.retry_or_dead(flight, class, hint, message, now, rng);
+        Verdict {
+            outcome: Outcome::Failure(if class.is_outage() {
+                FailureClass::Outage
+            } else {
+                FailureClass::Other
+            }),
+            disposition,
+            cause: Some(error.kind()),
+            ramp: class.is_outage().then_some(false),
+        }
+    }
+
+    fn retry_or_dead<R: Rng + ?Sized>(
+        &self,
+        flight: &Flight,
+        class: ErrorClass,
+        hint: Option<u64>,
+        error: String,
+        now: u64,
+        rng: &mut R,
+    ) -> Disposition {
+        let retry = &self.policy.retry;
+        let decide = |retries: u32, rng: &mut R| {
+            retry.decide_with_hint(class, retries, flight.previous_delay, hint, now, rng)
+        };
+        let decision = match class {
+            // Nothing can work until the user acts: the job goes back as it was.
+            ErrorClass::Configuration | ErrorClass::Deferred => {
+                return Disposition::Retry {
+                    at: now,
+                    counted: false,
+                    class,
+                    error,
+                };
+            }
+            ErrorClass::Outage if !self.policy.engine.outage_failures_spend_retries => {
+                // The breaker protects Plex; the job only waits, and never dies of an outage.
+                match decide(0, rng) {
+                    RetryDecision::Retry { at, .. } => RetryDecision::Retry {
+                        at,
+                        delay_ms: at.saturating_sub(now),
+                        counts_attempt: false,
+                    },
+                    RetryDecision::DeadLetter => RetryDecision::Retry {
+                        at: now,
+                        delay_ms: 0,
+                        counts_attempt: false,
+                    },
+                }
+            }
+            ErrorClass::ServerDown
+            | ErrorClass::Outage
+            | ErrorClass::Transient
+            | ErrorClass::ItemError
+            | ErrorClass::NotFound
+            | ErrorClass::Permanent
+            | ErrorClass::InvalidJob => decide(flight.attempts, rng),
+        };
+        match decision {
+            RetryDecision::Retry {
+                at, counts_attempt, ..
+            } => Disposition::Retry {
+                at,
+                counted: counts_attempt,
+                class,
+                error,
+            },
+            RetryDecision::DeadLetter => Disposition::DeadLetter { class, error },
+        }
+    }
+
+    /// Hands the job to the queue with `disposition`.
+    fn finish(&mut self, flight: Flight, disposition: Disposition) -> Action {
+        self.phase = Phase::Finishing(flight, disposition.clone());
+        Action::Finish(disposition)
+    }
+
+    /// The queue did what was asked with the job (or another worker had it).
+    pub(super) fn finished(
+        &mut self,
+        flight: Flight,
+        disposition: Disposition,
+        finished: Finished,
+        now: u64,
+    ) {
+        match (finished, disposition) {
+            (Finished::LeaseLost, _) => {
+                self.stats.lease_lost += 1;
+                self.events.push_back(Event::Job {
+                    at: now,
+                    key: flight.key,
+                    outcome: JobOutcome::LeaseLost,
+                });
+            }
+            (Finished::Done, Disposition::Ack) => {}
+            (Finished::Done, Disposition::Retry { .. }) => self.stats.retried += 1,
+            (Finished::Done, Disposition::DeadLetter { .. }) => self.stats.dead_lettered += 1,
+        }
+        // A job's end may have changed what is ready.
+        self.queue = None;
+        let pause = self.policy.engine.pause_between_jobs_ms;
+        if pause > 0 {
+            self.timers.set(Timer::Pause, now.saturating_add(pause));
+        }
+    }
+}
+
+fn decode(payload: &Payload) -> Result<SyncJob, String> {
+    let job: SyncJob = payload
+        .decode()
+        .map_err(|e| format!("the job is not a sync job this version reads: {e}"))?;
+    job.check().map_err(|e| e.to_string())?;
+    Ok(job)
+}
+
+/// The delay chosen for the job's last retry, for decorrelated jitter.
+fn previous_delay(job: &Job) -> u64 {
+    match (job.history.last(), job.next_retry_at) {
+        (Some(last), Some(next)) => next.saturating_sub(last.at),
+        _ => 0,
+    }
+}

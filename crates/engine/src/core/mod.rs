@@ -1,0 +1,375 @@
+//! The decision core: a plain value that is told the time and what happened, and says what
+//! to do next. No I/O, no clock, no randomness of its own.
+//!
+//! Shaped as quinn-proto shapes a connection: [`Engine::handle`] records what happened;
+//! [`Engine::poll`] makes every decision and says what to do; the job in hand lives in a
+//! [`Phase`] whose variants carry its data; the engine's own deadlines are one [`Timers`]
+//! table.
+
+mod down;
+mod job;
+mod timers;
+
+use std::collections::VecDeque;
+
+use breaker_core::{Breaker, State};
+use persist::Job;
+use plex_client::{FailureKind, PlexError};
+use rand::Rng;
+use scheduler::ProbeSchedule;
+
+use crate::action::{
+    Action, Disposition, Input, Mode, QueueCounts, RunStats, ScanTarget, SyncResult,
+    UnexpectedInput,
+};
+use crate::event::{Event, StopReason};
+use crate::policy::Policy;
+use crate::state::EngineState;
+use job::Flight;
+use timers::{Timer, Timers};
+
+/// What the engine has out with the driver, and the job in hand: each variant carries what
+/// that step needs, so a job cannot be in two steps at once.
+#[derive(Debug)]
+enum Phase {
+    /// Nothing is out: [`Engine::poll`] decides.
+    Idle,
+    /// [`Action::Probe`] is out.
+    Probing,
+    /// [`Action::Inspect`] is out.
+    Inspecting,
+    /// [`Action::Take`] is out.
+    Taking,
+    /// The queue handed out this job: the next poll decides whether it may run.
+    Taken(Job),
+    /// [`Action::Sync`] is out for this job.
+    Syncing(Flight),
+    /// The sync came back: the next poll decides what becomes of the job.
+    Synced(Flight, SyncResult),
+    /// [`Action::Finish`] is out for this job, with this disposition.
+    Finishing(Flight, Disposition),
+    /// [`Action::Scan`] is out for this folder.
+    Scanning(ScanTarget),
+}
+
+impl Phase {
+    /// What the engine waits for, in words.
+    fn awaits(&self) -> &'static str {
+        match self {
+            Phase::Idle => "nothing was asked",
+            Phase::Probing => "a probe report was expected",
+            Phase::Inspecting => "queue counts were expected",
+            Phase::Taking => "a leased job (or none) was expected",
+            Phase::Taken(_) | Phase::Synced(..) => "the engine had yet to be polled",
+            Phase::Syncing(_) => "a sync result was expected",
+            Phase::Finishing(..) => "the end of a job was expected",
+            Phase::Scanning(_) => "a scan result was expected",
+        }
+    }
+}
+
+/// The decision core. See the crate documentation for the protocol.
+#[derive(Debug)]
+pub struct Engine {
+    policy: Policy,
+    mode: Mode,
+    phase: Phase,
+    /// What the last look at the queue found; `None` once it may be out of date.
+    queue: Option<QueueCounts>,
+    /// The last lease found nothing ready; cleared by a nudge, or when the idle wait ends.
+    nothing_ready: bool,
+    /// A hook arrived while the breaker was not closed, and the policy probes then.
+    probe_asked: bool,
+    /// A folder to have Plex scan before anything else.
+    scan: Option<ScanTarget>,
+    /// Why the engine stops at its next decision.
+    stop: Option<StopReason>,
+    timers: Timers,
+    events: VecDeque<Event>,
+    stats: RunStats,
+}
+
+impl Engine {
+    /// An engine following `policy` (checked with [`Policy::check`] by the caller).
+    pub fn new(policy: Policy, mode: Mode) -> Engine {
+        Engine {
+            policy,
+            mode,
+            phase: Phase::Idle,
+            queue: None,
+            nothing_ready: false,
+            probe_asked: false,
+            scan: None,
+            stop: None,
+            timers: Timers::default(),
+            events: VecDeque::new(),
+            stats: RunStats::default(),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// What this run has done so far.
+    pub fn stats(&self) -> RunStats {
+        self.stats
+    }
+
+    /// The next event to report, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Asks the engine to stop: the job in flight is finished first, then
+    /// [`Action::Stop`] comes with [`StopReason::Requested`].
+    pub fn request_stop(&mut self) {
+        self.stop.get_or_insert(StopReason::Requested);
+    }
+
+    /// What to do next at `now`, given the shared state (which the call may change: the
+    /// caller stores it back).
+    ///
+    /// # Panics
+    ///
+    /// If the last action that wants an answer has not been answered through
+    /// [`Engine::handle`]: the driver must answer before it polls again.
+    pub fn poll<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut EngineState,
+        now: u64,
+        rng: &mut R,
+    ) -> Action {
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Taken(job) => self.admit(state, job, now, rng),
+            Phase::Synced(flight, result) => self.settle(state, flight, result, now, rng),
+            Phase::Idle if self.probe_asked => {
+                self.probe_asked = false;
+                self.phase = Phase::Probing;
+                self.probe_action()
+            }
+            Phase::Idle => {
+                let action = self.decide(state, now, rng);
+                self.phase = match &action {
+                    Action::Probe { .. } => Phase::Probing,
+                    Action::Inspect => Phase::Inspecting,
+                    Action::Take { .. } => Phase::Taking,
+                    Action::Scan { target, .. } => Phase::Scanning(target.clone()),
+                    Action::Wait { .. } | Action::Stop(_) => Phase::Idle,
+                    Action::Sync { .. } | Action::Finish(_) => {
+                        unreachable!("jobs are synced and finished from their own phases")
+                    }
+                };
+                if let Action::Stop(reason) = &action {
+                    self.events.push_back(Event::Stopped {
+                        at: now,
+                        reason: reason.clone(),
+                    });
+                }
+                action
+            }
+            out => panic!(
+                "the driver polled the engine before answering its last action ({})",
+                out.awaits()
+            ),
+        }
+    }
+
+    /// Takes in what happened at `now`: the answer to the action that is out, or news
+    /// ([`Input::Nudged`]) at any time. An answer to nothing that is out is refused and
+    /// changes nothing.
+    pub fn handle<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut EngineState,
+        input: Input,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<(), UnexpectedInput> {
+        if input == Input::Nudged {
+            self.nudged(state, now);
+            return Ok(());
+        }
+        match (std::mem::replace(&mut self.phase, Phase::Idle), input) {
+            (Phase::Probing, Input::Probed(report)) => self.probed(state, report, now, rng),
+            (Phase::Inspecting, Input::Inspected(counts)) => self.queue = Some(counts),
+            (Phase::Taking, Input::Taken(None)) => {
+                self.forget_queue();
+                self.nothing_ready = true;
+            }
+            (Phase::Taking, Input::Taken(Some(job))) => self.phase = Phase::Taken(job),
+            (Phase::Syncing(flight), Input::Synced(result)) => {
+                self.phase = Phase::Synced(flight, result);
+            }
+            (Phase::Finishing(flight, disposition), Input::Finished(finished)) => {
+                self.finished(flight, disposition, finished, now);
+            }
+            (Phase::Scanning(target), Input::Scanned(result)) => {
+                self.scanned(state, target, result, now);
+            }
+            (phase, input) => {
+                let refused = UnexpectedInput {
+                    got: input.name(),
+                    expected: phase.awaits(),
+                };
+                self.phase = phase;
+                return Err(refused);
+            }
+        }
+        Ok(())
+    }
+
+    fn breaker(&self, state: &EngineState) -> Breaker {
+        Breaker::restore(self.policy.breaker, state.breaker)
+    }
+
+    fn probes(&self, state: &EngineState) -> ProbeSchedule {
+        ProbeSchedule::restore(self.policy.probes, state.probe)
+    }
+
+    /// What the queue was last seen to hold may have changed: look again before relying on it.
+    fn forget_queue(&mut self) {
+        self.queue = None;
+        self.nothing_ready = false;
+        self.timers.clear(Timer::Idle);
+    }
+
+    fn decide<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut EngineState,
+        now: u64,
+        rng: &mut R,
+    ) -> Action {
+        state.outages.watch_from(now);
+        self.repair(state);
+        let mut breaker = self.breaker(state);
+        let timed = breaker.handle_timeout(now);
+        state.breaker = breaker.snapshot();
+        self.note(state, timed, now, rng, None);
+
+        if let Some(target) = self.scan.take() {
+            return Action::Scan {
+                target,
+                deadline: now.saturating_add(self.policy.engine.job_timeout_ms),
+            };
+        }
+        if let Some(reason) = self.stop.clone() {
+            return Action::Stop(reason);
+        }
+        if let Some(until) = self.timers.get(Timer::Pause) {
+            if until > now {
+                return self.wait(until, now);
+            }
+            self.timers.clear(Timer::Pause);
+        }
+        match breaker.state() {
+            State::Open | State::ForcedOpen => self.while_down(state, &breaker, now, rng),
+            State::HalfOpen
+                if self.policy.engine.probe_closes_half_open && self.probes(state).is_due(now) =>
+            {
+                self.probe_action()
+            }
+            // No job to try: deep probes confirm the recovery instead, so that the outage
+            // ends now rather than whenever the next job comes.
+            State::HalfOpen if self.nothing_ready => {
+                let mut probes = self.probes(state);
+                probes.arm(now, rng);
+                state.probe = probes.state();
+                if probes.is_due(now) {
+                    return self.probe_action();
+                }
+                let next = probes.poll_timeout().unwrap_or(now);
+                match self.mode {
+                    Mode::Drain => self.wait(next, now),
+                    Mode::Run => match self.idle(now) {
+                        Action::Wait { until } => self.wait(until.min(next), now),
+                        other => other,
+                    },
+                }
+            }
+            State::HalfOpen
+                if breaker.trials_in_flight() >= self.policy.breaker.half_open_permits() =>
+            {
+                let until = breaker
+                    .poll_timeout()
+                    .unwrap_or(now.saturating_add(self.policy.engine.idle_recheck_ms));
+                self.wait(until, now)
+            }
+            State::Closed if self.nothing_ready => match self.mode {
+                Mode::Drain => Action::Stop(StopReason::Drained),
+                Mode::Run => self.idle(now),
+            },
+            State::HalfOpen | State::Closed => self.take_or_wait(state, now),
+        }
+    }
+
+    /// A long-running worker with nothing ready: learn when the first retry is due, sleep
+    /// until then (or the recheck, or a nudge), then look again.
+    fn idle(&mut self, now: u64) -> Action {
+        let Some(counts) = self.queue else {
+            return Action::Inspect;
+        };
+        let recheck = now.saturating_add(self.policy.engine.idle_recheck_ms);
+        let until = self.timers.get(Timer::Idle).unwrap_or_else(|| {
+            counts
+                .earliest_retry_at
+                .map_or(recheck, |at| at.min(recheck))
+        });
+        self.timers.set(Timer::Idle, until);
+        if now < until && counts.ready == 0 {
+            return self.wait(until, now);
+        }
+        self.forget_queue();
+        self.take()
+    }
+
+    fn take(&self) -> Action {
+        Action::Take {
+            visibility_ms: self.policy.engine.visibility_ms,
+        }
+    }
+
+    fn probe_action(&self) -> Action {
+        Action::Probe {
+            depth: self.policy.engine.probe_depth,
+        }
+    }
+
+    fn wait(&self, until: u64, now: u64) -> Action {
+        let until = match self.policy.engine.poll_ms {
+            Some(poll) => until.min(now.saturating_add(poll)),
+            None => until,
+        };
+        Action::Wait {
+            until: until.max(now),
+        }
+    }
+
+    fn scanned(
+        &mut self,
+        state: &mut EngineState,
+        target: ScanTarget,
+        result: Result<(), PlexError>,
+        now: u64,
+    ) {
+        state.remember_scan(scan_key(&target), now);
+        self.stats.scans += 1;
+        self.events.push_back(Event::Scan {
+            at: now,
+            section: target.section,
+            folder: target.folder,
+            error: result.err().map(|e| e.to_string()),
+        });
+    }
+}
+
+/// How the state remembers a scanned folder.
+fn scan_key(target: &ScanTarget) -> String {
+    format!("{}:{}", target.section, target.folder)
+}
+
+/// The name an outage's cause is recorded under: the failure that opened the breaker, or
+/// `unknown`.
+fn cause_name(cause: Option<FailureKind>) -> &'static str {
+    cause.map_or("unknown", FailureKind::as_str)
+}
