@@ -161,6 +161,11 @@ impl Plex {
         }
     }
 
+    /// The rating key of the movie with this file.
+    pub(crate) fn key_of(&self, file: &str) -> String {
+        self.keys[file].clone()
+    }
+
     pub(crate) fn set_phase(&self, phase: ServerPhase) {
         self.runtime.block_on(self.fake.set_phase(phase));
     }
@@ -205,6 +210,16 @@ health_timeout_ms = 1000
         DataDir { dir }
     }
 
+    /// A data directory whose config.toml is exactly `config`.
+    pub(crate) fn raw(config: &str) -> DataDir {
+        let dir = tempfile::Builder::new()
+            .prefix("plexsync-it-")
+            .tempdir()
+            .unwrap();
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        DataDir { dir }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -243,6 +258,28 @@ job_timeout_ms = 3000
 visibility_ms = 10000
 idle_recheck_ms = 2000
 "#;
+
+/// Sends SIGTERM to `child` (what systemd and `docker stop` send).
+pub(crate) fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Polls `done` every 20 ms until it holds or `limit` passes; whether it held.
+pub(crate) fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        // Waiting for another process to reach a state: nothing to be told by.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
 
 /// Every entry under `dir` with its contents, to see that nothing changed.
 pub(crate) fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {

@@ -4,5 +4,6 @@ mod harness;
 
 mod cli;
 mod commands;
+mod faults;
 mod outage;
 mod stash;

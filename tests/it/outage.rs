@@ -12,9 +12,14 @@ const JOBS: usize = 30;
 
 #[test]
 fn an_outage_from_first_failure_to_drained_backlog() {
-    let plex = Plex::start(JOBS, ServerPhase::Refused);
+    let plex = Plex::start(JOBS, ServerPhase::Ready);
     let data = DataDir::new(&plex.fake.url(), plex.fake.token(), QUICK_POLICY);
     let ps = data.plexsync();
+    // plexsync has reached this Plex before (so a refused connection now is an outage, not a
+    // mistyped URL); then Plex goes down.
+    let first = ps.run(&["process"]);
+    assert_eq!(first.status, Some(0), "{first:?}");
+    plex.set_phase(ServerPhase::Refused);
     // Stash saved 30 scenes while Plex was down.
     for i in 0..JOBS {
         let run = ps.run(&[

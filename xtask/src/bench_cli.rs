@@ -219,9 +219,9 @@ struct Spent(Duration);
 struct TimedPlex<'a>(RealPlex, &'a mut Spent);
 
 impl Plex for TimedPlex<'_> {
-    async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
+    async fn probe(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let start = Instant::now();
-        let out = self.0.probe(depth).await;
+        let out = self.0.probe(depth, deadline).await;
         self.1.0 += start.elapsed();
         out
     }

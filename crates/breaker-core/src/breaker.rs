@@ -369,6 +369,35 @@ impl Breaker {
         out
     }
 
+    /// Frees every half-open trial in flight, as if each lease had run out; returns how many
+    /// there were. For a caller that knows their holders are gone (a process that held them
+    /// was killed, its permits persisted in a snapshot), so that the next trial need not wait
+    /// out their leases. A report for one of them later changes nothing. Outside HALF_OPEN
+    /// there are no trials, and nothing happens.
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, Decision, FailureClass, Health, Outcome};
+    ///
+    /// let config = Config::builder().failure_threshold(1).permit_lease_ms(60_000).build()?;
+    /// let mut breaker = Breaker::new(config);
+    /// # let Decision::Permit(p) = breaker.acquire(0).decision else { panic!() };
+    /// # let _ = breaker.report(p, Outcome::Failure(FailureClass::Outage), 0);
+    /// let _ = breaker.probe(Health::Healthy, 1_000); // HALF_OPEN
+    /// let Decision::Permit(orphan) = breaker.acquire(1_000).decision else { panic!() };
+    /// // The process holding `orphan` dies; the one that follows knows it.
+    /// assert!(matches!(breaker.acquire(2_000).decision, Decision::Reject(_)));
+    /// assert_eq!(breaker.abandon_trials(), 1);
+    /// assert!(matches!(breaker.acquire(2_000).decision, Decision::Permit(_)));
+    /// assert!(!breaker.report(orphan, Outcome::Success, 3_000).counted);
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
+    pub fn abandon_trials(&mut self) -> u32 {
+        match &mut self.core.phase {
+            Phase::HalfOpen { leases, .. } => leases.clear(),
+            Phase::Closed { .. } | Phase::Open { .. } | Phase::ForcedOpen => 0,
+        }
+    }
+
     /// Closes the breaker and clears its counts, whatever it was doing.
     pub fn reset(&mut self, now: u64) -> Transitions {
         let mut out = self.handle_timeout(now);

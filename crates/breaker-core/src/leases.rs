@@ -65,6 +65,13 @@ impl Leases {
         self.retain(|lease| lease.id != id) > 0
     }
 
+    /// Drops every lease; says how many there were.
+    pub(crate) fn clear(&mut self) -> u32 {
+        let dropped = self.len as u32;
+        self.len = 0;
+        dropped
+    }
+
     /// Drops every lease that has run out by `now`.
     pub(crate) fn expire(&mut self, now: u64) {
         let _ = self.retain(|lease| lease.expires_at > now);

@@ -714,3 +714,38 @@ fn transitions_and_their_causes_are_data() {
         Health::Healthy
     );
 }
+
+#[test]
+fn abandoned_trials_free_their_slots_at_once_and_keep_the_counts() {
+    let c = Config::builder()
+        .failure_threshold(1)
+        .open_wait_ms(1_000)
+        .half_open_permits(2)
+        .permit_lease_ms(60_000)
+        .success_threshold(2)
+        .build()
+        .unwrap();
+    let mut b = tripped(c);
+    assert_eq!(b.abandon_trials(), 0, "OPEN has no trials");
+    let first = permit(&mut b, T0 + 1_000);
+    assert!(b.report(first, Outcome::Success, T0 + 1_001).counted);
+    let orphans = [permit(&mut b, T0 + 1_002), permit(&mut b, T0 + 1_003)];
+    let _ = rejection(&mut b, T0 + 1_004);
+    let before = b.snapshot();
+    assert_eq!(b.abandon_trials(), 2);
+    assert_eq!(b.trials_in_flight(), 0);
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(b.generation(), before.generation(), "no transition");
+    assert_eq!(b.trial_successes(), 1, "successes already seen still count");
+    assert_eq!(b.poll_timeout(), None, "no lease left to run out");
+    assert_eq!(b.abandon_trials(), 0);
+    for orphan in orphans {
+        assert!(!b.report(orphan, Outcome::Success, T0 + 1_005).counted);
+    }
+    let next = permit(&mut b, T0 + 1_006);
+    let report = b.report(next, Outcome::Success, T0 + 1_007);
+    assert_eq!(report.transitions.last().map(|t| t.to), Some(State::Closed));
+    assert_eq!(b.abandon_trials(), 0, "CLOSED has no trials");
+    let _ = b.force_open(T0 + 2_000);
+    assert_eq!(b.abandon_trials(), 0, "FORCED_OPEN has no trials");
+}

@@ -80,6 +80,8 @@ pub enum Action {
     Probe {
         /// The last stage to check.
         depth: ProbeDepth,
+        /// When the check must be over, if sooner than its own deadline (ms since the epoch).
+        deadline: Option<u64>,
     },
     /// Count the queue; answer with [`Input::Inspected`].
     Inspect,

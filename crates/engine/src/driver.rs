@@ -67,7 +67,9 @@ where
             .map_err(state_error)?;
         flush(engine, &mut ports.events, now);
         let input = match action {
-            Action::Probe { depth } => Input::Probed(ports.plex.probe(depth).await),
+            Action::Probe { depth, deadline } => {
+                Input::Probed(ports.plex.probe(depth, deadline).await)
+            }
             Action::Inspect => Input::Inspected(ports.queue.counts(now)?),
             Action::Take { visibility_ms } => {
                 lease = ports.queue.lease(visibility_ms, now)?;

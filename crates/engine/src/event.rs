@@ -83,6 +83,10 @@ pub enum Event {
     Transition {
         /// The change.
         transition: Transition,
+        /// When it opened after failures, the first of them, for people: the URL and what
+        /// to check.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        first_failure: Option<String>,
     },
     /// A probe ran.
     Probe {
@@ -136,7 +140,7 @@ impl Event {
     /// How loud it is.
     pub fn level(&self) -> Level {
         match self {
-            Event::Transition { transition } => match transition.to {
+            Event::Transition { transition, .. } => match transition.to {
                 State::Open | State::ForcedOpen => Level::Warn,
                 State::HalfOpen | State::Closed => Level::Info,
             },
@@ -171,8 +175,15 @@ impl Event {
     /// One line for a log, without time or level (the logger adds those).
     pub fn render(&self) -> String {
         match self {
-            Event::Transition { transition: t } => {
-                format!("breaker {} -> {}: {}", t.from, t.to, cause_text(t.cause))
+            Event::Transition {
+                transition: t,
+                first_failure,
+            } => {
+                let line = format!("breaker {} -> {}: {}", t.from, t.to, cause_text(t.cause));
+                match first_failure {
+                    Some(first) => format!("{line}; the first: {first}"),
+                    None => line,
+                }
             }
             Event::Probe { record } => {
                 let report = &record.report;
@@ -227,7 +238,7 @@ impl Event {
                 duration(at.saturating_sub(outage.started_at)),
                 outage.probes,
                 outage.jobs_affected,
-                outage.cause
+                outage.error.as_deref().unwrap_or(&outage.cause)
             ),
             Event::OutageEnded { outage, .. } => format!(
                 "Plex is back after {} ({} probes, {} jobs held back)",

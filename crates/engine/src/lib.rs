@@ -76,12 +76,14 @@ pub use crate::core::Engine;
 pub use driver::{DriveError, Ports, drive};
 pub use event::{Event, JobOutcome, Level, StopReason, duration};
 pub use job::{InvalidJob, SyncJob};
-pub use manual::{force_open_breaker, reset_breaker};
+pub use manual::{force_open_breaker, reset_breaker, void_trials};
 pub use memory::{MemoryState, VirtualClock, block_on};
 pub use outage::{History, KEPT_OUTAGES, Outage, Reliability};
 pub use policy::{Knobs, Policy, PolicyError, SyncOptions};
 pub use ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};
 pub use real::{RealPlex, wall_ms};
 pub use scheduler::{ErrorClass, Scope};
-pub use state::{EngineState, Halt, KEPT_PROBES, LastSync, ProbeRecord, STATE_SCHEMA};
+pub use state::{
+    EngineState, Evidence, Failing, Halt, KEPT_PROBES, LastSync, ProbeRecord, Reached, STATE_SCHEMA,
+};
 pub use sync::{plan, sync_job};

@@ -17,12 +17,26 @@ pub fn reset_breaker(state: &mut EngineState, policy: &Policy, now: u64) -> Vec<
     state.halt = None;
     let mut events: Vec<Event> = transitions
         .into_iter()
-        .map(|transition| Event::Transition { transition })
+        .map(|transition| Event::Transition {
+            transition,
+            first_failure: None,
+        })
         .collect();
     if let Some(outage) = state.outages.end(now, "reset") {
         events.push(Event::OutageEnded { at: now, outage });
     }
     events
+}
+
+/// A worker that has just taken the worker lock is the only one: any half-open trial still
+/// held in the state was taken by a worker that stopped (Stash kills a task without
+/// warning), and is void at once, so that the next trial need not wait out its lease.
+/// Returns how many there were.
+pub fn void_trials(state: &mut EngineState, policy: &Policy) -> u32 {
+    let mut breaker = Breaker::restore(policy.breaker, state.breaker);
+    let voided = breaker.abandon_trials();
+    state.breaker = breaker.snapshot();
+    voided
 }
 
 /// `plexsync breaker open`: opens the breaker until it is reset; no job reaches Plex. An
@@ -38,7 +52,10 @@ pub fn force_open_breaker(state: &mut EngineState, policy: &Policy, now: u64) ->
         .map(|transition| {
             debug_assert_eq!(transition.cause, Cause::ForcedOpen);
             debug_assert_eq!(transition.to, State::ForcedOpen);
-            Event::Transition { transition }
+            Event::Transition {
+                transition,
+                first_failure: None,
+            }
         })
         .collect()
 }

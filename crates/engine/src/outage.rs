@@ -26,6 +26,9 @@ pub struct Outage {
     pub last_evidence_at: u64,
     /// What the failure that opened it was, e.g. `refused`.
     pub cause: String,
+    /// The first failure of the run that opened it, for people: the URL and what to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// How it ended: `recovered`, `reset`, or `closed by another process`.
     pub ended_by: Option<String>,
     /// Its transitions, oldest first (the first ones, if there were many).
@@ -77,8 +80,9 @@ impl History {
         }
     }
 
-    /// An outage begins at `at` (nothing happens if one is going on).
-    pub fn start(&mut self, at: u64, cause: &str, jobs_affected: u32) {
+    /// An outage begins at `at` (nothing happens if one is going on), after `cause`
+    /// (`error` in full).
+    pub fn start(&mut self, at: u64, cause: &str, error: Option<String>, jobs_affected: u32) {
         self.watch_from(at);
         if self.current.is_none() {
             self.current = Some(Outage {
@@ -88,6 +92,7 @@ impl History {
                 jobs_affected,
                 last_evidence_at: at,
                 cause: cause.to_owned(),
+                error,
                 ended_by: None,
                 transitions: Vec::new(),
             });

@@ -11,12 +11,17 @@ use crate::action::{Disposition, Finished, ProbeDepth, QueueCounts};
 use crate::event::Event;
 use crate::state::EngineState;
 
-/// A Plex server. Every call but the probe (which has a deadline of its own) must be over by
-/// `deadline` (milliseconds on the clock the driver runs on), failing with a read timeout if
-/// it is not.
+/// A Plex server. Every call must be over by its `deadline` (milliseconds on the clock the
+/// driver runs on), failing with a read timeout if it is not; the probe has a deadline of its
+/// own, which `deadline` may shorten.
 pub trait Plex {
-    /// The staged health check, to `depth`.
-    fn probe(&mut self, depth: ProbeDepth) -> impl Future<Output = HealthReport>;
+    /// The staged health check, to `depth`, over by its own deadline or by `deadline` if
+    /// that comes sooner.
+    fn probe(
+        &mut self,
+        depth: ProbeDepth,
+        deadline: Option<u64>,
+    ) -> impl Future<Output = HealthReport>;
     /// The library sections (a cache of them is fine: they change rarely).
     fn sections(&mut self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>>;
     /// The item whose file is `file`, searching `sections`.
@@ -155,8 +160,12 @@ impl EventSink for Vec<Event> {
 }
 
 impl<T: Plex + ?Sized> Plex for &mut T {
-    fn probe(&mut self, depth: ProbeDepth) -> impl Future<Output = HealthReport> {
-        (**self).probe(depth)
+    fn probe(
+        &mut self,
+        depth: ProbeDepth,
+        deadline: Option<u64>,
+    ) -> impl Future<Output = HealthReport> {
+        (**self).probe(depth, deadline)
     }
 
     fn sections(&mut self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>> {

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use plex_client::{FailureKind, HealthReport, Item, Located, PlexClient, PlexError, Section};
+use plex_client::{
+    FailureKind, HealthReport, Item, Located, PlexClient, PlexError, Section, Stage,
+};
 
 use crate::action::ProbeDepth;
 use crate::ports::Plex;
@@ -56,8 +58,25 @@ pub fn wall_ms() -> u64 {
 }
 
 impl Plex for RealPlex {
-    async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
-        self.client.check_health_until(depth.last_stage()).await
+    async fn probe(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
+        let check = self.client.check_health_until(depth.last_stage());
+        let Some(deadline) = deadline else {
+            return check.await;
+        };
+        let left = Duration::from_millis(deadline.saturating_sub(wall_ms()));
+        match tokio::time::timeout(left, check).await {
+            Ok(report) => report,
+            Err(_) => HealthReport::failed_at(
+                Stage::Connect,
+                PlexError::new(
+                    FailureKind::ReadTimeout,
+                    self.client.config().redacted_url(),
+                    "the wait for Plex ran out",
+                ),
+                None,
+                left,
+            ),
+        }
     }
 
     async fn sections(&mut self, deadline: u64) -> Result<Vec<Section>, PlexError> {

@@ -38,6 +38,105 @@ pub struct EngineState {
     /// Why work stopped, when it stopped for a configuration error; cleared once Plex
     /// accepts requests again.
     pub halt: Option<Halt>,
+    /// The run of outage-class failures going on, from its first; `None` once a job syncs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing: Option<Failing>,
+    /// What was seen of Plex's health lately, to tell a job's own server errors from Plex's.
+    pub evidence: Evidence,
+    /// The Plex URL last seen answering: a URL never seen answering that refuses connections
+    /// is a setting to fix, not an outage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached: Option<Reached>,
+}
+
+/// A run of outage-class failures: when its first job began, and what that job met.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failing {
+    /// When the first failing job was sent (ms since the epoch).
+    pub since: u64,
+    /// What it met, for people: the URL and what to check.
+    pub error: String,
+}
+
+/// A Plex URL seen answering.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reached {
+    /// The URL, without credentials or query.
+    pub url: String,
+    /// When it last answered (ms since the epoch).
+    pub at: u64,
+}
+
+/// Server errors (a 5xx other than 503) are Plex's trouble, unless Plex is seen working
+/// while one job keeps meeting them: then they are that job's (an item Plex cannot edit).
+/// This keeps what tells the two apart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Evidence {
+    /// When Plex was last seen working: a probe passed, or a job synced.
+    pub working_at: u64,
+    /// When Plex was last seen failing: a probe failed, or a job met an outage that was not
+    /// a server error.
+    pub failing_at: u64,
+    /// The last server errors jobs met, oldest first: when, and the job's key.
+    pub server_errors: VecDeque<(u64, String)>,
+    /// Jobs that met a server error, by key: when the first came.
+    pub suspects: BTreeMap<String, u64>,
+}
+
+/// Server errors remembered.
+const KEPT_SERVER_ERRORS: usize = 16;
+/// Jobs under suspicion remembered.
+const KEPT_SUSPECTS: usize = 500;
+
+impl Evidence {
+    /// Plex worked at `at`.
+    pub fn working(&mut self, at: u64) {
+        self.working_at = self.working_at.max(at);
+    }
+
+    /// Plex failed at `at`.
+    pub fn failing(&mut self, at: u64) {
+        self.failing_at = self.failing_at.max(at);
+    }
+
+    /// Job `key` met a server error at `at`; returns whether it is the job's own: Plex was
+    /// seen working after the job's first server error, and since then nothing has shown
+    /// Plex failing, no other job included.
+    pub fn server_error(&mut self, key: &str, at: u64) -> bool {
+        let seen = self.working_at;
+        let own = self.suspects.get(key).is_some_and(|&first| {
+            seen > first
+                && self.failing_at <= seen
+                && !self
+                    .server_errors
+                    .iter()
+                    .any(|(when, other)| *when > seen && other != key)
+        });
+        self.server_errors.push_back((at, key.to_owned()));
+        while self.server_errors.len() > KEPT_SERVER_ERRORS {
+            self.server_errors.pop_front();
+        }
+        if !self.suspects.contains_key(key) {
+            if self.suspects.len() >= KEPT_SUSPECTS {
+                let oldest = self
+                    .suspects
+                    .iter()
+                    .min_by_key(|(_, first)| **first)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    self.suspects.remove(&oldest);
+                }
+            }
+            self.suspects.insert(key.to_owned(), at);
+        }
+        own
+    }
+
+    /// Job `key` is done with (synced, or given up on): it is no longer under suspicion.
+    pub fn settled(&mut self, key: &str) {
+        self.suspects.remove(key);
+    }
 }
 
 /// One probe and what it found.

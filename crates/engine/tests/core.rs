@@ -135,7 +135,8 @@ fn server_down_spends_no_retry_and_five_trip_the_breaker() {
     assert!(matches!(
         engine.poll(&mut state, until, &mut rng()),
         Action::Probe {
-            depth: ProbeDepth::Library
+            depth: ProbeDepth::Library,
+            ..
         }
     ));
 }

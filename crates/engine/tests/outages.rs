@@ -15,7 +15,7 @@ fn transitions(events: &[Event]) -> Vec<(State, State, Cause)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Transition { transition: t } => Some((t.from, t.to, t.cause)),
+            Event::Transition { transition: t, .. } => Some((t.from, t.to, t.cause)),
             _ => None,
         })
         .collect()
@@ -123,7 +123,7 @@ fn an_outage_is_ridden_through_and_every_edit_lands() {
         .events
         .iter()
         .find_map(|e| match e {
-            Event::Transition { transition: t } if t.to == State::Closed => Some(t.at),
+            Event::Transition { transition: t, .. } if t.to == State::Closed => Some(t.at),
             _ => None,
         })
         .unwrap();

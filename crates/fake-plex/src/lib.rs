@@ -45,8 +45,10 @@
 //!   locks, 0 unlocks), tag lists and tag removals (each tag percent-encoded once more, as
 //!   python-plexapi sends them) to every item in `id=` (comma-separated for several) and is
 //!   recorded ([`FakePlex::edits`]) exactly as received.
-//! - **Faults**: latency, hung requests, 5xx or 401 answers, dropped connections
-//!   ([`Fault`]), on every path or on one prefix.
+//! - **Faults**: latency, hung requests, any status, redirects, dropped connections, dropped
+//!   reused connections ([`Fault`]), on every request, one path prefix, or those a
+//!   [`Target`] picks; and idle keep-alive connections closed without a word
+//!   ([`Options::idle_timeout`]).
 //!
 //! `cargo xtask fake-plex --port 32400` runs one from the command line.
 #![forbid(unsafe_code)]
@@ -71,7 +73,7 @@ pub use phase::{ServerPhase, UnknownPhase};
 use server::{Shared, lock};
 
 /// A fault injected into requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Wait this long before answering.
     Latency(Duration),
@@ -79,9 +81,23 @@ pub enum Fault {
     Hang,
     /// Close the connection without answering.
     Drop,
+    /// Close the connection without answering a request that is not the first on its
+    /// connection: what a client meets when it reuses a kept-alive connection the server had
+    /// just closed.
+    DropReused,
     /// Answer with this status (503 carries the maintenance body, 401 Plex's HTML).
     Status(u16),
+    /// Answer with a redirect: this 3xx status and `Location: to`.
+    Redirect {
+        /// The status, 301 to 308.
+        status: u16,
+        /// Where it points.
+        to: String,
+    },
 }
+
+/// Which requests a fault applies to: a test of its own over the request as received.
+pub type Target = Arc<dyn Fn(&RecordedRequest) -> bool + Send + Sync>;
 
 /// A request as the server saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +121,9 @@ pub struct Options {
     pub phase: ServerPhase,
     /// How long every answer takes in [`ServerPhase::Slow`].
     pub slow: Duration,
+    /// Close a kept-alive connection once it has been idle this long (without telling the
+    /// client, as servers and proxies do); `None` keeps it open.
+    pub idle_timeout: Option<Duration>,
     /// What `/identity` reports.
     pub machine_id: String,
     /// What `/identity` reports.
@@ -118,6 +137,7 @@ impl Default for Options {
             port: 0,
             phase: ServerPhase::Ready,
             slow: Duration::from_secs(20),
+            idle_timeout: None,
             machine_id: "fakeplex0000000000000000000000000000000a".into(),
             version: "1.40.0.7998-fake".into(),
         }
@@ -149,13 +169,14 @@ impl FakePlex {
             edits: Mutex::new(Vec::new()),
             refreshes: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
-            faults: Mutex::new(Vec::new()),
+            faults: Mutex::default(),
             token: options.token,
             machine_id: options.machine_id,
             version: options.version,
             phase,
             applied,
             slow: Mutex::new(options.slow),
+            idle_timeout: options.idle_timeout,
         });
         let task = tokio::spawn(server::run(listener, addr, shared.clone()));
         Ok(FakePlex { addr, shared, task })
@@ -205,17 +226,23 @@ impl FakePlex {
 
     /// Injects `fault` into every request.
     pub fn inject(&self, fault: Fault) {
-        lock(&self.shared.faults).push((None, fault));
+        self.inject_when(Arc::new(|_| true), fault);
     }
 
     /// Injects `fault` into requests whose path starts with `prefix`.
     pub fn inject_on(&self, prefix: &str, fault: Fault) {
-        lock(&self.shared.faults).push((Some(prefix.to_owned()), fault));
+        let prefix = prefix.to_owned();
+        self.inject_when(Arc::new(move |r| r.path.starts_with(&prefix)), fault);
+    }
+
+    /// Injects `fault` into requests that `target` picks (by method, path or query).
+    pub fn inject_when(&self, target: Target, fault: Fault) {
+        lock(&self.shared.faults).0.push((target, fault));
     }
 
     /// Removes every injected fault.
     pub fn clear_faults(&self) {
-        lock(&self.shared.faults).clear();
+        lock(&self.shared.faults).0.clear();
     }
 
     /// The edits received so far, in order.

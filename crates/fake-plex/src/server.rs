@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::library::{Library, RecordedEdit, Refresh, object, value_text};
 use crate::render;
-use crate::{Fault, RecordedRequest, ServerPhase};
+use crate::{Fault, RecordedRequest, ServerPhase, Target};
 
 /// Plex's maintenance answer (PLEX.md).
 pub(crate) const MAINTENANCE: &str = r#"<Response code="503" title="Maintenance" status="Plex Media Server is currently running database migrations."/>"#;
@@ -30,7 +30,7 @@ pub(crate) struct Shared {
     pub(crate) edits: Mutex<Vec<RecordedEdit>>,
     pub(crate) refreshes: Mutex<Vec<Refresh>>,
     pub(crate) requests: Mutex<Vec<RecordedRequest>>,
-    pub(crate) faults: Mutex<Vec<(Option<String>, Fault)>>,
+    pub(crate) faults: Mutex<Faults>,
     pub(crate) token: String,
     pub(crate) machine_id: String,
     pub(crate) version: String,
@@ -39,9 +39,23 @@ pub(crate) struct Shared {
     pub(crate) applied: watch::Sender<ServerPhase>,
     /// How long every answer takes while slow.
     pub(crate) slow: Mutex<Duration>,
+    /// Idle kept-alive connections are closed after this long.
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 type Body = Full<Bytes>;
+
+/// The faults injected, each with the requests it applies to.
+#[derive(Default)]
+pub(crate) struct Faults(pub(crate) Vec<(Target, Fault)>);
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(_, fault)| fault))
+            .finish()
+    }
+}
 
 /// A connection closed on purpose without an answer.
 #[derive(Debug)]
@@ -142,26 +156,97 @@ async fn connection(mut socket: TcpStream, phase: ServerPhase, shared: Arc<Share
         while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
         return;
     }
-    let service = hyper::service::service_fn(move |request| handle(shared.clone(), request));
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(socket), service)
-        .await;
+    let idle_timeout = shared.idle_timeout;
+    let activity = Arc::new(Activity::default());
+    let seen = activity.clone();
+    let service = hyper::service::service_fn(move |request| {
+        let activity = seen.clone();
+        let shared = shared.clone();
+        async move {
+            let served = activity.begin();
+            let answer = handle(shared, request, served).await;
+            activity.end();
+            answer
+        }
+    });
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service);
+    let mut connection = std::pin::pin!(connection);
+    let Some(idle) = idle_timeout else {
+        let _ = connection.await;
+        return;
+    };
+    // Closes the connection once it has been idle `idle` long, without a word to the client.
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = tokio::time::sleep(idle) => {
+                if activity.idle_for() >= idle {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
+/// What a connection is doing: how many requests it has begun, whether one is in progress,
+/// and when the last one ended.
+#[derive(Debug)]
+struct Activity {
+    begun: std::sync::atomic::AtomicUsize,
+    state: Mutex<(bool, std::time::Instant)>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            begun: std::sync::atomic::AtomicUsize::new(0),
+            state: Mutex::new((false, std::time::Instant::now())),
+        }
+    }
+}
+
+impl Activity {
+    /// A request begins; returns how many came before it on this connection.
+    fn begin(&self) -> usize {
+        lock(&self.state).0 = true;
+        self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn end(&self) {
+        *lock(&self.state) = (false, std::time::Instant::now());
+    }
+
+    /// How long no request has been in progress.
+    fn idle_for(&self) -> Duration {
+        let (busy, since) = *lock(&self.state);
+        if busy {
+            Duration::ZERO
+        } else {
+            since.elapsed()
+        }
+    }
+}
+
+/// Answers one request, the `served`th before it on its connection.
 async fn handle(
     shared: Arc<Shared>,
     request: Request<Incoming>,
+    served: usize,
 ) -> Result<Response<Body>, Dropped> {
     let (parts, body) = request.into_parts();
     // Read the whole request before answering, as a server does.
     let _ = body.collect().await;
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();
-    lock(&shared.requests).push(RecordedRequest {
+    let recorded = RecordedRequest {
         method: parts.method.to_string(),
         path: path.clone(),
         query: query.clone(),
-    });
+    };
+    lock(&shared.requests).push(recorded.clone());
     let json = parts
         .headers
         .get(ACCEPT)
@@ -169,16 +254,26 @@ async fn handle(
         .is_some_and(|v| v.contains("application/json"));
 
     let faults: Vec<Fault> = lock(&shared.faults)
+        .0
         .iter()
-        .filter(|(prefix, _)| prefix.as_deref().is_none_or(|p| path.starts_with(p)))
-        .map(|(_, fault)| *fault)
+        .filter(|(target, _)| target(&recorded))
+        .map(|(_, fault)| fault.clone())
         .collect();
     for fault in faults {
         match fault {
             Fault::Latency(delay) => tokio::time::sleep(delay).await,
             Fault::Hang => std::future::pending::<()>().await,
             Fault::Drop => return Err(Dropped),
+            Fault::DropReused if served > 0 => return Err(Dropped),
+            Fault::DropReused => {}
             Fault::Status(code) => return Ok(status_response(code)),
+            Fault::Redirect { status, to } => {
+                let mut response = status_response(status);
+                if let Ok(to) = HeaderValue::from_str(&to) {
+                    response.headers_mut().insert(hyper::header::LOCATION, to);
+                }
+                return Ok(response);
+            }
         }
     }
     let phase = *shared.phase.borrow();

@@ -111,8 +111,15 @@ impl PlexClient {
 
     /// The server's name and version, from `/` (which needs the token).
     pub async fn server_info(&self) -> Result<ServerInfo, PlexError> {
+        self.server_info_within(self.config().read_timeout).await
+    }
+
+    /// [`PlexClient::server_info`], over within `timeout` whatever the server does.
+    pub async fn server_info_within(&self, timeout: Duration) -> Result<ServerInfo, PlexError> {
         // On a connection of its own, like the health check it follows.
-        let envelope: Envelope<ServerInfo> = self.fetch(self.get("/", &[]).fresh()).await?;
+        let envelope: Envelope<ServerInfo> = self
+            .fetch(self.get_within("/", &[], timeout).fresh())
+            .await?;
         Ok(envelope.container)
     }
 

@@ -9,7 +9,7 @@ pub use scheduler::ErrorClass;
 
 /// The kind of failure, precise enough to tell a user what to check.
 ///
-/// Serialized as a snake_case name (`"refused"`, `"maintenance"`), or for the two kinds that
+/// Serialized as a snake_case name (`"refused"`, `"maintenance"`), or for the kinds that
 /// carry a status as `{"rejected": {"status": 400}}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,6 +44,12 @@ pub enum FailureKind {
         /// The status code.
         status: u16,
     },
+    /// 3xx: Plex's URL sends clients elsewhere (a reverse proxy sending `http` to `https`,
+    /// say). plexsync follows no redirect: the URL must be changed to where it points.
+    Redirect {
+        /// The status code.
+        status: u16,
+    },
     /// Any other status that is not a success.
     UnexpectedStatus {
         /// The status code.
@@ -73,7 +79,8 @@ impl FailureKind {
             FailureKind::Unauthorized
             | FailureKind::AuthenticationRequired
             | FailureKind::NotPlex
-            | FailureKind::Tls => ErrorClass::Configuration,
+            | FailureKind::Tls
+            | FailureKind::Redirect { .. } => ErrorClass::Configuration,
             FailureKind::Rejected { .. } | FailureKind::UnexpectedStatus { .. } => {
                 ErrorClass::Permanent
             }
@@ -103,6 +110,7 @@ impl FailureKind {
             FailureKind::NotFound => "not found",
             FailureKind::RateLimited => "rate limited",
             FailureKind::Rejected { .. } => "rejected",
+            FailureKind::Redirect { .. } => "redirect",
             FailureKind::UnexpectedStatus { .. } => "unexpected status",
             FailureKind::InvalidBody => "invalid body",
             FailureKind::BodyTooLarge => "body too large",
@@ -134,6 +142,9 @@ impl FailureKind {
             FailureKind::NotFound => "not found in Plex (it may not have been scanned yet)",
             FailureKind::RateLimited => "Plex asked us to slow down",
             FailureKind::Rejected { .. } => "Plex refused the request as invalid",
+            FailureKind::Redirect { .. } => {
+                "the Plex URL redirects elsewhere (a reverse proxy sending http to https?): set the Plex URL to where it points (a configuration error, not an outage)"
+            }
             FailureKind::UnexpectedStatus { .. } => "Plex answered with an unexpected status",
             FailureKind::InvalidBody => "Plex's answer could not be understood",
             FailureKind::BodyTooLarge => "Plex's answer was larger than the configured limit",

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use crate::client::{PlexClient, not_plex_if_missing};
 use crate::error::{FailureKind, PlexError};
 use crate::http::connect_kind;
-use crate::model::{Envelope, Identity, SectionList};
+use crate::model::{Envelope, Identity, SectionList, ServerInfo};
 
 /// A stage of the deep health check, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -146,6 +146,24 @@ impl PlexClient {
     /// fails with a read timeout at the deadline; nothing here waits longer.
     pub async fn check_health(&self) -> HealthReport {
         self.check_health_until(Stage::Library).await
+    }
+
+    /// The full health check and, if it passed, the server's name and version from `/`: every
+    /// request inside the one health deadline, whatever the server does (a container's
+    /// health check is killed when it runs over).
+    pub async fn check_health_and_server(&self) -> (HealthReport, Option<ServerInfo>) {
+        let start = Instant::now();
+        let report = self.check_health().await;
+        let left = self
+            .config()
+            .health_deadline
+            .saturating_sub(start.elapsed());
+        let server = if report.healthy && !left.is_zero() {
+            self.server_info_within(left).await.ok()
+        } else {
+            None
+        };
+        (report, server)
     }
 
     /// The health check, stopping after `last`: [`Stage::Identity`] is the shallow check

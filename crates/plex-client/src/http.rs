@@ -6,7 +6,7 @@ use std::io;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 
 use crate::config::{ConfigError, PlexConfig, redact};
@@ -107,16 +107,17 @@ impl Transport {
 
     /// Sends one request and returns the body of a successful answer.
     ///
-    /// A GET whose connection, reused from the pool, fails before any answer arrives was most
-    /// likely sent on a connection the server had already closed; it is sent once more on a
-    /// new connection (RFC 9112 §9.3.1: a client may retry an idempotent request).
+    /// A request whose connection, reused from the pool, fails before any answer arrives was
+    /// most likely sent on a connection the server had already closed; it is sent once more
+    /// on a new connection (RFC 9112 §9.3.1: a client may retry an idempotent request). Every
+    /// request plexsync makes is idempotent: GETs, and PUTs that set fields to values.
     pub(crate) async fn send(&self, request: Request<'_>) -> Result<Vec<u8>, PlexError> {
         let shown = redact(&request.url);
         let client = self.client(request.connection)?;
         let response = match self.build(client, &request).send().await {
             Ok(response) => response,
             Err(e)
-                if request.method == Method::GET
+                if idempotent(&request.method)
                     && request.connection == Connection::Pooled
                     && classify(&e) == FailureKind::ConnectionLost =>
             {
@@ -136,6 +137,11 @@ impl Transport {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|to| where_to(&request.url, to));
         let body = read_body(response, ERROR_BODY_LIMIT, &shown)
             .await
             .unwrap_or_default();
@@ -143,6 +149,7 @@ impl Transport {
             status,
             auth: request.auth,
             retry_after,
+            location,
             body: &body,
         };
         Err(status_error(&refusal, &shown))
@@ -236,13 +243,35 @@ impl<'a> Request<'a> {
     }
 }
 
-/// A refusal as it arrived: the status, the body's first bytes, a `Retry-After`, and
-/// whether the request had carried the token.
+/// A refusal as it arrived: the status, the body's first bytes, a `Retry-After`, where a
+/// redirect points (scheme, host and port only), and whether the request had carried the
+/// token.
 pub(crate) struct Refusal<'a> {
     pub(crate) status: StatusCode,
     pub(crate) auth: Auth,
     pub(crate) retry_after: Option<Duration>,
+    pub(crate) location: Option<String>,
     pub(crate) body: &'a [u8],
+}
+
+/// Whether a method may be sent again when its connection failed before any answer.
+fn idempotent(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::PUT
+}
+
+/// Where a redirect from `from` to `location` points, as `scheme://host[:port]`: never its
+/// path or query, which may carry a token.
+pub(crate) fn where_to(from: &Url, location: &str) -> String {
+    match from.join(location) {
+        Ok(to) => {
+            let host = to.host_str().unwrap_or("?");
+            match to.port() {
+                Some(port) => format!("{}://{host}:{port}", to.scheme()),
+                None => format!("{}://{host}", to.scheme()),
+            }
+        }
+        Err(_) => "an address that is not a URL".to_owned(),
+    }
 }
 
 async fn read_body(
@@ -305,6 +334,7 @@ pub(crate) fn status_error(refusal: &Refusal<'_>, shown: &str) -> PlexError {
         (404, _) => FailureKind::NotFound,
         (429, _) => FailureKind::RateLimited,
         (400 | 409 | 412, _) => FailureKind::Rejected { status: code },
+        (300..=399, _) => FailureKind::Redirect { status: code },
         _ => FailureKind::UnexpectedStatus { status: code },
     };
     let retry_after = if matches!(code, 429 | 503) {
@@ -312,7 +342,11 @@ pub(crate) fn status_error(refusal: &Refusal<'_>, shown: &str) -> PlexError {
     } else {
         None
     };
-    PlexError::new(kind, shown, format!("HTTP {status}")).with_retry_after(retry_after)
+    let detail = match (&kind, &refusal.location) {
+        (FailureKind::Redirect { .. }, Some(to)) => format!("HTTP {status}, to {to}"),
+        _ => format!("HTTP {status}"),
+    };
+    PlexError::new(kind, shown, detail).with_retry_after(retry_after)
 }
 
 /// Names a transport failure by walking the error's causes.

@@ -341,8 +341,18 @@ async fn every_status_maps_to_one_kind_and_one_class() {
             301,
             "",
             &[("location", "/elsewhere")],
-            FailureKind::UnexpectedStatus { status: 301 },
-            ErrorClass::Permanent,
+            FailureKind::Redirect { status: 301 },
+            ErrorClass::Configuration,
+        ),
+        (
+            308,
+            "",
+            &[(
+                "location",
+                "https://plex.example.net:32443/library/sections?X-Plex-Token=leaked",
+            )],
+            FailureKind::Redirect { status: 308 },
+            ErrorClass::Configuration,
         ),
     ];
     for (status, body, headers, kind, class) in cases {
@@ -356,6 +366,18 @@ async fn every_status_maps_to_one_kind_and_one_class() {
         assert_eq!(err.retry_after(), retry_after, "HTTP {status}");
         assert!(err.to_string().contains(&format!("HTTP {status}")), "{err}");
         assert!(err.url().ends_with("/library/sections"), "{}", err.url());
+        if let FailureKind::Redirect { .. } = kind {
+            // Where it points, to the host: never the path or the query.
+            let message = err.to_string();
+            assert!(message.contains("redirects elsewhere"), "{message}");
+            assert!(!message.contains("leaked") && !message.contains("elsewhere?"));
+            if *status == 308 {
+                assert!(
+                    message.contains("to https://plex.example.net:32443)"),
+                    "{message}"
+                );
+            }
+        }
     }
 }
 

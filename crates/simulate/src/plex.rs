@@ -280,10 +280,11 @@ pub(crate) fn movie(rating_key: u64, title: &str, file: &str) -> Item {
 }
 
 impl Plex for SimPlex {
-    async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
+    async fn probe(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let start = self.world.now();
         let phase = self.timeline.at(start);
-        let deadline = start + TIMEOUTS.health_ms;
+        let own = start + TIMEOUTS.health_ms;
+        let deadline = deadline.map_or(own, |d| d.clamp(start, own));
         let identity = Identity {
             machine_id: "simulated".to_owned(),
             version: "1.41.0".to_owned(),

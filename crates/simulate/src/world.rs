@@ -230,7 +230,7 @@ pub(crate) struct Recorder {
 impl EventSink for Recorder {
     fn emit(&mut self, event: Event, now: u64) {
         match &event {
-            Event::Transition { transition } => self.breaker.push((now, transition.to)),
+            Event::Transition { transition, .. } => self.breaker.push((now, transition.to)),
             Event::Job { key, outcome, .. } => match outcome {
                 JobOutcome::Updated { .. } | JobOutcome::Unchanged => {
                     self.synced.push((now, key.clone()));

@@ -2,7 +2,7 @@
 //! the breaker is open.
 
 use breaker_core::{Breaker, Cause, Decision, Health, Outcome, State, Transition};
-use plex_client::{FailureKind, HealthReport, Stage};
+use plex_client::{FailureKind, HealthReport, PlexError, Stage};
 use rand::Rng;
 use scheduler::{ProbeOutcome, Ramp};
 
@@ -33,11 +33,7 @@ impl Engine {
             if counts.ready == 0 {
                 return Action::Stop(StopReason::Drained);
             }
-            let since = state
-                .outages
-                .current
-                .as_ref()
-                .map_or(breaker.since(), |o| o.started_at);
+            let since = super::outage_since(state).unwrap_or(breaker.since());
             if let Some(limit) = self.policy.engine.max_outage_wait_ms {
                 if now.saturating_sub(since) >= limit {
                     return Action::Stop(StopReason::OutageTooLong { since });
@@ -52,7 +48,7 @@ impl Engine {
         probes.arm(now, rng);
         state.probe = probes.state();
         if probes.is_due(now) {
-            return self.probe_action();
+            return self.probe_action(state, now);
         }
         let until = [probes.poll_timeout(), breaker.poll_timeout(), summary_at]
             .into_iter()
@@ -109,7 +105,7 @@ impl Engine {
             .as_ref()
             .filter(|e| e.is_configuration())
             .map(|e| e.to_string());
-        let cause = report.failure_kind();
+        let cause = report.failure.clone();
         state.outages.note_probe(now);
         state.remember_probe(ProbeRecord {
             at: now,
@@ -130,6 +126,9 @@ impl Engine {
         let healthy = outcome == ProbeOutcome::Healthy;
         if healthy {
             state.halt = None;
+            state.evidence.working(now);
+        } else {
+            state.evidence.failing(now);
         }
         let mut breaker = self.breaker(state);
         let knobs = &self.policy.engine;
@@ -161,7 +160,7 @@ impl Engine {
         let mut probes = self.probes(state);
         probes.record(outcome, started, rng);
         state.probe = probes.state();
-        self.note(state, transitions, now, rng, cause);
+        self.note(state, transitions, now, rng, cause.as_ref());
     }
 
     /// A job was queued: what the queue holds changed, and under a policy that probes on
@@ -198,7 +197,7 @@ impl Engine {
                 self.timers.clear(Timer::Summary);
             }
             (State::Open | State::HalfOpen, false) => {
-                state.outages.start(breaker.since(), "unknown", 0);
+                state.outages.start(breaker.since(), "unknown", None, 0);
             }
             _ => {}
         }
@@ -212,16 +211,29 @@ impl Engine {
         transitions: impl IntoIterator<Item = Transition>,
         now: u64,
         rng: &mut R,
-        cause: Option<FailureKind>,
+        cause: Option<&PlexError>,
     ) {
         for t in transitions {
-            self.events.push_back(Event::Transition { transition: t });
+            // An outage's first line says where and what: the run's first failure.
+            let first_failure = (t.from == State::Closed && t.to == State::Open).then(|| {
+                state
+                    .failing
+                    .as_ref()
+                    .map(|f| f.error.clone())
+                    .or_else(|| cause.map(PlexError::to_string))
+                    .unwrap_or_else(|| "unknown".to_owned())
+            });
+            self.events.push_back(Event::Transition {
+                transition: t,
+                first_failure: first_failure.clone(),
+            });
             match t.to {
                 State::Open => {
                     if t.from == State::Closed {
                         state.outages.start(
                             now,
-                            cause_name(cause),
+                            cause_name(cause.map(PlexError::kind)),
+                            first_failure,
                             self.policy.breaker.failure_threshold(),
                         );
                     }
@@ -250,6 +262,7 @@ impl Engine {
                             .push_back(Event::OutageEnded { at: now, outage });
                     }
                     self.timers.clear(Timer::Summary);
+                    state.failing = None;
                     state.probe = Default::default();
                     state.ramp = (t.from != State::Closed && self.policy.ramp.enabled)
                         .then(|| Ramp::start(self.policy.ramp, now).ok())

@@ -12,13 +12,15 @@ use super::{Engine, Phase, scan_key};
 use crate::action::{Action, Disposition, Finished, ScanTarget, SyncResult};
 use crate::event::{Event, JobOutcome, StopReason};
 use crate::job::SyncJob;
-use crate::state::{EngineState, Halt, LastSync};
+use crate::state::{EngineState, Failing, Halt, LastSync};
 
 /// The job in hand: its key, the half-open permit it runs under (if the breaker gave one),
 /// and what the queue knows of its past.
 #[derive(Debug)]
 pub(super) struct Flight {
     key: String,
+    /// When it was sent (ms since the epoch).
+    started: u64,
     permit: Option<Permit>,
     attempts: u32,
     /// The delay chosen for its last retry, for decorrelated jitter.
@@ -30,7 +32,7 @@ pub(super) struct Flight {
 struct Verdict {
     outcome: Outcome,
     disposition: Disposition,
-    cause: Option<FailureKind>,
+    cause: Option<PlexError>,
     ramp: Option<bool>,
 }
 
@@ -61,6 +63,7 @@ impl Engine {
     ) -> Action {
         let mut flight = Flight {
             key: job.key.clone(),
+            started: now,
             permit: None,
             attempts: job.attempts,
             previous_delay: previous_delay(&job),
@@ -89,7 +92,7 @@ impl Engine {
                 self.phase = Phase::Syncing(flight);
                 Action::Sync {
                     job: Box::new(sync_job),
-                    deadline: now.saturating_add(self.policy.engine.job_timeout_ms),
+                    deadline: self.deadline(state, now, self.policy.engine.job_timeout_ms),
                 }
             }
             // Another process changed the breaker under us: put the job back as it was.
@@ -134,7 +137,7 @@ impl Engine {
             let mut breaker = self.breaker(state);
             let report = breaker.report(permit, verdict.outcome, now);
             state.breaker = breaker.snapshot();
-            self.note(state, report.transitions, now, rng, verdict.cause);
+            self.note(state, report.transitions, now, rng, verdict.cause.as_ref());
         }
         let outcome = match (&verdict.disposition, &result) {
             (Disposition::Ack, SyncResult::Updated { sent }) => {
@@ -176,6 +179,8 @@ impl Engine {
         now: u64,
     ) -> Verdict {
         state.halt = None;
+        state.failing = None;
+        state.evidence.working(now);
         let updated = matches!(result, SyncResult::Updated { .. });
         if updated {
             self.stats.updated += 1;
@@ -207,7 +212,7 @@ impl Engine {
         now: u64,
         rng: &mut R,
     ) -> Verdict {
-        let class = error.class();
+        let class = judge(state, &flight.key, error, now);
         let hint = error.retry_after().map(|d| d.as_millis() as u64);
         let message = error.to_string();
         if class == ErrorClass::Configuration {
@@ -219,6 +224,12 @@ impl Engine {
         }
         if class.is_outage() {
             state.outages.note_job(now);
+            if state.failing.is_none() {
+                state.failing = Some(Failing {
+                    since: flight.started,
+                    error: message.clone(),
+                });
+            }
         }
         if let (ErrorClass::NotFound, Some(target)) = (class, scan) {
             let last = state.scans.get(&scan_key(target)).copied();
@@ -235,7 +246,7 @@ impl Engine {
                 FailureClass::Other
             }),
             disposition,
-            cause: Some(error.kind()),
+            cause: Some(error.clone()),
             ramp: class.is_outage().then_some(false),
         }
     }
@@ -308,11 +319,18 @@ impl Engine {
     /// The queue did what was asked with the job (or another worker had it).
     pub(super) fn finished(
         &mut self,
+        state: &mut EngineState,
         flight: Flight,
         disposition: Disposition,
         finished: Finished,
         now: u64,
     ) {
+        if matches!(
+            disposition,
+            Disposition::Ack | Disposition::DeadLetter { .. }
+        ) {
+            state.evidence.settled(&flight.key);
+        }
         match (finished, disposition) {
             (Finished::LeaseLost, _) => {
                 self.stats.lease_lost += 1;
@@ -331,6 +349,34 @@ impl Engine {
         let pause = self.policy.engine.pause_between_jobs_ms;
         if pause > 0 {
             self.timers.set(Timer::Pause, now.saturating_add(pause));
+        }
+    }
+}
+
+/// What `error`, met by job `key`, is in context. plex-client classes a server error (a 5xx
+/// other than 503) as an outage, and it is one when Plex fails for everyone; but when Plex
+/// has been seen working since this job first met one, and nothing has shown Plex failing
+/// since (no failed probe, no other job's outage or server error), it is this job's own: an
+/// item Plex cannot edit, whose retries it spends and which the breaker leaves alone. Every
+/// other failure, plex-client's class stands; an outage of any other kind is evidence that
+/// Plex is failing.
+fn judge(state: &mut EngineState, key: &str, error: &PlexError, now: u64) -> ErrorClass {
+    let class = error.class();
+    match error.kind() {
+        FailureKind::UnexpectedStatus { status }
+            if (500..=599).contains(&status) && status != 503 =>
+        {
+            if state.evidence.server_error(key, now) {
+                ErrorClass::ItemError
+            } else {
+                class
+            }
+        }
+        _ => {
+            if class.is_outage() {
+                state.evidence.failing(now);
+            }
+            class
         }
     }
 }

@@ -147,7 +147,7 @@ impl Engine {
             Phase::Idle if self.probe_asked => {
                 self.probe_asked = false;
                 self.phase = Phase::Probing;
-                self.probe_action()
+                self.probe_action(state, now)
             }
             Phase::Idle => {
                 let action = self.decide(state, now, rng);
@@ -202,7 +202,7 @@ impl Engine {
                 self.phase = Phase::Synced(flight, result);
             }
             (Phase::Finishing(flight, disposition), Input::Finished(finished)) => {
-                self.finished(flight, disposition, finished, now);
+                self.finished(state, flight, disposition, finished, now);
             }
             (Phase::Scanning(target), Input::Scanned(result)) => {
                 self.scanned(state, target, result, now);
@@ -250,7 +250,7 @@ impl Engine {
         if let Some(target) = self.scan.take() {
             return Action::Scan {
                 target,
-                deadline: now.saturating_add(self.policy.engine.job_timeout_ms),
+                deadline: self.deadline(state, now, self.policy.engine.job_timeout_ms),
             };
         }
         if let Some(reason) = self.stop.clone() {
@@ -262,12 +262,17 @@ impl Engine {
             }
             self.timers.clear(Timer::Pause);
         }
+        if let (State::Closed | State::HalfOpen, Some(since)) =
+            (breaker.state(), self.limit_reached(state, now))
+        {
+            return Action::Stop(StopReason::OutageTooLong { since });
+        }
         match breaker.state() {
             State::Open | State::ForcedOpen => self.while_down(state, &breaker, now, rng),
             State::HalfOpen
                 if self.policy.engine.probe_closes_half_open && self.probes(state).is_due(now) =>
             {
-                self.probe_action()
+                self.probe_action(state, now)
             }
             // No job to try: deep probes confirm the recovery instead, so that the outage
             // ends now rather than whenever the next job comes.
@@ -276,7 +281,7 @@ impl Engine {
                 probes.arm(now, rng);
                 state.probe = probes.state();
                 if probes.is_due(now) {
-                    return self.probe_action();
+                    return self.probe_action(state, now);
                 }
                 let next = probes.poll_timeout().unwrap_or(now);
                 match self.mode {
@@ -329,10 +334,37 @@ impl Engine {
         }
     }
 
-    fn probe_action(&self) -> Action {
+    fn probe_action(&self, state: &EngineState, now: u64) -> Action {
         Action::Probe {
             depth: self.policy.engine.probe_depth,
+            deadline: self.outage_deadline(state, now),
         }
+    }
+
+    /// When a drain stops waiting for Plex, if it stops at all: `process` gives up when Plex
+    /// has been failing for `max_outage_wait_ms`, counted from the first failure of the run
+    /// (or from now, for a request that would start one), in-flight requests included.
+    fn outage_deadline(&self, state: &EngineState, now: u64) -> Option<u64> {
+        match (self.mode, self.policy.engine.max_outage_wait_ms) {
+            (Mode::Drain, Some(limit)) => {
+                Some(outage_since(state).unwrap_or(now).saturating_add(limit))
+            }
+            (Mode::Drain | Mode::Run, _) => None,
+        }
+    }
+
+    /// When a request of at most `budget` starting `now` must be over.
+    fn deadline(&self, state: &EngineState, now: u64, budget: u64) -> u64 {
+        let own = now.saturating_add(budget);
+        self.outage_deadline(state, now)
+            .map_or(own, |limit| own.min(limit))
+    }
+
+    /// When the outage going on began, if the drain has waited out its limit for it.
+    fn limit_reached(&self, state: &EngineState, now: u64) -> Option<u64> {
+        let since = outage_since(state)?;
+        let limit = self.outage_deadline(state, now)?;
+        (now >= limit).then_some(since)
     }
 
     fn wait(&self, until: u64, now: u64) -> Action {
@@ -361,6 +393,14 @@ impl Engine {
             error: result.err().map(|e| e.to_string()),
         });
     }
+}
+
+/// When Plex began failing: the first failure of the run that is going on, or the outage's
+/// start, whichever came first.
+fn outage_since(state: &EngineState) -> Option<u64> {
+    let failing = state.failing.as_ref().map(|f| f.since);
+    let outage = state.outages.current.as_ref().map(|o| o.started_at);
+    failing.into_iter().chain(outage).min()
 }
 
 /// How the state remembers a scanned folder.

@@ -158,7 +158,7 @@ impl ScriptedPlex {
 
 impl ScriptedPlex {
     /// The staged check; its report's elapsed time is the clock's.
-    fn check(&mut self, depth: ProbeDepth) -> HealthReport {
+    fn check(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let phase = self.phase();
         self.seen
             .borrow_mut()
@@ -170,7 +170,8 @@ impl ScriptedPlex {
             claimed: true,
         };
         let latency = Duration::from_millis(self.latency_ms);
-        let deadline = self.clock.now() + self.timeout_ms;
+        let own = self.clock.now() + self.timeout_ms;
+        let deadline = deadline.map_or(own, |d| d.min(own));
         if let Err(e) = self.request("connect", false, deadline) {
             if e.kind() == FailureKind::Refused {
                 return HealthReport::failed_at(Stage::Connect, e, None, latency);
@@ -193,9 +194,9 @@ impl ScriptedPlex {
 }
 
 impl Plex for ScriptedPlex {
-    async fn probe(&mut self, depth: ProbeDepth) -> HealthReport {
+    async fn probe(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let start = self.clock.now();
-        let mut report = self.check(depth);
+        let mut report = self.check(depth, deadline);
         report.elapsed = Duration::from_millis(self.clock.now() - start);
         report
     }

@@ -74,12 +74,7 @@ pub(crate) async fn check(settings: &Settings) -> Result<(Report, u64), Failure>
     let config = settings.plex()?;
     let url = config.redacted_url();
     let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
-    let plex = client.check_health().await;
-    let server = if plex.healthy {
-        client.server_info().await.ok()
-    } else {
-        None
-    };
+    let (plex, server) = client.check_health_and_server().await;
     let now = wall_ms();
     let paths = &settings.paths;
     let (state, state_error) = peek_state(paths);

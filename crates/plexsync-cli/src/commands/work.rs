@@ -5,13 +5,14 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use engine::Reached;
 use engine::{
     Engine, Event, EventSink, JobOutcome, Mode, Ports, RealPlex, RunStats, StopReason, drive,
     wall_ms,
 };
 use indicatif::{ProgressBar, ProgressStyle};
-use persist::WorkerLock;
-use plex_client::PlexClient;
+use persist::{StateFile, WorkerLock};
+use plex_client::{FailureKind, PlexClient, Stage};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
@@ -85,14 +86,28 @@ pub(crate) async fn work<S: EventSink>(
     crate::paths::keep_client_id(paths);
     let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
     let mut queue = open_queue(paths)?;
-    // Holding the worker lock, this is the only worker: a job still leased was left by one
-    // that stopped without finishing it (Stash kills a task without warning).
+    // Holding the worker lock, this is the only worker: a job still leased, or a half-open
+    // trial still held, was left by one that stopped without finishing it (Stash kills a
+    // task without warning).
     let released = queue.release_leases(wall_ms())?;
     if released > 0 {
         tracing::info!(
             "took back {released} job(s) that a stopped worker had started; they run again now"
         );
     }
+    let mut states = state_file(paths);
+    let (voided, reached) = states
+        .update_if_changed(|state| {
+            let voided = engine::void_trials(state, &policy);
+            (voided, state.reached.clone())
+        })
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    if voided > 0 {
+        tracing::info!(
+            "voided {voided} half-open trial(s) a stopped worker held; the next trial runs now"
+        );
+    }
+    first_contact(&client, reached.as_ref(), &mut states).await?;
     let expected = queue.stats(wall_ms()).map(|s| s.ready_now).unwrap_or(0);
     let watch = (mode == Mode::Run).then_some(paths.queue.as_path());
     let seed = wall_ms() ^ u64::from(std::process::id()).rotate_left(32);
@@ -109,6 +124,38 @@ pub(crate) async fn work<S: EventSink>(
         .await
         .map_err(|e| Failure::Failed(e.to_string()))?;
     Ok((reason, engine.stats(), ports.events))
+}
+
+/// A URL plexsync has never seen answering that refuses connections, or names a host that
+/// does not resolve, is a setting to fix: say so at once, rather than wait out an outage that
+/// is not one. The jobs stay queued. Once the URL answers, it is remembered, and a later
+/// refusal is an outage like any other.
+async fn first_contact(
+    client: &PlexClient,
+    reached: Option<&Reached>,
+    states: &mut StateFile<engine::EngineState>,
+) -> Result<(), Failure> {
+    let url = client.config().redacted_url();
+    if reached.is_some_and(|r| r.url == url) {
+        return Ok(());
+    }
+    let report = client.check_health_until(Stage::Identity).await;
+    match &report.failure {
+        None => {
+            let at = wall_ms();
+            states
+                .update_if_changed(|state| state.reached = Some(Reached { url, at }))
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            Ok(())
+        }
+        Some(e) if matches!(e.kind(), FailureKind::Refused | FailureKind::Dns) => {
+            Err(Failure::Config(format!(
+                "{e}; plexsync has never reached Plex at this URL, so it is taken for a setting to fix, not an outage (the jobs stay queued)"
+            )))
+        }
+        // Anything else (a timeout, maintenance) may be Plex starting: the engine rides it.
+        Some(_) => Ok(()),
+    }
 }
 
 /// Log lines for every event at its level; on a terminal a progress bar for a drain, and
