@@ -150,7 +150,16 @@ impl Engine {
                 self.probe_action(state, now)
             }
             Phase::Idle => {
-                let action = self.decide(state, now, rng);
+                let action = match self.decide(state, now, rng) {
+                    // A drain that gives up on Plex wakes when its limit is reached.
+                    Action::Wait { until } => Action::Wait {
+                        until: match (outage_since(state), self.outage_deadline(state, now)) {
+                            (Some(_), Some(limit)) => until.min(limit.max(now)),
+                            _ => until,
+                        },
+                    },
+                    other => other,
+                };
                 self.phase = match &action {
                     Action::Probe { .. } => Phase::Probing,
                     Action::Inspect => Phase::Inspecting,

@@ -51,6 +51,8 @@ pub struct ScriptedPlex {
     pub timeout_ms: u64,
     /// Files whose edits Plex rejects (400).
     pub rejects: Rc<RefCell<std::collections::BTreeSet<String>>>,
+    /// Files whose edits fail with a server error (500) while everything else works.
+    pub poisoned: Rc<RefCell<std::collections::BTreeSet<String>>>,
     /// The engine's stored state, to look at when a request arrives.
     pub watch: Option<SharedState>,
 }
@@ -81,6 +83,7 @@ impl ScriptedPlex {
             latency_ms: 20,
             timeout_ms: 5_000,
             rejects: Rc::default(),
+            poisoned: Rc::default(),
             watch: None,
         }
     }
@@ -236,6 +239,13 @@ impl Plex for ScriptedPlex {
     ) -> Result<(), PlexError> {
         self.request("edit", true, deadline)?;
         let file = located.item.files().next().unwrap_or_default().to_owned();
+        if self.poisoned.borrow().contains(&file) {
+            return Err(PlexError::new(
+                FailureKind::UnexpectedStatus { status: 500 },
+                URL,
+                "HTTP 500 Internal Server Error",
+            ));
+        }
         if self.rejects.borrow().contains(&file) {
             return Err(PlexError::new(
                 FailureKind::Rejected { status: 400 },
