@@ -517,3 +517,74 @@ mod retry_after_tests {
         assert_eq!(parse_retry_after("-5", now), None);
     }
 }
+
+#[cfg(test)]
+mod redirect_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn refusal(status: u16, location: Option<String>) -> PlexError {
+        let from = Url::parse("http://plex.lan:32400/library/sections").unwrap();
+        let refusal = Refusal {
+            status: StatusCode::from_u16(status).unwrap(),
+            auth: Auth::Token,
+            retry_after: None,
+            location: location.map(|to| where_to(&from, &to)),
+            body: b"",
+        };
+        status_error(&refusal, "http://plex.lan:32400/library/sections")
+    }
+
+    proptest! {
+        /// Any redirect, wherever it points, is a setting to fix; the message says the scheme,
+        /// host and port it points to, and never its path or query.
+        #[test]
+        fn every_redirect_is_a_setting_to_fix_and_shows_only_where_it_points(
+            status in 300u16..400,
+            https in any::<bool>(),
+            host in "[a-z]{1,12}(\\.[a-z]{2,8}){0,2}",
+            port in proptest::option::of(1u16..),
+            path in "(/[A-Za-z0-9_-]{1,10}){0,3}",
+            query in "[A-Za-z0-9=&_-]{0,30}",
+            relative in any::<bool>(),
+        ) {
+            let scheme = if https { "https" } else { "http" };
+            let authority = match port {
+                Some(port) => format!("{host}:{port}"),
+                None => host.clone(),
+            };
+            let location = if relative {
+                format!("{path}/hidden-path?secret{query}")
+            } else {
+                format!("{scheme}://{authority}{path}/hidden-path?secret{query}")
+            };
+            let err = refusal(status, Some(location));
+            prop_assert_eq!(err.kind(), FailureKind::Redirect { status });
+            prop_assert_eq!(err.class(), ErrorClass::Configuration);
+            let message = err.to_string();
+            prop_assert!(!message.contains("hidden-path"), "{}", message);
+            prop_assert!(!message.contains("secret"), "{}", message);
+            prop_assert!(message.contains("redirects elsewhere"), "{}", message);
+            if !relative {
+                // The URL crate drops a scheme's default port.
+                let default = matches!((https, port), (true, Some(443)) | (false, Some(80)));
+                let shown = if default { host.clone() } else { authority.clone() };
+                let expected = format!("to {scheme}://{shown})");
+                prop_assert!(message.contains(&expected), "{} lacks {}", message, expected);
+            }
+        }
+
+        /// A redirect with no usable `Location` is still a redirect, and says nothing more.
+        #[test]
+        fn a_redirect_without_a_usable_location_is_still_a_setting_to_fix(
+            status in 300u16..400,
+            junk in proptest::option::of("[ -~]{0,40}"),
+        ) {
+            let err = refusal(status, junk);
+            prop_assert_eq!(err.class(), ErrorClass::Configuration);
+        }
+    }
+
+    use crate::error::ErrorClass;
+}
