@@ -3,6 +3,7 @@
 mod bench;
 mod bench_breakers;
 mod bench_cli;
+mod bench_faults;
 mod bench_hook;
 mod bench_queue;
 mod checks;
@@ -44,6 +45,10 @@ Commands:
                             a Stash hook process, start to exit, with its GraphQL fetch: on an
                             idle queue and beside a drain of N jobs (default 10000); beside it
                             python3's floor for a hook
+  bench faults [--minutes N]
+                            the binary against a misbehaving fake Plex: a poison item among
+                            good jobs under `run` for N minutes (default 5), 1,000 jobs on
+                            connections the server closes, a worker killed mid-trial
   bench queue [--compare] [--backlog N] [--dir D]
                             durable queue throughput, one enqueue from a fresh process, and peak
                             memory and disk draining a backlog of N jobs (default 100000);
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         ["bench", "plex", rest @ ..] => plex::bench(rest),
         ["bench", "cli", rest @ ..] => bench_cli::bench(rest),
         ["bench", "hook", rest @ ..] => bench_hook::bench(rest),
+        ["bench", "faults", rest @ ..] => bench_faults::bench(rest),
         ["fake-plex", rest @ ..] => plex::fake_plex(rest),
         ["compat"] => plex::compat(),
         ["bench-child", rest @ ..] => bench_queue::child(rest),

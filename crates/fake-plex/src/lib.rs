@@ -177,6 +177,7 @@ impl FakePlex {
             applied,
             slow: Mutex::new(options.slow),
             idle_timeout: options.idle_timeout,
+            connections: Default::default(),
         });
         let task = tokio::spawn(server::run(listener, addr, shared.clone()));
         Ok(FakePlex { addr, shared, task })
@@ -253,6 +254,13 @@ impl FakePlex {
     /// The scans and item refreshes asked for so far, in order.
     pub fn refreshes(&self) -> Vec<Refresh> {
         lock(&self.shared.refreshes).clone()
+    }
+
+    /// How many connections it has accepted.
+    pub fn connections(&self) -> usize {
+        self.shared
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The requests received so far, in order.

@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) slow: Mutex<Duration>,
     /// Idle kept-alive connections are closed after this long.
     pub(crate) idle_timeout: Option<Duration>,
+    /// Connections accepted so far.
+    pub(crate) connections: std::sync::atomic::AtomicUsize,
 }
 
 type Body = Full<Bytes>;
@@ -99,6 +101,7 @@ pub(crate) async fn run(first: TcpListener, addr: SocketAddr, shared: Arc<Shared
         tokio::select! {
             accepted = open.accept() => {
                 if let Ok((socket, _)) = accepted {
+                    shared.connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     tokio::spawn(connection(socket, phase, shared.clone()));
                 }
             }
