@@ -25,6 +25,9 @@ pub enum ServerPhase {
     /// `/identity` answers; everything that needs the library still gets 503 (partial
     /// readiness: the HTTP server is up before the database).
     Starting,
+    /// `/identity` answers; every request that needs the library hangs (a database
+    /// optimisation holding its lock).
+    Optimizing,
     /// Every request is answered, slowly.
     Slow,
     /// Ready, but the token is refused (401): a configuration error, not an outage.
@@ -53,12 +56,13 @@ impl std::error::Error for UnknownPhase {}
 
 impl ServerPhase {
     /// Every phase, in the order pictures draw them.
-    pub const ALL: [ServerPhase; 8] = [
+    pub const ALL: [ServerPhase; 9] = [
         ServerPhase::Refused,
         ServerPhase::Unreachable,
         ServerPhase::Silent,
         ServerPhase::Maintenance,
         ServerPhase::Starting,
+        ServerPhase::Optimizing,
         ServerPhase::Slow,
         ServerPhase::TokenRevoked,
         ServerPhase::Ready,
@@ -72,6 +76,7 @@ impl ServerPhase {
             ServerPhase::Silent => "silent",
             ServerPhase::Maintenance => "maintenance",
             ServerPhase::Starting => "starting",
+            ServerPhase::Optimizing => "optimizing",
             ServerPhase::Slow => "slow",
             ServerPhase::TokenRevoked => "token revoked",
             ServerPhase::Ready => "ready",
@@ -85,6 +90,7 @@ impl ServerPhase {
             ServerPhase::Silent
             | ServerPhase::Maintenance
             | ServerPhase::Starting
+            | ServerPhase::Optimizing
             | ServerPhase::Slow => true,
             ServerPhase::Refused
             | ServerPhase::Unreachable
@@ -104,6 +110,7 @@ impl ServerPhase {
         matches!(
             self,
             ServerPhase::Starting
+                | ServerPhase::Optimizing
                 | ServerPhase::Slow
                 | ServerPhase::TokenRevoked
                 | ServerPhase::Ready

@@ -284,6 +284,9 @@ async fn handle(
         ServerPhase::Silent => std::future::pending::<()>().await,
         ServerPhase::Maintenance => return Ok(status_response(503)),
         ServerPhase::Starting if path != "/identity" => return Ok(status_response(503)),
+        ServerPhase::Optimizing if path.starts_with("/library") => {
+            std::future::pending::<()>().await;
+        }
         ServerPhase::Slow => {
             let slow = *lock(&shared.slow);
             tokio::time::sleep(slow).await;
@@ -292,6 +295,7 @@ async fn handle(
         ServerPhase::Refused
         | ServerPhase::Unreachable
         | ServerPhase::Starting
+        | ServerPhase::Optimizing
         | ServerPhase::TokenRevoked
         | ServerPhase::Ready => {}
     }

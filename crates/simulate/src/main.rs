@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use engine::Policy;
-use simulate::{Outcome, Run, Suite, scenario, scenarios};
+use simulate::{Contender, Outcome, Run, Suite, Variant, scenario, scenarios};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,14 +15,14 @@ Usage: cargo xtask simulate [options]
 
 Runs plexsync's engine through outage scenarios on a virtual clock and prints, per scenario
 and policy, how fast it noticed Plex was back, what it cost the server, and whether anything
-was lost. Without options: every scenario, three policies, 20 seeds.
+was lost. Without options: every scenario, four contenders, 40 seeds.
 
 Options:
-  --seeds N           seeds 1..=N (default 20)
+  --seeds N           seeds 1..=N (default 40)
   --seed N            only seed N
   --scenario NAME     only this scenario (repeatable); see --list
-  --policy P          a preset (plexsync, predecessor, naive) or a policy file (.json or
-                      .toml, every part optional); repeatable (default: the three presets)
+  --policy P          plexsync, naive, predecessor-warm, predecessor-cold, or a policy file
+                      (.json or .toml, every part optional); repeatable (default: all four)
   --set [POLICY:]PATH=VALUE
                       changes POLICY (by default every policy run), e.g.
                       --set plexsync:probes.not_ready.cap_ms=20000 (VALUE is JSON, or else
@@ -51,7 +51,7 @@ struct Options {
 
 fn parse(args: &[&str]) -> Result<Options, String> {
     let mut o = Options {
-        seeds: 20,
+        seeds: 40,
         seed: None,
         scenarios: Vec::new(),
         policies: Vec::new(),
@@ -128,7 +128,9 @@ fn simulate(args: &[&str]) -> Result<(), String> {
         for s in scenarios() {
             println!("{:<10} {}", s.name, s.about);
         }
-        println!("\npresets: plexsync (the defaults), predecessor, naive");
+        println!(
+            "\npolicies: plexsync (the defaults), naive (a deep probe every minute), and the predecessor's model: predecessor-warm, predecessor-cold"
+        );
         return Ok(());
     }
     let chosen = if o.scenarios.is_empty() {
@@ -144,7 +146,12 @@ fn simulate(args: &[&str]) -> Result<(), String> {
             .collect::<Result<_, _>>()?
     };
     let names = if o.policies.is_empty() {
-        vec!["plexsync".into(), "predecessor".into(), "naive".into()]
+        vec![
+            "plexsync".into(),
+            "predecessor-warm".into(),
+            "predecessor-cold".into(),
+            "naive".into(),
+        ]
     } else {
         o.policies.clone()
     };
@@ -172,14 +179,12 @@ fn simulate(args: &[&str]) -> Result<(), String> {
     let started = Instant::now();
     let outcome = suite.run().map_err(|e| e.to_string())?;
     let wall = started.elapsed();
-    let misses = simulate::targets(
-        &outcome.summaries,
-        "plexsync",
-        names
-            .iter()
-            .any(|n| n == "predecessor")
-            .then_some("predecessor"),
-    );
+    let baselines: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.starts_with("predecessor"))
+        .collect();
+    let misses = simulate::targets(&outcome.summaries, "plexsync", &baselines);
     if o.json {
         let json = serde_json::json!({
             "seeds": o.seeds,
@@ -234,14 +239,25 @@ struct Set {
     text: String,
 }
 
-/// A preset or a policy file, with the `sets` for it applied.
-fn load(name: &str, sets: &[Set]) -> Result<(String, Policy), String> {
-    let (label, policy) = match Policy::preset(name) {
+/// A preset, the predecessor's model or a policy file, with the `sets` for it applied.
+fn load(name: &str, sets: &[Set]) -> Result<(String, Contender), String> {
+    for variant in [Variant::Warm, Variant::Cold] {
+        if name == variant.name() {
+            if let Some(stray) = sets.iter().find(|s| s.policy.as_deref() == Some(name)) {
+                return Err(format!(
+                    "--set {}: {name} is a model of another program, not a plexsync policy",
+                    stray.text
+                ));
+            }
+            return Ok((name.to_owned(), Contender::Predecessor(variant)));
+        }
+    }
+    let (label, policy) = match Policy::preset(name).filter(|_| name != "predecessor") {
         Some(policy) => (name.to_owned(), policy),
         None => {
             let path = Path::new(name);
             let text = std::fs::read_to_string(path).map_err(|e| {
-                format!("`{name}` is not a preset (plexsync, predecessor, naive) or a readable file: {e}")
+                format!("`{name}` is not a preset (plexsync, naive), predecessor-warm, predecessor-cold, or a readable file: {e}")
             })?;
             let policy: Policy = if path.extension().is_some_and(|e| e == "toml") {
                 toml::from_str(&text).map_err(|e| format!("{name}: {e}"))?
@@ -259,7 +275,7 @@ fn load(name: &str, sets: &[Set]) -> Result<(String, Policy), String> {
         .filter(|s| s.policy.as_ref().is_none_or(|p| *p == label))
         .try_fold(policy, |p, s| set(p, &s.path, &s.value))?;
     policy.check().map_err(|e| format!("policy {label}: {e}"))?;
-    Ok((label, policy))
+    Ok((label, Contender::Engine(policy)))
 }
 
 /// Sets the field at dotted `path` to `value` (JSON, or else a string).

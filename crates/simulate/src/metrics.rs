@@ -1,6 +1,6 @@
 //! The figures of one run, and the checks behind them: nothing lost, every edit as intended.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use breaker_core::State;
 use engine::{ErrorClass, SyncJob};
@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::plex::SimPlex;
 use crate::scenario::Setup;
-use crate::world::{Recorder, World};
+use crate::world::Recorder;
 use fake_plex::ServerPhase;
 
 /// A closure followed by a re-opening within this long is false if Plex was not ready.
@@ -68,7 +68,7 @@ pub struct Metrics {
 /// Measures a finished run.
 pub(crate) fn measure(
     setup: &Setup,
-    world: &World,
+    left: &Leftovers,
     plex: &SimPlex,
     recorder: &Recorder,
     depth: &[(u64, usize)],
@@ -76,7 +76,7 @@ pub(crate) fn measure(
 ) -> Metrics {
     let seen = &plex.seen;
     let (delays_ms, drain_ms) = recoveries(setup, recorder, depth);
-    let (lost, left_queued, outage_dead_letters, dead_letters) = accounts(setup, world, plex);
+    let (lost, left_queued, outage_dead_letters, dead_letters) = accounts(setup, left, plex);
     Metrics {
         delays_ms,
         probes: seen.probes.len() as u64,
@@ -182,43 +182,83 @@ fn false_closures(setup: &Setup, breaker: &[(u64, State)]) -> u64 {
         .count() as u64
 }
 
+/// What a run left behind: the jobs still queued and the dead letters, each with its key and
+/// the title its edit gives.
+#[derive(Debug, Default)]
+pub(crate) struct Leftovers {
+    /// Jobs still queued (a key may have several).
+    pub(crate) queued: Vec<(String, Option<String>)>,
+    /// Dead letters, with the class of the failure that ended each.
+    pub(crate) dead: Vec<(String, String, Option<String>)>,
+}
+
+impl Leftovers {
+    /// What persist's queue holds.
+    pub(crate) fn of_queue(queue: &mut persist::Queue) -> Leftovers {
+        let decode = |payload: &persist::Payload| {
+            payload
+                .decode::<SyncJob>()
+                .ok()
+                .and_then(|s| s.edit.title)
+        };
+        Leftovers {
+            queued: queue
+                .jobs()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|j| {
+                    let title = decode(&j.payload);
+                    (j.key, title)
+                })
+                .collect(),
+            dead: queue
+                .dead_letters()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| {
+                    let title = decode(&d.job.payload);
+                    (d.job.key, d.class, title)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Every scene's latest edit must be in Plex, queued, or dead-lettered: returns the lost,
 /// the queued, the dead-lettered for an outage, and all dead-lettered.
-fn accounts(setup: &Setup, world: &World, plex: &SimPlex) -> (u64, u64, u64, u64) {
+fn accounts(setup: &Setup, left: &Leftovers, plex: &SimPlex) -> (u64, u64, u64, u64) {
     let mut latest: BTreeMap<String, (&str, &str)> = BTreeMap::new();
     for hook in &setup.hooks {
         let title = hook.job.edit.title.as_deref().unwrap_or_default();
         latest.insert(hook.job.key(), (hook.job.files[0].as_str(), title));
     }
-    let mut queue = world.queue();
-    let decode = |payload: &persist::Payload| payload.decode::<SyncJob>().ok();
-    let queued: HashMap<String, Option<String>> = queue
-        .jobs()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|j| (j.key, decode(&j.payload).and_then(|s| s.edit.title)))
+    let queued: HashSet<(&str, Option<&str>)> = left
+        .queued
+        .iter()
+        .map(|(key, title)| (key.as_str(), title.as_deref()))
         .collect();
-    let dead = queue.dead_letters().unwrap_or_default();
-    let outage = dead
+    let outage = left
+        .dead
         .iter()
-        .filter(|d| d.class.parse().is_ok_and(ErrorClass::is_outage))
+        .filter(|(_, class, _)| class.parse().is_ok_and(ErrorClass::is_outage))
         .count() as u64;
-    let dead_titles: HashSet<(String, Option<String>)> = dead
+    let dead: HashSet<(&str, Option<&str>)> = left
+        .dead
         .iter()
-        .map(|d| {
-            let title = decode(&d.job.payload).and_then(|s| s.edit.title);
-            (d.job.key.clone(), title)
-        })
+        .map(|(key, _, title)| (key.as_str(), title.as_deref()))
         .collect();
     let lost = latest
         .iter()
         .filter(|(key, (file, title))| {
             let in_plex = plex.library().title(file).as_deref() == Some(*title);
-            let want = Some((*title).to_owned());
-            let queued = queued.get(*key) == Some(&want);
-            let dead = dead_titles.contains(&((*key).clone(), want));
-            !(in_plex || queued || dead)
+            let want = (key.as_str(), Some(*title));
+            !(in_plex || queued.contains(&want) || dead.contains(&want))
         })
         .count() as u64;
-    (lost, queued.len() as u64, outage, dead.len() as u64)
+    (
+        lost,
+        left.queued.len() as u64,
+        outage,
+        left.dead.len() as u64,
+    )
 }

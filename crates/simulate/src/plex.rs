@@ -72,9 +72,12 @@ const TIMEOUTS: Timeouts = Timeouts {
 
 /// What a request asks of the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Asked {
+pub(crate) enum Asked {
     /// `/identity`: no token, answered without the database.
     Identity,
+    /// `/`, the server's own description: with the token, answered without the database
+    /// (it says `startState` while Plex starts).
+    Root,
     /// Anything else: with the token, and the database must be up.
     Library,
 }
@@ -155,6 +158,7 @@ impl SimPlex {
     /// lost if it goes away.
     fn request(&mut self, what: Asked, timeout_ms: u64, deadline: u64) -> Result<(), PlexError> {
         let library = what == Asked::Library;
+        let token = what != Asked::Identity;
         let start = self.world.now();
         let phase = self.timeline.at(start);
         self.seen.requests += 1;
@@ -176,6 +180,7 @@ impl SimPlex {
             // When a hung or slow server would answer, if it stayed as it is.
             let waiting = match phase {
                 ServerPhase::Silent => Some(u64::MAX),
+                ServerPhase::Optimizing if library => Some(u64::MAX),
                 ServerPhase::Slow => {
                     let (low, high) = self.latency.slow_ms;
                     Some(now.saturating_add(self.rng.random_range(low..=high.max(low))))
@@ -223,7 +228,7 @@ impl SimPlex {
                         ServerPhase::Starting if library => {
                             fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
                         }
-                        ServerPhase::TokenRevoked if library => {
+                        ServerPhase::TokenRevoked if token => {
                             fail(FailureKind::Unauthorized, "HTTP 401")
                         }
                         _ => Ok(()),
@@ -231,6 +236,37 @@ impl SimPlex {
                 }
             };
         }
+    }
+
+    /// One request for `what` with its own `timeout_ms`, as a client other than plexsync's
+    /// sends it (the predecessor's model).
+    pub(crate) fn call(&mut self, what: Asked, timeout_ms: u64) -> Result<(), PlexError> {
+        let deadline = self.world.now().saturating_add(timeout_ms);
+        self.request(what, timeout_ms, deadline)
+    }
+
+    /// A health check that started at `at` and found the server `healthy` or not.
+    pub(crate) fn note_probe(&mut self, at: u64, healthy: bool) {
+        let phase = self.timeline.at(at);
+        self.seen.probes.push(ProbeSeen {
+            at,
+            phase,
+            healthy,
+        });
+    }
+
+    /// The time on the simulation's clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.world.now()
+    }
+
+    /// A client waits `ms` between two requests.
+    pub(crate) fn wait(&mut self, ms: u64) {
+        self.world.advance(ms);
+    }
+
+    pub(crate) fn library_mut(&mut self) -> &mut Library {
+        &mut self.library
     }
 
     fn job_request(&mut self, deadline: u64) -> Result<(), PlexError> {

@@ -311,6 +311,7 @@ fn phase_colour(phase: ServerPhase) -> RGBColor {
         ServerPhase::Silent => RGBColor(166, 77, 121),
         ServerPhase::Maintenance => RGBColor(246, 178, 107),
         ServerPhase::Starting => RGBColor(255, 217, 102),
+        ServerPhase::Optimizing => RGBColor(191, 144, 0),
         ServerPhase::Slow => RGBColor(180, 167, 214),
         ServerPhase::TokenRevoked => RGBColor(109, 158, 235),
     }

@@ -12,13 +12,14 @@ use serde::Serialize;
 use crate::library::Library;
 use crate::metrics::{self, Metrics};
 use crate::plex::{ProbeSeen, SimPlex};
+use crate::predecessor::{self, Variant};
 use crate::scenario::Setup;
 use crate::timeline::Timeline;
 use crate::world::{Recorder, SimClock, SimQueue, SimState, World};
 use fake_plex::ServerPhase;
 
 /// However a run goes, it ends this long after its scenario does.
-const OVERTIME_MS: u64 = 2 * 86_400_000;
+pub(crate) const OVERTIME_MS: u64 = 2 * 86_400_000;
 
 /// What one run did, over time: what the pictures draw.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -46,6 +47,8 @@ pub struct Run {
     pub policy: String,
     /// The seed.
     pub seed: u64,
+    /// What the scenario drew for this seed (lengths in ms, counts), by name.
+    pub drawn: std::collections::BTreeMap<&'static str, u64>,
     /// When the scenario started.
     pub start: u64,
     /// When the scenario ended.
@@ -64,6 +67,32 @@ pub struct Run {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct RunError(String);
+
+/// What a run runs: plexsync's engine under a policy, or the predecessor's model.
+#[derive(Clone, Debug)]
+pub enum Contender {
+    /// plexsync's engine, its core and driver, under this policy.
+    Engine(Policy),
+    /// Stash2Plex v1.6.14's worker, modelled from its code.
+    Predecessor(Variant),
+}
+
+/// Runs `setup` with `contender` (named `name`); keeps the trace if `keep_trace`.
+pub fn run_contender(
+    setup: &Setup,
+    name: &str,
+    contender: &Contender,
+    keep_trace: bool,
+) -> Result<Run, RunError> {
+    match contender {
+        Contender::Engine(policy) => run(setup, name, policy, keep_trace),
+        Contender::Predecessor(variant) => {
+            let mut run = predecessor::run(setup, *variant, keep_trace);
+            run.policy = name.to_owned();
+            Ok(run)
+        }
+    }
+}
 
 /// Runs `setup` under `policy` (named `name`); keeps the trace if `keep_trace`.
 pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Result<Run, RunError> {
@@ -117,7 +146,8 @@ pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Resu
         }
     }
     let depth = world.take_depth();
-    let metrics = metrics::measure(setup, &world, &plex, &recorder, &depth, restarts);
+    let left = metrics::Leftovers::of_queue(&mut world.queue());
+    let metrics = metrics::measure(setup, &left, &plex, &recorder, &depth, restarts);
     let trace = if keep_trace {
         Trace {
             timeline: setup.timeline.clone(),
@@ -134,6 +164,7 @@ pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Resu
         scenario: setup.name.clone(),
         policy: name.to_owned(),
         seed: setup.seed,
+        drawn: setup.drawn.iter().copied().collect(),
         start: setup.start,
         end: setup.end,
         stopped: world.now(),

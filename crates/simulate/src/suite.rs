@@ -4,10 +4,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use engine::Policy;
-
 use crate::report::{Summary, summarize};
-use crate::run::{Run, RunError, run};
+use crate::run::{Contender, Run, RunError, run_contender};
 use crate::scenario::Scenario;
 
 /// Where one task's runs land.
@@ -18,8 +16,8 @@ type Slot = Mutex<Option<Result<Vec<Run>, RunError>>>;
 pub struct Suite {
     /// The scenarios.
     pub scenarios: Vec<Scenario>,
-    /// The policies, by name.
-    pub policies: Vec<(String, Policy)>,
+    /// What runs, by name: plexsync's engine under a policy, or the predecessor's model.
+    pub policies: Vec<(String, Contender)>,
     /// The seeds.
     pub seeds: Vec<u64>,
     /// Threads to run on (at least one).
@@ -68,7 +66,9 @@ impl Suite {
                         let runs = self
                             .policies
                             .iter()
-                            .map(|(name, policy)| run(&setup, name, policy, keep))
+                            .map(|(name, contender)| {
+                                run_contender(&setup, name, contender, keep)
+                            })
                             .collect();
                         *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(runs);
                     }

@@ -140,8 +140,12 @@ impl ScriptedPlex {
             ServerPhase::Unreachable | ServerPhase::Silent | ServerPhase::Slow => self
                 .timeout_ms
                 .min(deadline.saturating_sub(self.clock.now())),
+            ServerPhase::Optimizing if needs_db => self
+                .timeout_ms
+                .min(deadline.saturating_sub(self.clock.now())),
             ServerPhase::Maintenance
             | ServerPhase::Starting
+            | ServerPhase::Optimizing
             | ServerPhase::TokenRevoked
             | ServerPhase::Ready => self.latency_ms,
         };
@@ -151,10 +155,14 @@ impl ScriptedPlex {
             ServerPhase::Refused => fail(FailureKind::Refused, "connection refused"),
             ServerPhase::Unreachable => fail(FailureKind::ConnectTimeout, "no connection"),
             ServerPhase::Silent | ServerPhase::Slow => fail(FailureKind::ReadTimeout, "no answer"),
+            ServerPhase::Optimizing if needs_db => fail(FailureKind::ReadTimeout, "no answer"),
             ServerPhase::Maintenance => fail(FailureKind::Maintenance, "HTTP 503"),
             ServerPhase::Starting if needs_db => fail(FailureKind::Maintenance, "HTTP 503"),
             ServerPhase::TokenRevoked if needs_db => fail(FailureKind::Unauthorized, "HTTP 401"),
-            ServerPhase::Starting | ServerPhase::TokenRevoked | ServerPhase::Ready => Ok(()),
+            ServerPhase::Starting
+            | ServerPhase::Optimizing
+            | ServerPhase::TokenRevoked
+            | ServerPhase::Ready => Ok(()),
         }
     }
 }
