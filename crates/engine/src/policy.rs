@@ -5,9 +5,7 @@ use breaker_core::Config;
 
 use crate::action::ProbeDepth;
 use plex_client::Field;
-use scheduler::{
-    Backoff, Early, FirstProbe, Jitter, ProbePlan, RampConfig, RetryPolicy, RetryRule,
-};
+use scheduler::{Backoff, FirstProbe, Jitter, ProbePlan, RampConfig, RetryPolicy, RetryRule};
 use serde::{Deserialize, Serialize};
 
 /// The breaker, the probe plan, the retry rules, the ramp and the engine's own knobs.
@@ -70,6 +68,10 @@ pub struct Knobs {
     /// How deep a probe goes: `library` asks for the library too; `identity` stops at
     /// `/identity` (the predecessor's probe).
     pub probe_depth: ProbeDepth,
+    /// After a job meets an outage while the breaker is closed, look with a probe before
+    /// the next job, counting the probe as a call: a server in trouble meets one job, not
+    /// five, and an outage is known sooner.
+    pub probe_after_failure: bool,
     /// What to sync.
     pub sync: SyncOptions,
 }
@@ -113,6 +115,7 @@ impl Default for Knobs {
             informational_probes: false,
             probe_closes_half_open: false,
             probe_depth: ProbeDepth::Library,
+            probe_after_failure: true,
             sync: SyncOptions::default(),
         }
     }
@@ -131,14 +134,15 @@ impl Default for Policy {
                 .build()
                 .expect("constant configuration is valid"),
             probes: ProbePlan {
-                unreachable: backoff(5_000, 2.0, 90_000, Jitter::None),
-                not_ready: backoff(10_000, 2.0, 240_000, Jitter::Equal),
+                // A refused port, a connection that never completes and a 503 from the
+                // front door cost the server next to nothing: watched closely, whatever the
+                // outage's age, so that the recovery is seen within seconds.
+                unreachable: backoff(2_000, 1.5, 4_000, Jitter::Equal),
+                not_ready: backoff(2_000, 1.5, 4_000, Jitter::Equal),
+                // A library that answers but is not ready pays for every look: backed off.
+                loading: backoff(15_000, 2.0, 120_000, Jitter::Equal),
                 first: FirstProbe::Jittered,
-                early: Some(Early {
-                    every_ms: 10_000,
-                    age_divisor: 60,
-                    loading_for_ms: 150_000,
-                }),
+                early: None,
             },
             retry: RetryPolicy::default(),
             ramp: RampConfig::default(),
@@ -167,6 +171,7 @@ impl Policy {
             probes: ProbePlan {
                 unreachable: probe,
                 not_ready: probe,
+                loading: probe,
                 first: FirstProbe::Fixed(5_000),
                 early: None,
             },
@@ -179,6 +184,7 @@ impl Policy {
                 informational_probes: true,
                 probe_closes_half_open: true,
                 probe_depth: ProbeDepth::Identity,
+                probe_after_failure: false,
                 probe_on_invocation_ms: Some(5_000),
                 max_outage_wait_ms: None,
                 ..Knobs::default()
@@ -193,6 +199,7 @@ impl Policy {
             probes: ProbePlan {
                 unreachable: every_minute,
                 not_ready: every_minute,
+                loading: every_minute,
                 first: FirstProbe::Fixed(60_000),
                 early: None,
             },

@@ -13,6 +13,14 @@ use rand::rngs::SmallRng;
 
 const T0: u64 = 1_700_000_000_000;
 
+/// The defaults, but a failed job is followed by the next job rather than a look: five jobs
+/// trip the breaker, as these tests step it.
+fn jobs_trip() -> Policy {
+    let mut policy = Policy::default();
+    policy.engine.probe_after_failure = false;
+    policy
+}
+
 fn rng() -> SmallRng {
     SmallRng::seed_from_u64(5)
 }
@@ -97,7 +105,7 @@ fn trip(engine: &mut Engine, state: &mut EngineState, queue: &mut Queue) {
 
 #[test]
 fn server_down_spends_no_retry_and_five_trip_the_breaker() {
-    let mut engine = Engine::new(Policy::default(), Mode::Run);
+    let mut engine = Engine::new(jobs_trip(), Mode::Run);
     let mut state = EngineState::default();
     let mut queue = Queue::in_memory();
     let failed = SyncResult::Failed {
@@ -143,7 +151,7 @@ fn server_down_spends_no_retry_and_five_trip_the_breaker() {
 
 #[test]
 fn a_healthy_probe_lets_one_trial_through_and_two_close() {
-    let mut engine = Engine::new(Policy::default(), Mode::Run);
+    let mut engine = Engine::new(jobs_trip(), Mode::Run);
     let mut state = EngineState::default();
     let mut queue = Queue::in_memory();
     trip(&mut engine, &mut state, &mut queue);
@@ -224,7 +232,7 @@ fn a_healthy_probe_lets_one_trial_through_and_two_close() {
 
 #[test]
 fn a_long_running_worker_sleeps_until_a_retry_is_due_or_a_job_arrives() {
-    let mut engine = Engine::new(Policy::default(), Mode::Run);
+    let mut engine = Engine::new(jobs_trip(), Mode::Run);
     let mut state = EngineState::default();
     assert!(matches!(
         engine.poll(&mut state, T0, &mut rng()),
@@ -285,7 +293,7 @@ fn a_long_running_worker_sleeps_until_a_retry_is_due_or_a_job_arrives() {
 
 #[test]
 fn an_outage_another_process_ended_is_closed_here_too() {
-    let mut engine = Engine::new(Policy::default(), Mode::Run);
+    let mut engine = Engine::new(jobs_trip(), Mode::Run);
     let mut state = EngineState::default();
     let mut queue = Queue::in_memory();
     trip(&mut engine, &mut state, &mut queue);
@@ -315,7 +323,7 @@ fn an_outage_another_process_ended_is_closed_here_too() {
 
 #[test]
 fn a_probe_that_finds_the_token_refused_stops_the_engine() {
-    let mut engine = Engine::new(Policy::default(), Mode::Run);
+    let mut engine = Engine::new(jobs_trip(), Mode::Run);
     let mut state = EngineState::default();
     let mut queue = Queue::in_memory();
     trip(&mut engine, &mut state, &mut queue);
@@ -351,7 +359,7 @@ fn a_probe_that_finds_the_token_refused_stops_the_engine() {
 
 #[test]
 fn a_job_another_process_took_over_is_left_to_it() {
-    let mut engine = Engine::new(Policy::default(), Mode::Run);
+    let mut engine = Engine::new(jobs_trip(), Mode::Run);
     let mut state = EngineState::default();
     let mut queue = Queue::in_memory();
     assert!(matches!(
@@ -458,7 +466,7 @@ fn outage_failures_never_reach_the_dead_letters_unless_the_policy_says_so() {
 
 #[test]
 fn a_reset_by_hand_ends_the_outage_and_an_open_by_hand_is_not_one() {
-    let policy = Policy::default();
+    let policy = jobs_trip();
     let mut engine = Engine::new(policy.clone(), Mode::Run);
     let mut state = EngineState::default();
     let mut queue = Queue::in_memory();
@@ -485,4 +493,59 @@ fn a_reset_by_hand_ends_the_outage_and_an_open_by_hand_is_not_one() {
     assert!(engine::force_open_breaker(&mut state, &policy, T0 + 62_000).is_empty());
     engine::reset_breaker(&mut state, &policy, T0 + 63_000);
     assert_eq!(state.breaker.state(), State::Closed);
+}
+
+#[test]
+fn after_a_failed_job_the_engine_looks_before_the_next_and_its_looks_count() {
+    let mut engine = Engine::new(Policy::default(), Mode::Run);
+    let mut state = EngineState::default();
+    let mut queue = Queue::in_memory();
+    let mut rng = rng();
+    let failed = SyncResult::Failed {
+        error: refused(),
+        scan: None,
+    };
+    one_job(&mut engine, &mut state, &mut queue, "a", failed, T0);
+    let refused_probe =
+        || HealthReport::failed_at(Stage::Connect, refused(), None, Default::default());
+    // Four failed looks open it: one job and four probes are the five failures.
+    for i in 0..4 {
+        let now = T0 + 10 + i;
+        assert!(
+            matches!(engine.poll(&mut state, now, &mut rng), Action::Probe { .. }),
+            "look {i}"
+        );
+        assert_eq!(state.breaker.state(), State::Closed);
+        engine
+            .handle(&mut state, Input::Probed(refused_probe()), now, &mut rng)
+            .unwrap();
+    }
+    assert_eq!(state.breaker.state(), State::Open);
+
+    // A look that finds Plex healthy clears the count: the next is a job.
+    let mut engine = Engine::new(Policy::default(), Mode::Run);
+    let mut state = EngineState::default();
+    let failed = SyncResult::Failed {
+        error: refused(),
+        scan: None,
+    };
+    one_job(&mut engine, &mut state, &mut queue, "b", failed, T0);
+    assert!(matches!(
+        engine.poll(&mut state, T0 + 20, &mut rng),
+        Action::Probe { .. }
+    ));
+    engine
+        .handle(
+            &mut state,
+            Input::Probed(HealthReport::passed(identity(), Default::default())),
+            T0 + 20,
+            &mut rng,
+        )
+        .unwrap();
+    let breaker = breaker_core::Breaker::restore(engine.policy().breaker, state.breaker);
+    assert_eq!(breaker.consecutive_failures(), 0);
+    assert!(matches!(
+        engine.poll(&mut state, T0 + 21, &mut rng),
+        Action::Take { .. }
+    ));
 }

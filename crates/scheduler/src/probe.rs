@@ -40,8 +40,12 @@ pub enum FirstProbe {
 pub struct ProbePlan {
     /// After a probe that found nothing listening.
     pub unreachable: Backoff,
-    /// After a probe that found the server up but not ready.
+    /// After a probe that found the server up but not ready at its front door (a 503 to
+    /// `/identity`): cheap for the server to answer.
     pub not_ready: Backoff,
+    /// After a probe that found the server answering but its library not ready: a request
+    /// that makes a loading server work.
+    pub loading: Backoff,
     /// When the first probe comes.
     pub first: FirstProbe,
     /// How far apart probes may be at most, by the outage's age, whatever the backoff says.
@@ -98,6 +102,7 @@ impl ProbePlan {
         ProbePlan {
             unreachable: backoff,
             not_ready: backoff,
+            loading: backoff,
             first: FirstProbe::Jittered,
             early: None,
         }
@@ -106,7 +111,8 @@ impl ProbePlan {
     /// The backoff that follows `outcome` (the unreachable one after a healthy probe).
     pub fn backoff(&self, outcome: ProbeOutcome) -> &Backoff {
         match outcome {
-            ProbeOutcome::NotReady | ProbeOutcome::Loading => &self.not_ready,
+            ProbeOutcome::NotReady => &self.not_ready,
+            ProbeOutcome::Loading => &self.loading,
             ProbeOutcome::Healthy | ProbeOutcome::Unreachable => &self.unreachable,
         }
     }
@@ -120,6 +126,7 @@ impl ProbePlan {
         self.unreachable
             .cap_ms()
             .max(self.not_ready.cap_ms())
+            .max(self.loading.cap_ms())
             .max(first)
     }
 }

@@ -531,6 +531,7 @@ fn a_server_that_answers_but_is_not_ready_is_probed_on_its_own_backoff() {
     let plan = ProbePlan {
         unreachable: fixed(2_000, 30_000),
         not_ready: fixed(15_000, 120_000),
+        loading: fixed(1_000, 300_000),
         first: FirstProbe::Jittered,
         early: None,
     };
@@ -546,6 +547,7 @@ fn a_server_that_answers_but_is_not_ready_is_probed_on_its_own_backoff() {
         ProbeOutcome::Unreachable,
         ProbeOutcome::Unreachable,
         ProbeOutcome::NotReady,
+        ProbeOutcome::Loading,
         ProbeOutcome::NotReady,
         ProbeOutcome::Unreachable,
     ]
@@ -558,8 +560,8 @@ fn a_server_that_answers_but_is_not_ready_is_probed_on_its_own_backoff() {
     })
     .collect();
     // Failures count together; each interval follows the plan of the kind just seen.
-    assert_eq!(intervals, [4_000, 8_000, 120_000, 120_000, 30_000]);
-    assert_eq!(p.plan().cap_ms(), 120_000);
+    assert_eq!(intervals, [4_000, 8_000, 120_000, 16_000, 120_000, 30_000]);
+    assert_eq!(p.plan().cap_ms(), 300_000);
     assert!(
         !p.is_due(now - 120_000),
         "a not-ready cap is not a clock step"
@@ -678,6 +680,7 @@ fn plans_are_data_and_bad_backoffs_are_refused_on_the_way_in() {
     let plan = ProbePlan {
         unreachable: fixed(2_000, 30_000),
         not_ready: Backoff::new(10_000, 1.5, 60_000, Jitter::Equal).unwrap(),
+        loading: fixed(15_000, 120_000),
         first: FirstProbe::Fixed(5_000),
         early: Some(Early {
             every_ms: 10_000,
@@ -688,7 +691,7 @@ fn plans_are_data_and_bad_backoffs_are_refused_on_the_way_in() {
     let json = serde_json::to_string(&plan).unwrap();
     assert_eq!(
         json,
-        r#"{"unreachable":{"base_ms":2000,"factor":2.0,"cap_ms":30000,"jitter":"none"},"not_ready":{"base_ms":10000,"factor":1.5,"cap_ms":60000,"jitter":"equal"},"first":{"fixed":5000},"early":{"every_ms":10000,"age_divisor":60,"loading_for_ms":180000}}"#
+        r#"{"unreachable":{"base_ms":2000,"factor":2.0,"cap_ms":30000,"jitter":"none"},"not_ready":{"base_ms":10000,"factor":1.5,"cap_ms":60000,"jitter":"equal"},"loading":{"base_ms":15000,"factor":2.0,"cap_ms":120000,"jitter":"none"},"first":{"fixed":5000},"early":{"every_ms":10000,"age_divisor":60,"loading_for_ms":180000}}"#
     );
     // A plan written before `early` existed reads as one without it.
     let old = json.replace(

@@ -71,15 +71,17 @@ proptest! {
         start in 0u64..u64::MAX / 2,
         (base_u, cap_u) in (1u64..10_000, 1u64..20).prop_map(|(b, m)| (b, b * m)),
         (base_n, cap_n) in (1u64..60_000, 1u64..20).prop_map(|(b, m)| (b, b * m)),
+        (base_l, cap_l) in (1u64..60_000, 1u64..20).prop_map(|(b, m)| (b, b * m)),
         fixed_first in proptest::option::of(0u64..100_000),
         early in proptest::option::of((1u64..30_000, 0u64..100, 0u64..200_000)),
     ) {
         let mut rng = SmallRng::seed_from_u64(seed);
         let unreachable = Backoff::new(base_u, 2.0, cap_u, Jitter::Equal).unwrap();
         let not_ready = Backoff::new(base_n, 1.5, cap_n, Jitter::Full).unwrap();
+        let loading = Backoff::new(base_l, 2.0, cap_l, Jitter::Equal).unwrap();
         let first = fixed_first.map_or(FirstProbe::Jittered, FirstProbe::Fixed);
         let early = early.map(|(every_ms, age_divisor, loading_for_ms)| Early { every_ms, age_divisor, loading_for_ms });
-        let mut probes = ProbeSchedule::new(ProbePlan { unreachable, not_ready, first, early });
+        let mut probes = ProbeSchedule::new(ProbePlan { unreachable, not_ready, loading, first, early });
         probes.arm(start, &mut rng);
         let mut now = probes.poll_timeout().unwrap();
         match fixed_first {
@@ -106,9 +108,14 @@ proptest! {
             }
             match (outcome, bound) {
                 (_, Some(b)) => prop_assert!(interval <= b),
-                (ProbeOutcome::NotReady | ProbeOutcome::Loading, None) => {
+                (ProbeOutcome::NotReady, None) => {
                     prop_assert!(interval <= not_ready.ceiling(failures));
                     prop_assert!(interval <= cap_n);
+                }
+                (ProbeOutcome::Loading, None) => {
+                    let ceiling = loading.ceiling(failures);
+                    prop_assert!(interval >= ceiling / 2 && interval <= ceiling);
+                    prop_assert!(interval <= cap_l);
                 }
                 (_, None) => {
                     let ceiling = unreachable.ceiling(failures);

@@ -275,7 +275,7 @@ fn load(name: &str, sets: &[Set]) -> Result<(String, Contender), String> {
         .filter(|s| s.policy.as_ref().is_none_or(|p| *p == label))
         .try_fold(policy, |p, s| set(p, &s.path, &s.value))?;
     policy.check().map_err(|e| format!("policy {label}: {e}"))?;
-    Ok((label, Contender::Engine(policy)))
+    Ok((label, Contender::Engine(Box::new(policy))))
 }
 
 /// Sets the field at dotted `path` to `value` (JSON, or else a string).

@@ -196,10 +196,7 @@ impl Leftovers {
     /// What persist's queue holds.
     pub(crate) fn of_queue(queue: &mut persist::Queue) -> Leftovers {
         let decode = |payload: &persist::Payload| {
-            payload
-                .decode::<SyncJob>()
-                .ok()
-                .and_then(|s| s.edit.title)
+            payload.decode::<SyncJob>().ok().and_then(|s| s.edit.title)
         };
         Leftovers {
             queued: queue
@@ -228,7 +225,7 @@ impl Leftovers {
 /// the queued, the dead-lettered for an outage, and all dead-lettered.
 fn accounts(setup: &Setup, left: &Leftovers, plex: &SimPlex) -> (u64, u64, u64, u64) {
     let mut latest: BTreeMap<String, (&str, &str)> = BTreeMap::new();
-    for hook in &setup.hooks {
+    for hook in setup.hooks.iter() {
         let title = hook.job.edit.title.as_deref().unwrap_or_default();
         latest.insert(hook.job.key(), (hook.job.files[0].as_str(), title));
     }

@@ -248,11 +248,7 @@ impl SimPlex {
     /// A health check that started at `at` and found the server `healthy` or not.
     pub(crate) fn note_probe(&mut self, at: u64, healthy: bool) {
         let phase = self.timeline.at(at);
-        self.seen.probes.push(ProbeSeen {
-            at,
-            phase,
-            healthy,
-        });
+        self.seen.probes.push(ProbeSeen { at, phase, healthy });
     }
 
     /// The time on the simulation's clock.

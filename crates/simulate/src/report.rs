@@ -283,10 +283,13 @@ pub fn targets(summaries: &[Summary], policy: &str, baselines: &[&str]) -> Vec<M
                 miss(format!("{count} {what}"));
             }
         }
-        // The better of the baselines: the fewest deep requests.
+        // The better of the baselines: the fewest deep requests, among those that kept their
+        // jobs through the outage. A baseline that dead-letters a job at the first 503 sends
+        // that job no library request, and that is no saving a user would want.
         let base = summaries
             .iter()
             .filter(|o| baselines.contains(&o.policy.as_str()) && o.scenario == s.scenario)
+            .filter(|o| o.outage_dead_letters == 0)
             .min_by(|a, b| a.deep_not_ready_mean.total_cmp(&b.deep_not_ready_mean));
         if let Some(base) = base {
             if s.deep_not_ready_mean > base.deep_not_ready_mean {

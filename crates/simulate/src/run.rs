@@ -72,7 +72,7 @@ pub struct RunError(String);
 #[derive(Clone, Debug)]
 pub enum Contender {
     /// plexsync's engine, its core and driver, under this policy.
-    Engine(Policy),
+    Engine(Box<Policy>),
     /// Stash2Plex v1.6.14's worker, modelled from its code.
     Predecessor(Variant),
 }
@@ -98,7 +98,7 @@ pub fn run_contender(
 pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Result<Run, RunError> {
     let world = World::new(
         setup.start,
-        setup.hooks.clone(),
+        Arc::clone(&setup.hooks),
         setup.end,
         setup.end + OVERTIME_MS,
     );

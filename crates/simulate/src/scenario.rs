@@ -105,8 +105,8 @@ pub struct Setup {
     pub start: u64,
     /// When it ends: the run goes on past it until the work is done.
     pub end: u64,
-    /// The hooks, in time order.
-    pub hooks: Vec<Hook>,
+    /// The hooks, in time order (shared by every run of the setup).
+    pub hooks: Arc<[Hook]>,
     /// Scenes `0..library` are in Plex from the start.
     pub library: u64,
     /// New scenes, whose files Plex finds only when it scans their folders.
@@ -186,7 +186,7 @@ impl Setup {
             timeline,
             start: START,
             end,
-            hooks,
+            hooks: hooks.into(),
             library: plan.library,
             unscanned,
             intended: Arc::new(intended),
@@ -197,7 +197,12 @@ impl Setup {
 }
 
 /// Draws `name` uniformly from `range` (ms, or a count) and records it.
-fn draw(rng: &mut SmallRng, drawn: &mut Vec<(&'static str, u64)>, name: &'static str, range: std::ops::Range<u64>) -> u64 {
+fn draw(
+    rng: &mut SmallRng,
+    drawn: &mut Vec<(&'static str, u64)>,
+    name: &'static str,
+    range: std::ops::Range<u64>,
+) -> u64 {
     let v = rng.random_range(range);
     drawn.push((name, v));
     v
@@ -205,7 +210,10 @@ fn draw(rng: &mut SmallRng, drawn: &mut Vec<(&'static str, u64)>, name: &'static
 
 /// An outage somewhere in the half hour after the first 30 minutes, of `phases` (each a
 /// phase and a length range), ready afterwards; the run lasts two hours.
-fn simple(rng: &mut SmallRng, phases: &[(ServerPhase, &'static str, std::ops::Range<u64>)]) -> Plan {
+fn simple(
+    rng: &mut SmallRng,
+    phases: &[(ServerPhase, &'static str, std::ops::Range<u64>)],
+) -> Plan {
     let mut drawn = Vec::new();
     let mut at = draw(rng, &mut drawn, "starts_after", 30 * MIN..60 * MIN);
     let mut changes = Vec::new();
@@ -257,7 +265,13 @@ pub fn scenarios() -> Vec<Scenario> {
             plan: |rng| {
                 let mut drawn = Vec::new();
                 let at = HOUR + draw(rng, &mut drawn, "starts_after", 0..30 * MIN);
-                let back = at + draw(rng, &mut drawn, "stopped", 7 * HOUR + 30 * MIN..8 * HOUR + 30 * MIN);
+                let back = at
+                    + draw(
+                        rng,
+                        &mut drawn,
+                        "stopped",
+                        7 * HOUR + 30 * MIN..8 * HOUR + 30 * MIN,
+                    );
                 let ready = back + draw(rng, &mut drawn, "maintenance", 0..120 * S);
                 let mut plan = Plan::new(
                     at + 10 * HOUR,
@@ -326,7 +340,12 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "token",
             about: "the token revoked for 10-60 min (401), then put right and the worker restarted",
             target: Target::None,
-            plan: |rng| simple(rng, &[(ServerPhase::TokenRevoked, "revoked", 10 * MIN..60 * MIN)]),
+            plan: |rng| {
+                simple(
+                    rng,
+                    &[(ServerPhase::TokenRevoked, "revoked", 10 * MIN..60 * MIN)],
+                )
+            },
         },
         Scenario {
             name: "backlog",
@@ -337,10 +356,18 @@ pub fn scenarios() -> Vec<Scenario> {
                 let at = draw(rng, &mut drawn, "starts_after", 5 * MIN..10 * MIN);
                 let outage = draw(rng, &mut drawn, "outage", 10 * MIN..40 * MIN);
                 let bulk_at = at + draw(rng, &mut drawn, "bulk_after", 0..outage / 2);
-                let over = draw(rng, &mut drawn, "bulk_over", 5 * MIN..(outage / 2).max(5 * MIN + 1));
+                let over = draw(
+                    rng,
+                    &mut drawn,
+                    "bulk_over",
+                    5 * MIN..(outage / 2).max(5 * MIN + 1),
+                );
                 let mut plan = Plan::new(
                     HOUR,
-                    vec![(at, ServerPhase::Refused), (at + outage, ServerPhase::Ready)],
+                    vec![
+                        (at, ServerPhase::Refused),
+                        (at + outage, ServerPhase::Ready),
+                    ],
                 );
                 plan.drawn = drawn;
                 plan.library = 12_000;
@@ -356,7 +383,12 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "host-down",
             about: "the host gone for 3-12 min: connections hang until their timeout (no RST)",
             target: Target::None,
-            plan: |rng| simple(rng, &[(ServerPhase::Unreachable, "outage", 3 * MIN..12 * MIN)]),
+            plan: |rng| {
+                simple(
+                    rng,
+                    &[(ServerPhase::Unreachable, "outage", 3 * MIN..12 * MIN)],
+                )
+            },
         },
         Scenario {
             name: "host-down-rst",
@@ -375,7 +407,10 @@ pub fn scenarios() -> Vec<Scenario> {
             about: "database optimisation for 20-60 min: /identity answers, the library gets 503",
             target: Target::None,
             plan: |rng| {
-                let mut plan = simple(rng, &[(ServerPhase::Starting, "optimizing", 20 * MIN..60 * MIN)]);
+                let mut plan = simple(
+                    rng,
+                    &[(ServerPhase::Starting, "optimizing", 20 * MIN..60 * MIN)],
+                );
                 plan.length = 3 * HOUR;
                 plan
             },
@@ -385,7 +420,10 @@ pub fn scenarios() -> Vec<Scenario> {
             about: "database optimisation for 20-60 min: /identity answers, library requests hang",
             target: Target::None,
             plan: |rng| {
-                let mut plan = simple(rng, &[(ServerPhase::Optimizing, "optimizing", 20 * MIN..60 * MIN)]);
+                let mut plan = simple(
+                    rng,
+                    &[(ServerPhase::Optimizing, "optimizing", 20 * MIN..60 * MIN)],
+                );
                 plan.length = 3 * HOUR;
                 plan
             },

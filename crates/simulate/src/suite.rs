@@ -9,7 +9,7 @@ use crate::run::{Contender, Run, RunError, run_contender};
 use crate::scenario::Scenario;
 
 /// Where one task's runs land.
-type Slot = Mutex<Option<Result<Vec<Run>, RunError>>>;
+type Slot = Mutex<Option<Result<Run, RunError>>>;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -38,9 +38,16 @@ pub struct Outcome {
 impl Suite {
     /// Runs everything.
     pub fn run(&self) -> Result<Outcome, RunError> {
-        let tasks: Vec<(usize, u64)> = (0..self.scenarios.len())
+        let setups: Vec<(usize, u64)> = (0..self.scenarios.len())
             .flat_map(|s| self.seeds.iter().map(move |seed| (s, *seed)))
             .collect();
+        // One task per run, so that the heavy runs spread over the threads; each scenario
+        // and seed is drawn once and shared by its runs.
+        let tasks: Vec<(usize, usize)> = (0..setups.len())
+            .flat_map(|i| (0..self.policies.len()).map(move |p| (i, p)))
+            .collect();
+        let drawn: Vec<std::sync::OnceLock<crate::scenario::Setup>> =
+            setups.iter().map(|_| std::sync::OnceLock::new()).collect();
         let results: Vec<Slot> = tasks.iter().map(|_| Mutex::new(None)).collect();
         // The heaviest scenarios first, so that no thread is left with one at the end; the
         // results keep the suite's order whatever order they are run in.
@@ -54,23 +61,19 @@ impl Suite {
             })
             .collect();
         let mut order: Vec<usize> = (0..tasks.len()).collect();
-        order.sort_by_key(|i| std::cmp::Reverse(weight[tasks[*i].0]));
+        order.sort_by_key(|i| std::cmp::Reverse(weight[setups[tasks[*i].0].0]));
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for _ in 0..self.threads.max(1).min(tasks.len().max(1)) {
                 scope.spawn(|| {
                     while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let (s, seed) = tasks[i];
+                        let (at, p) = tasks[i];
+                        let (s, seed) = setups[at];
                         let keep = self.traces && Some(&seed) == self.seeds.first();
-                        let setup = self.scenarios[s].setup(seed);
-                        let runs = self
-                            .policies
-                            .iter()
-                            .map(|(name, contender)| {
-                                run_contender(&setup, name, contender, keep)
-                            })
-                            .collect();
-                        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(runs);
+                        let setup = drawn[at].get_or_init(|| self.scenarios[s].setup(seed));
+                        let (name, contender) = &self.policies[p];
+                        let run = run_contender(setup, name, contender, keep);
+                        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
                     }
                 });
             }
@@ -78,7 +81,7 @@ impl Suite {
         let mut runs = Vec::new();
         for slot in results {
             let done = slot.into_inner().unwrap_or_else(|e| e.into_inner());
-            runs.extend(done.expect("every task ran")?);
+            runs.push(done.expect("every task ran")?);
         }
         let mut summaries = Vec::new();
         for scenario in &self.scenarios {

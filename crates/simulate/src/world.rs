@@ -30,7 +30,7 @@ pub(crate) struct World {
     now: Cell<u64>,
     queue: RefCell<Queue>,
     state: RefCell<EngineState>,
-    hooks: Vec<Hook>,
+    hooks: std::sync::Arc<[Hook]>,
     /// Hooks already in the queue.
     queued: Cell<usize>,
     /// Hooks the worker has been woken for.
@@ -44,7 +44,12 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn new(start: u64, hooks: Vec<Hook>, end: u64, limit: u64) -> Rc<World> {
+    pub(crate) fn new(
+        start: u64,
+        hooks: std::sync::Arc<[Hook]>,
+        end: u64,
+        limit: u64,
+    ) -> Rc<World> {
         debug_assert!(hooks.windows(2).all(|w| w[0].at <= w[1].at));
         Rc::new(World {
             now: Cell::new(start),

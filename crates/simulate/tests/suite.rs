@@ -5,16 +5,25 @@ use std::process::Command;
 
 use engine::Policy;
 use proptest::prelude::*;
-use simulate::{Run, ServerPhase, Setup, Suite, run, scenarios};
+use simulate::{Contender, Run, ServerPhase, Setup, Suite, Variant, run, scenarios};
 
-fn presets() -> Vec<(String, Policy)> {
-    ["plexsync", "predecessor", "naive"]
-        .into_iter()
-        .map(|name| (name.to_owned(), Policy::preset(name).unwrap()))
-        .collect()
+fn contenders() -> Vec<(String, Contender)> {
+    vec![
+        ("plexsync".into(), Contender::Engine(Box::default())),
+        (
+            "predecessor-warm".into(),
+            Contender::Predecessor(Variant::Warm),
+        ),
+        (
+            "predecessor-cold".into(),
+            Contender::Predecessor(Variant::Cold),
+        ),
+        ("naive".into(), Contender::Engine(Box::new(Policy::naive()))),
+    ]
 }
 
-/// What must hold of any run, whatever the policy: nothing lost, every edit as asked.
+/// What must hold of any run of plexsync's engine, whatever the policy: nothing lost, every
+/// edit as asked.
 fn holds_for_any_policy(r: &Run) {
     let m = &r.metrics;
     let at = format!("{} / {} / seed {}", r.scenario, r.policy, r.seed);
@@ -43,29 +52,83 @@ fn holds_for_the_defaults(r: &Run) {
 fn every_scenario_keeps_every_job_and_lands_every_edit() {
     let suite = Suite {
         scenarios: scenarios(),
-        policies: presets(),
+        policies: contenders(),
         seeds: vec![1, 2],
         threads: 2,
         traces: false,
     };
     let outcome = suite.run().unwrap();
-    assert_eq!(outcome.runs.len(), scenarios().len() * 3 * 2);
+    assert_eq!(outcome.runs.len(), scenarios().len() * 4 * 2);
     for r in &outcome.runs {
-        if r.policy == "plexsync" {
-            holds_for_the_defaults(r);
-        } else {
-            holds_for_any_policy(r);
+        match r.policy.as_str() {
+            "plexsync" => holds_for_the_defaults(r),
+            "naive" => holds_for_any_policy(r),
+            // The model runs its course; what it loses is the table's to show.
+            _ => assert!(r.stopped >= r.end, "{} / {}", r.scenario, r.policy),
         }
     }
-    // The predecessor's outage failures spend retries: a long enough outage dead-letters
-    // jobs, which plexsync's defaults never do. The suite can tell them apart.
-    let predecessor_dead: u64 = outcome
-        .runs
+    let of = |scenario: &str, policy: &str| -> Vec<&Run> {
+        outcome
+            .runs
+            .iter()
+            .filter(|r| r.scenario == scenario && r.policy == policy)
+            .collect()
+    };
+    // The predecessor's model keeps its code's traits. A cold worker meets a restart's
+    // maintenance with `GET /`, which python-plexapi turns into BadRequest: permanent, so
+    // dead-lettered at once. A warm one swallows every search failure as "not found": it
+    // never opens its breaker, so it never probes.
+    let cold: u64 = of("restart", "predecessor-cold")
         .iter()
-        .filter(|r| r.policy == "predecessor")
         .map(|r| r.metrics.outage_dead_letters)
         .sum();
-    assert!(predecessor_dead > 0);
+    assert!(cold > 0, "the cold predecessor dead-letters at a 503");
+    for r in of("restart", "predecessor-warm") {
+        assert_eq!(r.metrics.outage_dead_letters, 0);
+        assert_eq!(r.metrics.probes, 0, "seed {}", r.seed);
+    }
+}
+
+#[test]
+fn the_predecessor_model_logs_what_its_code_logs_per_breaker_cycle() {
+    // A cold worker through a host gone for minutes: its breaker opens, turns half-open after
+    // 60 s, tries a job, and opens again: each cycle its own lines.
+    let setup = simulate::scenario("host-down-rst").unwrap().setup(4);
+    let r = simulate::run_contender(
+        &setup,
+        "predecessor-cold",
+        &Contender::Predecessor(Variant::Cold),
+        true,
+    )
+    .unwrap();
+    let count = |text: &str| {
+        r.trace
+            .lines
+            .iter()
+            .filter(|(_, _, line)| line.contains(text))
+            .count()
+    };
+    let opened = count("Circuit breaker OPENED after 5 consecutive failures");
+    assert!(opened >= 2, "{:?}", r.trace.lines);
+    assert_eq!(
+        count("entering HALF_OPEN state after 60.0s timeout"),
+        opened
+    );
+    assert!(count("Plex server is down") >= opened);
+    assert_eq!(count("CLOSED after successful recovery"), 1);
+    assert!(r.metrics.outage_log_lines >= 3 * opened as u64);
+}
+
+#[test]
+fn every_scenario_draws_its_timings_per_seed() {
+    for scenario in scenarios() {
+        let one = scenario.setup(1);
+        let two = scenario.setup(2);
+        assert!(!one.drawn.is_empty(), "{}", scenario.name);
+        assert_ne!(one.drawn, two.drawn, "{}", scenario.name);
+        assert_ne!(one.timeline, two.timeline, "{}", scenario.name);
+        assert_eq!(one.drawn, scenario.setup(1).drawn, "{}", scenario.name);
+    }
 }
 
 #[test]
@@ -131,7 +194,8 @@ fn the_printed_table_and_json_are_byte_for_byte_the_same_for_the_same_seeds() {
     assert_eq!(first, second);
     let table = String::from_utf8(first).unwrap();
     assert!(table.starts_with("scenario"), "{table}");
-    assert!(table.contains("predecessor"), "{table}");
+    assert!(table.contains("predecessor-warm"), "{table}");
+    assert!(table.contains("predecessor-cold"), "{table}");
     let json_args = [&args[..], &["--json", "--threads", "1"]].concat();
     let (ok, json_one, _) = simulate_binary(&json_args);
     assert!(ok);
@@ -141,8 +205,18 @@ fn the_printed_table_and_json_are_byte_for_byte_the_same_for_the_same_seeds() {
         "the thread count changes nothing either"
     );
     let parsed: serde_json::Value = serde_json::from_slice(&json_one).unwrap();
-    assert_eq!(parsed["summaries"].as_array().unwrap().len(), 6);
-    assert_eq!(parsed["runs"].as_array().unwrap().len(), 18);
+    assert_eq!(parsed["summaries"].as_array().unwrap().len(), 8);
+    let runs = parsed["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 24);
+    // What each seed drew is recorded with its run, and differs between seeds.
+    let drawn = |seed: u64| {
+        runs.iter()
+            .find(|r| r["scenario"] == "restart" && r["seed"] == seed)
+            .map(|r| r["drawn"].clone())
+            .unwrap()
+    };
+    assert!(drawn(1)["maintenance"].is_u64());
+    assert_ne!(drawn(1), drawn(2));
 }
 
 #[test]
@@ -151,6 +225,10 @@ fn bad_arguments_get_one_clear_line() {
         (&["--scenario", "nope"][..], "no scenario `nope`"),
         (&["--seeds", "0"], "--seeds takes a whole number above 0"),
         (&["--policy", "/nonexistent.toml"], "is not a preset"),
+        (
+            &["--set", "predecessor-warm:engine.poll_ms=5"],
+            "a model of another program",
+        ),
         (
             &["--set", "probes.nothing=1"],
             "the policy has no `nothing` there",

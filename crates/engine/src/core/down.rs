@@ -1,7 +1,7 @@
 //! Plex's health: probes, the breaker's transitions, the outage record, and what to do while
 //! the breaker is open.
 
-use breaker_core::{Breaker, Cause, Decision, Health, Outcome, State, Transition};
+use breaker_core::{Breaker, Cause, Decision, FailureClass, Health, Outcome, State, Transition};
 use plex_client::{FailureKind, HealthReport, PlexError, Stage};
 use rand::Rng;
 use scheduler::{ProbeOutcome, Ramp};
@@ -140,6 +140,21 @@ impl Engine {
                 let mut all = admission.transitions.into_iter().collect::<Vec<_>>();
                 if let Decision::Permit(permit) = admission.decision {
                     all.extend(breaker.report(permit, Outcome::Success, now).transitions);
+                }
+                all
+            }
+            // A look after a failed job, in CLOSED, counts as a call: a failure moves the
+            // breaker towards opening as a job's would, a success clears the count.
+            State::Closed if knobs.probe_after_failure && breaker.consecutive_failures() > 0 => {
+                let admission = breaker.acquire(now);
+                let mut all = admission.transitions.into_iter().collect::<Vec<_>>();
+                if let Decision::Permit(permit) = admission.decision {
+                    let outcome = if healthy {
+                        Outcome::Success
+                    } else {
+                        Outcome::Failure(FailureClass::Outage)
+                    };
+                    all.extend(breaker.report(permit, outcome, now).transitions);
                 }
                 all
             }
@@ -282,6 +297,11 @@ fn probe_outcome(report: &HealthReport) -> ProbeOutcome {
         return ProbeOutcome::Healthy;
     }
     match report.failure_kind() {
+        // The library was asked, and failed or did not answer: a loading (or optimising)
+        // server paid for it.
+        Some(kind) if report.reached == Some(Stage::Identity) && !kind.is_configuration() => {
+            ProbeOutcome::Loading
+        }
         Some(
             FailureKind::Refused
             | FailureKind::Dns
@@ -290,10 +310,6 @@ fn probe_outcome(report: &HealthReport) -> ProbeOutcome {
             | FailureKind::ConnectionLost,
         )
         | None => ProbeOutcome::Unreachable,
-        // The library was asked: a loading server paid for the answer.
-        Some(kind) if report.reached == Some(Stage::Identity) && !kind.is_configuration() => {
-            ProbeOutcome::Loading
-        }
         Some(_) => ProbeOutcome::NotReady,
     }
 }

@@ -313,6 +313,12 @@ impl Engine {
                 Mode::Drain => Action::Stop(StopReason::Drained),
                 Mode::Run => self.idle(now),
             },
+            // A job just met an outage: look before sending the next one.
+            State::Closed
+                if self.policy.engine.probe_after_failure && breaker.consecutive_failures() > 0 =>
+            {
+                self.probe_action(state, now)
+            }
             State::HalfOpen | State::Closed => self.take_or_wait(state, now),
         }
     }

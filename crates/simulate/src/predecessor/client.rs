@@ -39,9 +39,7 @@ pub(super) fn translate(e: PlexError) -> Raised {
     match e.kind() {
         // requests' ConnectionError, whose text names "Connection refused" or "Max retries
         // exceeded" (`exceptions.py:69-80, 125-129`).
-        FailureKind::Refused | FailureKind::Dns | FailureKind::ConnectTimeout => {
-            Raised::ServerDown
-        }
+        FailureKind::Refused | FailureKind::Dns | FailureKind::ConnectTimeout => Raised::ServerDown,
         // requests' Timeout (`exceptions.py:131-132`), and a ConnectionError without those
         // words (`exceptions.py:130`).
         FailureKind::ReadTimeout | FailureKind::ConnectionLost => Raised::Temporary(e),

@@ -76,7 +76,9 @@ const SUMMARY_EVERY: u32 = 10;
 /// retry is a new row at the end (`processor.py:381-406`).
 #[derive(Clone, Debug)]
 struct Row {
-    job: SyncJob,
+    /// The hook whose data the job carries (after hydration, the latest hook of its scene
+    /// then).
+    hook: usize,
     enqueued_at: u64,
     retry_count: u32,
     next_retry_at: u64,
@@ -124,7 +126,12 @@ struct Worker<'a> {
 /// Runs `setup` with the predecessor `variant`; keeps the trace if `keep_trace`.
 pub(crate) fn run(setup: &Setup, variant: Variant, keep_trace: bool) -> Run {
     let options = SyncOptions::default();
-    let world = World::new(setup.start, Vec::new(), setup.end, setup.end + OVERTIME_MS);
+    let world = World::new(
+        setup.start,
+        Vec::new().into(),
+        setup.end,
+        setup.end + OVERTIME_MS,
+    );
     let plex = SimPlex::new(
         Rc::clone(&world),
         setup.timeline.clone(),
@@ -179,7 +186,10 @@ pub(crate) fn run(setup: &Setup, variant: Variant, keep_trace: bool) -> Run {
         queued: worker
             .queue
             .iter()
-            .map(|r| (r.job.key(), r.job.edit.title.clone()))
+            .map(|r| {
+                let job = &setup.hooks[r.hook].job;
+                (job.key(), job.edit.title.clone())
+            })
             .collect(),
         dead: worker
             .dead
@@ -187,7 +197,14 @@ pub(crate) fn run(setup: &Setup, variant: Variant, keep_trace: bool) -> Run {
             .map(|(job, class)| (job.key(), class.as_str().to_owned(), job.edit.title.clone()))
             .collect(),
     };
-    let metrics = metrics::measure(setup, &left, &worker.plex, &worker.recorder, &worker.depth, 0);
+    let metrics = metrics::measure(
+        setup,
+        &left,
+        &worker.plex,
+        &worker.recorder,
+        &worker.depth,
+        0,
+    );
     let trace = if keep_trace {
         Trace {
             timeline: setup.timeline.clone(),
@@ -228,7 +245,7 @@ impl Worker<'_> {
         let now = self.now();
         while let Some(hook) = self.setup.hooks.get(self.delivered).filter(|h| h.at <= now) {
             self.queue.push_back(Row {
-                job: hook.job.clone(),
+                hook: self.delivered,
                 enqueued_at: hook.at,
                 retry_count: 0,
                 next_retry_at: 0,
@@ -237,7 +254,11 @@ impl Worker<'_> {
             self.latest.insert(hook.job.key(), self.delivered);
             self.delivered += 1;
         }
-        while self.outages.get(self.next_outage).is_some_and(|at| *at <= now) {
+        while self
+            .outages
+            .get(self.next_outage)
+            .is_some_and(|at| *at <= now)
+        {
             if self.variant == Variant::Cold {
                 self.client.connected = false;
             }
@@ -353,10 +374,10 @@ impl Worker<'_> {
                 }
                 continue;
             }
-            let head = self.queue.front().expect("not empty").clone();
+            let next_retry_at = self.queue.front().expect("not empty").next_retry_at;
             // `processor.py:666-705`: a job still in its backoff is nacked where it is.
-            if head.next_retry_at > now {
-                self.earliest_retry_at = self.earliest_retry_at.min(head.next_retry_at);
+            if next_retry_at > now {
+                self.earliest_retry_at = self.earliest_retry_at.min(next_retry_at);
                 self.not_ready += 1;
                 let threshold = (self.queue.len() as u64).max(50);
                 if self.not_ready >= threshold {
@@ -371,6 +392,7 @@ impl Worker<'_> {
             }
             self.not_ready = 0;
             self.earliest_retry_at = u64::MAX;
+            let head = self.queue.front().expect("not empty").clone();
             if self.handle(head) {
                 self.sleep(PAUSE_MS);
             }
@@ -422,7 +444,7 @@ impl Worker<'_> {
 
     /// `_handle_job` (`processor.py:408-569`); whether it succeeded.
     fn handle(&mut self, mut row: Row) -> bool {
-        let key = row.job.key();
+        let key = self.setup.hooks[row.hook].job.key();
         // `processor.py:435-449`: the session's and the cross-session dedup.
         let stale = self
             .synced_at
@@ -439,14 +461,14 @@ impl Worker<'_> {
             // read from Stash when the job is first worked on, and the data stays in the job
             // for its retries (`processor.py:1052-1057`, `381-406`).
             if let Some(&latest) = self.latest.get(&key) {
-                row.job = self.setup.hooks[latest].job.clone();
+                row.hook = latest;
             }
             row.hydrated = true;
         }
         let mut warnings = Vec::new();
         let result = self.client.sync(
             &mut self.plex,
-            &row.job,
+            &self.setup.hooks[row.hook].job,
             &self.options,
             &mut self.rng,
             &mut warnings,
@@ -495,7 +517,7 @@ impl Worker<'_> {
                 self.recently_synced.insert(key.clone());
                 self.synced_at.insert(key, now);
                 self.successes += 1;
-                if self.successes.is_multiple_of(SUMMARY_EVERY) {
+                if self.successes % SUMMARY_EVERY == 0 {
                     // `processor.py:481-484`: `_log_batch_summary` (two lines, and a third
                     // while the dead-letter queue holds anything) and the match cache's rate.
                     self.log(Level::Info, "Sync summary: ...".into(), false);
@@ -552,7 +574,8 @@ impl Worker<'_> {
                     format!("Job {key} permanent failure, moving to DLQ: {e}"),
                     class.is_outage(),
                 );
-                self.dead.push((row.job, class));
+                self.dead
+                    .push((self.setup.hooks[row.hook].job.clone(), class));
                 false
             }
         }
@@ -583,7 +606,7 @@ impl Worker<'_> {
     /// dead-letter queue once the retries are spent.
     fn retry(&mut self, mut row: Row, (base, cap, max): (u64, u64, u32), class: ErrorClass) {
         self.remove_head();
-        let key = row.job.key();
+        let key = self.setup.hooks[row.hook].job.key();
         row.retry_count += 1;
         if row.retry_count >= max {
             self.log(
@@ -591,7 +614,8 @@ impl Worker<'_> {
                 format!("Job {key} exceeded max retries ({max}), moving to DLQ"),
                 class.is_outage(),
             );
-            self.dead.push((row.job, class));
+            self.dead
+                .push((self.setup.hooks[row.hook].job.clone(), class));
             return;
         }
         let delay = self.full_jitter(row.retry_count - 1, base, cap);
