@@ -234,17 +234,17 @@ impl Event {
                 Some(e) => format!("could not ask Plex to scan {folder}: {e}"),
             },
             Event::OutageSummary { at, outage } => format!(
-                "Plex still down after {}: {} probes, {} jobs held back; first failure: {}",
+                "Plex still down after {}: {}, {} held back; first failure: {}",
                 duration(at.saturating_sub(outage.started_at)),
-                outage.probes,
-                outage.jobs_affected,
+                count(outage.probes, "probe", "probes"),
+                count(outage.jobs_affected, "job", "jobs"),
                 outage.error.as_deref().unwrap_or(&outage.cause)
             ),
             Event::OutageEnded { outage, .. } => format!(
-                "Plex is back after {} ({} probes, {} jobs held back)",
+                "Plex is back after {} ({}, {} held back)",
                 duration(outage.duration(outage.ended_at.unwrap_or(outage.started_at))),
-                outage.probes,
-                outage.jobs_affected
+                count(outage.probes, "probe", "probes"),
+                count(outage.jobs_affected, "job", "jobs")
             ),
             Event::Stopped { reason, at } => match reason {
                 StopReason::Drained => "queue drained".to_owned(),
@@ -276,6 +276,12 @@ fn cause_text(cause: Cause) -> &'static str {
     }
 }
 
+/// A count and its noun, singular or plural: `1 probe`, `3 probes`.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A duration for people: `45 s`, `3 min 20 s`, `2 h 5 min`.
 pub fn duration(ms: u64) -> String {
     let s = ms / 1_000;
@@ -290,5 +296,32 @@ pub fn duration(ms: u64) -> String {
             0 => format!("{} h", s / 3_600),
             m => format!("{} h {m} min", s / 3_600),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count, duration};
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(0u64, "probe", "probes"), "0 probes");
+        assert_eq!(count(1u64, "probe", "probes"), "1 probe");
+        assert_eq!(count(2u32, "job", "jobs"), "2 jobs");
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        for (ms, text) in [
+            (999, "999 ms"),
+            (1_000, "1 s"),
+            (59_999, "59 s"),
+            (60_000, "1 min"),
+            (200_000, "3 min 20 s"),
+            (3_600_000, "1 h"),
+            (7_500_000, "2 h 5 min"),
+        ] {
+            assert_eq!(duration(ms), text);
+        }
     }
 }

@@ -74,7 +74,7 @@ pub use crate::action::{
 };
 pub use crate::core::Engine;
 pub use driver::{DriveError, Ports, drive};
-pub use event::{Event, JobOutcome, Level, StopReason, duration};
+pub use event::{Event, JobOutcome, Level, StopReason, count, duration};
 pub use job::{InvalidJob, SyncJob};
 pub use manual::{force_open_breaker, reset_breaker, void_trials};
 pub use memory::{MemoryState, VirtualClock, block_on};

@@ -152,12 +152,13 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// The predecessor's mechanics, as ANCHORS.md writes them: 5 failures trip it; OPEN moves
-    /// to HALF_OPEN only after 60 s; probes of `/identity` (first after 5 s, then full jitter
-    /// on 5 s doubling to 60 s) only inform, except that in HALF_OPEN a passing one closes;
-    /// one trial success closes; outage failures spend retries; a 1 s poll and a 150 ms pause
-    /// between jobs.
-    pub fn predecessor() -> Policy {
+    /// The predecessor's breaker settings on plexsync's engine: 5 failures trip it; OPEN
+    /// moves to HALF_OPEN only after 60 s; probes of `/identity` (first after 5 s, then full
+    /// jitter on 5 s doubling to 60 s) only inform, except that in HALF_OPEN a passing one
+    /// closes; one trial success closes; outage failures spend retries; a 1 s poll and a
+    /// 150 ms pause between jobs. The knobs' own tests use it; it is not a model of the
+    /// predecessor (the simulator's `predecessor` module is one, transcribed from its code).
+    pub fn predecessor_settings() -> Policy {
         let probe = backoff(5_000, 2.0, 60_000, Jitter::Full);
         Policy {
             breaker: Config::builder()
@@ -207,11 +208,10 @@ impl Policy {
         }
     }
 
-    /// A preset by name: `plexsync` (or `default`), `predecessor`, `naive`.
+    /// A preset by name: `plexsync` (or `default`), `naive`.
     pub fn preset(name: &str) -> Option<Policy> {
         match name {
             "plexsync" | "default" => Some(Policy::default()),
-            "predecessor" => Some(Policy::predecessor()),
             "naive" => Some(Policy::naive()),
             _ => None,
         }

@@ -417,7 +417,10 @@ fn outage_failures_never_reach_the_dead_letters_unless_the_policy_says_so() {
         error: PlexError::new(FailureKind::Maintenance, "http://plex:32400/", "HTTP 503"),
         scan: None,
     };
-    for (policy, dead_after) in [(Policy::default(), None), (Policy::predecessor(), Some(5))] {
+    for (policy, dead_after) in [
+        (Policy::default(), None),
+        (Policy::predecessor_settings(), Some(5)),
+    ] {
         let mut engine = Engine::new(policy, Mode::Run);
         let mut queue = Queue::in_memory();
         let mut seen_dead = None;

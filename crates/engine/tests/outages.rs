@@ -330,7 +330,7 @@ fn the_predecessors_probes_only_inform() {
         enqueue(&mut world.queue, &job(i, "P"), T0);
     }
     assert_eq!(
-        world.run(Policy::predecessor(), Mode::Drain, 4),
+        world.run(Policy::predecessor_settings(), Mode::Drain, 4),
         StopReason::Drained
     );
     let moves = transitions(&world.events);

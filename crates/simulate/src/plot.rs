@@ -13,9 +13,13 @@ use crate::run::Run;
 use fake_plex::ServerPhase;
 
 const WIDTH: u32 = 1200;
-const LABEL: u32 = 130;
+const LABEL: u32 = 150;
 const BAND: u32 = 34;
 const CHART: u32 = 190;
+const TITLE: u32 = 56;
+/// Each policy's line is narrower than the one before, so that where they coincide every
+/// one still shows.
+const LINE_WIDTHS: [u32; 4] = [6, 4, 2, 1];
 const POLICY_COLOURS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
@@ -41,7 +45,7 @@ pub fn plot(runs: &[&Run], path: &Path) -> Result<(), PlotError> {
     let Some(first) = runs.first() else {
         return Err(fail("there is no run to draw".into()));
     };
-    let height = 40 + BAND * (1 + runs.len() as u32) + 2 * CHART + 40 + 60;
+    let height = TITLE + BAND * (1 + runs.len() as u32) + 2 * CHART + 40 + 60;
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     draw(&root, runs, first).map_err(|e| fail(e.to_string()))?;
     root.present().map_err(|e| fail(e.to_string()))
@@ -54,20 +58,41 @@ fn draw(root: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
     root.fill(&WHITE)?;
     let (start, end) = window(runs, first);
     let hours = (end - start) as f64 / 3_600_000.0;
-    // Minutes on the axis for a short window, hours for a long one.
+    // The axis counts from the start of the (first) outage: minutes for a short window,
+    // hours for a long one.
+    let origin = first
+        .trace
+        .timeline
+        .changes()
+        .first()
+        .map_or(first.start, |(at, _)| *at);
+    let outages = first
+        .trace
+        .timeline
+        .changes()
+        .iter()
+        .filter(|(_, phase)| *phase == ServerPhase::Ready)
+        .count();
+    let which = if outages > 1 { "first outage" } else { "outage" };
     let (unit_ms, unit) = if hours > 3.0 {
-        (3_600_000.0, "hours into the scenario")
+        (3_600_000.0, format!("hours from the start of the {which}"))
     } else {
-        (60_000.0, "minutes into the scenario")
+        (60_000.0, format!("minutes from the start of the {which}"))
     };
-    let x = |at: u64| at.clamp(start, end).saturating_sub(first.start) as f64 / unit_ms;
+    let x = |at: u64| (at.clamp(start, end) as f64 - origin as f64) / unit_ms;
     let span = x(start)..x(end).max(x(start) + 1e-3);
 
-    let (title, rest) = root.split_vertically(40);
+    let (title, rest) = root.split_vertically(TITLE);
+    let about = crate::scenario(&first.scenario).map_or("", |s| s.about);
     title.draw_text(
-        &format!("{} (seed {})", first.scenario, first.seed),
-        &("sans-serif", 22).into_font().color(&BLACK),
-        (10, 10),
+        &format!("{} (seed {}): {about}", first.scenario, first.seed),
+        &("sans-serif", 20).into_font().color(&BLACK),
+        (10, 8),
+    )?;
+    title.draw_text(
+        &format!("this seed drew {}", drawn(first)),
+        &("sans-serif", 13).into_font().color(&BLACK.mix(0.7)),
+        (10, 34),
     )?;
     let (plex, mut rest) = rest.split_vertically(BAND);
     band(&plex, "Plex", span.clone(), |chart| {
@@ -141,7 +166,7 @@ fn draw(root: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
         "jobs synced",
         span,
         least..most.max(least + 1.0),
-        Some(unit),
+        Some(&unit),
         runs,
         |run| {
             let counts: Vec<(u64, usize)> = (run.trace.synced.iter().enumerate())
@@ -153,7 +178,20 @@ fn draw(root: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
                 .collect()
         },
     )?;
-    key(&legend)
+    key(&legend, runs, first)
+}
+
+/// What the seed drew, in words: `outage 41.3 s, starts after 44 min 19 s`.
+fn drawn(run: &Run) -> String {
+    let words: Vec<String> = run
+        .drawn
+        .iter()
+        .map(|(name, value)| match name.strip_suffix("_ms") {
+            Some(name) => format!("{} {}", name.replace('_', " "), crate::seconds(*value)),
+            None => format!("{} {value}", name.replace('_', " ")),
+        })
+        .collect();
+    words.join(", ")
 }
 
 /// One row of coloured spans, labelled on the left.
@@ -218,10 +256,13 @@ fn lines(
     }
     for (i, run) in runs.iter().enumerate() {
         let colour = POLICY_COLOURS[i % POLICY_COLOURS.len()];
+        let width = LINE_WIDTHS[i.min(LINE_WIDTHS.len() - 1)];
         chart
-            .draw_series(LineSeries::new(points(run), colour.stroke_width(2)))?
+            .draw_series(LineSeries::new(points(run), colour.stroke_width(width)))?
             .label(run.policy.as_str())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(width))
+            });
     }
     chart
         .configure_series_labels()
@@ -232,18 +273,30 @@ fn lines(
     Ok(())
 }
 
-/// The colours' meanings, in one row.
-fn key(area: &Area<'_>) -> Result<(), Failure> {
+/// The meanings of the colours that occur in the picture.
+fn key(area: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
     let font = ("sans-serif", 13).into_font().color(&BLACK);
     let mut x = 10;
-    let entries = ServerPhase::ALL
+    let changes = first.trace.timeline.changes();
+    let phases = ServerPhase::ALL
         .iter()
+        .filter(|p| **p == ServerPhase::Ready || changes.iter().any(|(_, phase)| phase == *p));
+    let states = [
+        State::Closed,
+        State::HalfOpen,
+        State::Open,
+        State::ForcedOpen,
+    ]
+    .into_iter()
+    .filter(|s| {
+        *s == State::Closed
+            || runs
+                .iter()
+                .any(|r| r.trace.breaker.iter().any(|(_, to)| to == s))
+    });
+    let entries = phases
         .map(|s| (format!("Plex {}", s.as_str()), phase_colour(*s)))
-        .chain(
-            [State::Closed, State::HalfOpen, State::Open]
-                .into_iter()
-                .map(|s| (format!("breaker {s}"), breaker_colour(s))),
-        );
+        .chain(states.map(|s| (format!("breaker {s}"), breaker_colour(s))));
     let mut y = 6;
     for (text, colour) in entries {
         let width = 22 + 7 * text.len() as i32;
@@ -312,16 +365,17 @@ fn phase_colour(phase: ServerPhase) -> RGBColor {
         ServerPhase::Maintenance => RGBColor(246, 178, 107),
         ServerPhase::Starting => RGBColor(255, 217, 102),
         ServerPhase::Optimizing => RGBColor(191, 144, 0),
-        ServerPhase::Slow => RGBColor(180, 167, 214),
-        ServerPhase::TokenRevoked => RGBColor(109, 158, 235),
+        ServerPhase::Slow => RGBColor(247, 182, 210),
+        ServerPhase::TokenRevoked => RGBColor(140, 86, 75),
     }
 }
 
+/// Blues and greys, which no Plex phase uses, so that a breaker is never read as a server.
 fn breaker_colour(state: State) -> RGBColor {
     match state {
-        State::Closed => RGBColor(147, 196, 125),
-        State::HalfOpen => RGBColor(255, 217, 102),
-        State::Open => RGBColor(224, 102, 102),
-        State::ForcedOpen => RGBColor(153, 153, 153),
+        State::Closed => RGBColor(222, 235, 247),
+        State::HalfOpen => RGBColor(107, 174, 214),
+        State::Open => RGBColor(33, 81, 156),
+        State::ForcedOpen => RGBColor(64, 64, 64),
     }
 }

@@ -232,6 +232,75 @@ pub fn table(summaries: &[Summary]) -> String {
     out
 }
 
+/// What the table's columns and contenders mean, for the contenders in `names`.
+pub fn legend(names: &[&str]) -> String {
+    const COLUMNS: [(&str, &str); 9] = [
+        (
+            "delay p50, p95",
+            "from Plex back to the first waiting job synced, median and 95th percentile over all recoveries (never: one whose work was not synced by the end)",
+        ),
+        ("probes", "health checks per run, mean"),
+        (
+            "deep at not-ready",
+            "requests needing the library that reached a server answering but not ready, per run, mean: the load that slows a starting server",
+        ),
+        (
+            "false closes",
+            "the breaker closed while Plex was still down, all seeds",
+        ),
+        (
+            "lost",
+            "edits neither in Plex, nor queued, nor dead-lettered at the end, all seeds",
+        ),
+        (
+            "outage DLQ",
+            "jobs given up (dead-lettered) for an outage, all seeds",
+        ),
+        ("synced", "jobs synced per run, mean"),
+        ("drain", "from Plex back to an empty queue, median"),
+        (
+            "outage lines",
+            "log lines a user sees during outages and five minutes after, per run, mean",
+        ),
+    ];
+    const CONTENDERS: [(&str, &str); 4] = [
+        ("plexsync", "this build's defaults (docs/policy.md)"),
+        (
+            "predecessor-warm",
+            "Stash2Plex v1.6.14's worker, modelled from its code, connected to Plex before the outage",
+        ),
+        (
+            "predecessor-cold",
+            "the same worker started during the outage: its first connection meets it",
+        ),
+        (
+            "naive",
+            "plexsync with a deep probe every minute, no backoff, no jitter",
+        ),
+    ];
+    let rows: Vec<(&str, &str)> = COLUMNS
+        .iter()
+        .copied()
+        .chain([("", "")])
+        .chain(
+            CONTENDERS
+                .iter()
+                .filter(|(name, _)| names.contains(name))
+                .copied(),
+        )
+        .collect();
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (name, about) in rows {
+        if name.is_empty() {
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "{name:<width$}  {about}");
+        }
+    }
+    out
+}
+
 /// A target the default policy misses.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Miss {
@@ -284,12 +353,20 @@ pub fn targets(summaries: &[Summary], policy: &str, baselines: &[&str]) -> Vec<M
             }
         }
         // The better of the baselines: the fewest deep requests, among those that kept their
-        // jobs through the outage. A baseline that dead-letters a job at the first 503 sends
-        // that job no library request, and that is no saving a user would want.
-        let base = summaries
+        // jobs through the outage (or among all, if none did). A baseline that dead-letters
+        // a job at the first 503 sends that job no library request, and that is no saving a
+        // user would want.
+        let rivals: Vec<&Summary> = summaries
             .iter()
             .filter(|o| baselines.contains(&o.policy.as_str()) && o.scenario == s.scenario)
+            .collect();
+        let kept: Vec<&Summary> = rivals
+            .iter()
+            .copied()
             .filter(|o| o.outage_dead_letters == 0)
+            .collect();
+        let base = if kept.is_empty() { rivals } else { kept }
+            .into_iter()
             .min_by(|a, b| a.deep_not_ready_mean.total_cmp(&b.deep_not_ready_mean));
         if let Some(base) = base {
             if s.deep_not_ready_mean > base.deep_not_ready_mean {
@@ -301,4 +378,140 @@ pub fn targets(summaries: &[Summary], policy: &str, baselines: &[&str]) -> Vec<M
         }
     }
     misses
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scenario: &str, policy: &str, target: Target) -> Summary {
+        Summary {
+            scenario: scenario.into(),
+            policy: policy.into(),
+            target,
+            runs: 40,
+            recoveries: 40,
+            delay_p50_ms: Figure::Ms(1_000),
+            delay_p95_ms: Figure::Ms(3_000),
+            probes_mean: 10.0,
+            probes_max: 12,
+            probes_not_ready_mean: 0.0,
+            requests_not_ready_mean: 0.0,
+            deep_not_ready_mean: 0.0,
+            false_closures: 0,
+            lost: 0,
+            outage_dead_letters: 0,
+            dead_letters: 0,
+            wrong_edits: 0,
+            synced_mean: 70.0,
+            drain_p50_ms: Figure::Ms(2_000),
+            drain_max_ms: Figure::Ms(9_000),
+            log_lines_mean: 30.0,
+            outage_log_lines_mean: 4.0,
+            outage_log_lines_max: 6,
+            left_queued: 0,
+        }
+    }
+
+    const BASES: [&str; 2] = ["warm", "cold"];
+
+    fn misses(rows: &[Summary]) -> Vec<String> {
+        targets(rows, "plexsync", &BASES)
+            .into_iter()
+            .map(|m| format!("{}: {}", m.scenario, m.what))
+            .collect()
+    }
+
+    #[test]
+    fn quick_recoveries_are_held_to_5_s_and_a_window_to_15_s_and_20_lines() {
+        for (target, p95, lines, missed) in [
+            (Target::Quick, Figure::Ms(5_000), 99, 0),
+            (Target::Quick, Figure::Ms(5_001), 0, 1),
+            (Target::Quick, Figure::Never, 0, 1),
+            (Target::Quick, Figure::Absent, 0, 0),
+            (Target::Window, Figure::Ms(15_000), 20, 0),
+            (Target::Window, Figure::Ms(15_001), 20, 1),
+            (Target::Window, Figure::Ms(1_000), 21, 1),
+            (Target::Window, Figure::Never, 21, 2),
+            (Target::None, Figure::Never, 99, 0),
+        ] {
+            let mut s = row("x", "plexsync", target);
+            s.delay_p95_ms = p95;
+            s.outage_log_lines_max = lines;
+            assert_eq!(
+                misses(&[s]).len(),
+                missed,
+                "{target:?} {p95:?} {lines} lines"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_lost_dead_lettered_wrong_or_closed_early_is_a_miss_whatever_the_scenario() {
+        let mut s = row("x", "plexsync", Target::None);
+        s.lost = 1;
+        s.outage_dead_letters = 2;
+        s.wrong_edits = 3;
+        s.false_closures = 4;
+        let m = misses(&[s]);
+        assert_eq!(
+            m,
+            [
+                "x: 4 false closures",
+                "x: 1 jobs lost",
+                "x: 2 jobs dead-lettered by an outage",
+                "x: 3 edits not as intended"
+            ]
+        );
+        // Another policy's rows are no one's business.
+        let mut other = row("x", "naive", Target::Quick);
+        other.lost = 9;
+        other.delay_p95_ms = Figure::Never;
+        assert!(misses(&[other]).is_empty());
+    }
+
+    #[test]
+    fn deep_requests_are_held_to_the_better_baseline_that_kept_its_jobs() {
+        let with = |deep: f64, warm: (f64, u64), cold: (f64, u64)| {
+            let mut p = row("x", "plexsync", Target::None);
+            p.deep_not_ready_mean = deep;
+            let mut w = row("x", "warm", Target::None);
+            (w.deep_not_ready_mean, w.outage_dead_letters) = warm;
+            let mut c = row("x", "cold", Target::None);
+            (c.deep_not_ready_mean, c.outage_dead_letters) = cold;
+            // A baseline of another scenario does not count.
+            let mut elsewhere = row("y", "cold", Target::None);
+            elsewhere.deep_not_ready_mean = 0.0;
+            misses(&[p, w, c, elsewhere])
+        };
+        // Cold sends none because it gave its jobs up: warm is the bar.
+        assert!(with(5.0, (6.0, 0), (0.0, 12)).is_empty());
+        assert_eq!(
+            with(7.0, (6.0, 0), (0.0, 12)),
+            ["x: 7.0 deep requests reach a live-but-not-ready server, more than warm's 6.0"]
+        );
+        // Both kept their jobs: the better of the two.
+        assert_eq!(with(5.0, (6.0, 0), (4.0, 0)).len(), 1);
+        assert!(with(4.0, (6.0, 0), (4.0, 0)).is_empty());
+        // Neither did: still the better of the two, not no bar at all.
+        assert_eq!(
+            with(1.0, (6.0, 3), (0.5, 12)),
+            ["x: 1.0 deep requests reach a live-but-not-ready server, more than cold's 0.5"]
+        );
+        // No baseline ran: no bar.
+        let mut alone = row("x", "plexsync", Target::None);
+        alone.deep_not_ready_mean = 1e9;
+        assert!(misses(&[alone]).is_empty());
+    }
+
+    #[test]
+    fn the_legend_names_only_the_contenders_that_ran() {
+        let text = legend(&["plexsync", "naive"]);
+        assert!(text.contains("outage DLQ"));
+        assert!(text.contains("naive "));
+        assert!(!text.contains("predecessor-warm"));
+        let text = legend(&["predecessor-warm", "predecessor-cold"]);
+        assert!(text.contains("Stash2Plex v1.6.14"));
+        assert!(!text.contains("this build's defaults"));
+    }
 }

@@ -215,7 +215,7 @@ fn simple(
     phases: &[(ServerPhase, &'static str, std::ops::Range<u64>)],
 ) -> Plan {
     let mut drawn = Vec::new();
-    let mut at = draw(rng, &mut drawn, "starts_after", 30 * MIN..60 * MIN);
+    let mut at = draw(rng, &mut drawn, "starts_after_ms", 30 * MIN..60 * MIN);
     let mut changes = Vec::new();
     for (phase, name, range) in phases {
         changes.push((at, *phase));
@@ -236,13 +236,18 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "blip",
             about: "a network blip of 30-90 s: the port refuses connections",
             target: Target::Quick,
-            plan: |rng| simple(rng, &[(ServerPhase::Refused, "outage", 30 * S..90 * S)]),
+            plan: |rng| simple(rng, &[(ServerPhase::Refused, "outage_ms", 30 * S..90 * S)]),
         },
         Scenario {
             name: "blip-hang",
             about: "a network blip of 30-90 s: connections hang until their timeout",
             target: Target::None,
-            plan: |rng| simple(rng, &[(ServerPhase::Unreachable, "outage", 30 * S..90 * S)]),
+            plan: |rng| {
+                simple(
+                    rng,
+                    &[(ServerPhase::Unreachable, "outage_ms", 30 * S..90 * S)],
+                )
+            },
         },
         Scenario {
             name: "restart",
@@ -252,8 +257,8 @@ pub fn scenarios() -> Vec<Scenario> {
                 simple(
                     rng,
                     &[
-                        (ServerPhase::Refused, "closed", 10 * S..30 * S),
-                        (ServerPhase::Maintenance, "maintenance", MIN..5 * MIN),
+                        (ServerPhase::Refused, "closed_ms", 10 * S..30 * S),
+                        (ServerPhase::Maintenance, "maintenance_ms", MIN..5 * MIN),
                     ],
                 )
             },
@@ -264,15 +269,15 @@ pub fn scenarios() -> Vec<Scenario> {
             target: Target::Window,
             plan: |rng| {
                 let mut drawn = Vec::new();
-                let at = HOUR + draw(rng, &mut drawn, "starts_after", 0..30 * MIN);
+                let at = HOUR + draw(rng, &mut drawn, "starts_after_ms", 0..30 * MIN);
                 let back = at
                     + draw(
                         rng,
                         &mut drawn,
-                        "stopped",
+                        "stopped_ms",
                         7 * HOUR + 30 * MIN..8 * HOUR + 30 * MIN,
                     );
-                let ready = back + draw(rng, &mut drawn, "maintenance", 0..120 * S);
+                let ready = back + draw(rng, &mut drawn, "maintenance_ms", 0..120 * S);
                 let mut plan = Plan::new(
                     at + 10 * HOUR,
                     vec![
@@ -293,7 +298,7 @@ pub fn scenarios() -> Vec<Scenario> {
             target: Target::Quick,
             plan: |rng| {
                 let mut drawn = Vec::new();
-                let mut at = draw(rng, &mut drawn, "starts_after", 20 * MIN..40 * MIN);
+                let mut at = draw(rng, &mut drawn, "starts_after_ms", 20 * MIN..40 * MIN);
                 let stop = at + HOUR;
                 let mut phases = Vec::new();
                 let mut cycles = 0;
@@ -320,7 +325,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "slow",
             about: "a slow spell of 5-20 min: answers take 15-60 s, around the 30 s read timeout",
             target: Target::None,
-            plan: |rng| simple(rng, &[(ServerPhase::Slow, "slow", 5 * MIN..20 * MIN)]),
+            plan: |rng| simple(rng, &[(ServerPhase::Slow, "slow_ms", 5 * MIN..20 * MIN)]),
         },
         Scenario {
             name: "partial",
@@ -330,8 +335,8 @@ pub fn scenarios() -> Vec<Scenario> {
                 simple(
                     rng,
                     &[
-                        (ServerPhase::Refused, "closed", 10 * S..30 * S),
-                        (ServerPhase::Starting, "loading", MIN..4 * MIN),
+                        (ServerPhase::Refused, "closed_ms", 10 * S..30 * S),
+                        (ServerPhase::Starting, "loading_ms", MIN..4 * MIN),
                     ],
                 )
             },
@@ -343,7 +348,7 @@ pub fn scenarios() -> Vec<Scenario> {
             plan: |rng| {
                 simple(
                     rng,
-                    &[(ServerPhase::TokenRevoked, "revoked", 10 * MIN..60 * MIN)],
+                    &[(ServerPhase::TokenRevoked, "revoked_ms", 10 * MIN..60 * MIN)],
                 )
             },
         },
@@ -353,13 +358,13 @@ pub fn scenarios() -> Vec<Scenario> {
             target: Target::None,
             plan: |rng| {
                 let mut drawn = Vec::new();
-                let at = draw(rng, &mut drawn, "starts_after", 5 * MIN..10 * MIN);
-                let outage = draw(rng, &mut drawn, "outage", 10 * MIN..40 * MIN);
-                let bulk_at = at + draw(rng, &mut drawn, "bulk_after", 0..outage / 2);
+                let at = draw(rng, &mut drawn, "starts_after_ms", 5 * MIN..10 * MIN);
+                let outage = draw(rng, &mut drawn, "outage_ms", 10 * MIN..40 * MIN);
+                let bulk_at = at + draw(rng, &mut drawn, "bulk_after_ms", 0..outage / 2);
                 let over = draw(
                     rng,
                     &mut drawn,
-                    "bulk_over",
+                    "bulk_over_ms",
                     5 * MIN..(outage / 2).max(5 * MIN + 1),
                 );
                 let mut plan = Plan::new(
@@ -386,7 +391,7 @@ pub fn scenarios() -> Vec<Scenario> {
             plan: |rng| {
                 simple(
                     rng,
-                    &[(ServerPhase::Unreachable, "outage", 3 * MIN..12 * MIN)],
+                    &[(ServerPhase::Unreachable, "outage_ms", 3 * MIN..12 * MIN)],
                 )
             },
         },
@@ -394,13 +399,18 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "host-down-rst",
             about: "the host gone for 3-10 min behind a router that answers for it: connections refused at once (RST)",
             target: Target::Quick,
-            plan: |rng| simple(rng, &[(ServerPhase::Refused, "outage", 3 * MIN..10 * MIN)]),
+            plan: |rng| {
+                simple(
+                    rng,
+                    &[(ServerPhase::Refused, "outage_ms", 3 * MIN..10 * MIN)],
+                )
+            },
         },
         Scenario {
             name: "hung",
             about: "a hung server for 2-10 min: connections accepted, nothing answered",
             target: Target::None,
-            plan: |rng| simple(rng, &[(ServerPhase::Silent, "hung", 2 * MIN..10 * MIN)]),
+            plan: |rng| simple(rng, &[(ServerPhase::Silent, "hung_ms", 2 * MIN..10 * MIN)]),
         },
         Scenario {
             name: "optimize",
@@ -409,7 +419,7 @@ pub fn scenarios() -> Vec<Scenario> {
             plan: |rng| {
                 let mut plan = simple(
                     rng,
-                    &[(ServerPhase::Starting, "optimizing", 20 * MIN..60 * MIN)],
+                    &[(ServerPhase::Starting, "optimizing_ms", 20 * MIN..60 * MIN)],
                 );
                 plan.length = 3 * HOUR;
                 plan
@@ -422,7 +432,7 @@ pub fn scenarios() -> Vec<Scenario> {
             plan: |rng| {
                 let mut plan = simple(
                     rng,
-                    &[(ServerPhase::Optimizing, "optimizing", 20 * MIN..60 * MIN)],
+                    &[(ServerPhase::Optimizing, "optimizing_ms", 20 * MIN..60 * MIN)],
                 );
                 plan.length = 3 * HOUR;
                 plan
@@ -435,16 +445,16 @@ pub fn scenarios() -> Vec<Scenario> {
             plan: |rng| {
                 let mut drawn = Vec::new();
                 let mut d = |name, range| draw(rng, &mut drawn, name, range);
-                let blip = 2 * HOUR + d("blip_after", 0..20 * MIN);
-                let blip_end = blip + d("blip", 30 * S..90 * S);
-                let restart = 6 * HOUR + d("restart_after", 0..20 * MIN);
-                let up = restart + d("closed", 10 * S..30 * S);
-                let ready = up + d("maintenance", MIN..5 * MIN);
-                let slow = 9 * HOUR + d("slow_after", 0..20 * MIN);
-                let slow_end = slow + d("slow", 5 * MIN..20 * MIN);
-                let backup = 14 * HOUR + d("backup_after", 0..20 * MIN);
-                let back = backup + d("stopped", 7 * HOUR + 30 * MIN..8 * HOUR + 30 * MIN);
-                let open = back + d("startup_maintenance", 0..120 * S);
+                let blip = 2 * HOUR + d("blip_after_ms", 0..20 * MIN);
+                let blip_end = blip + d("blip_ms", 30 * S..90 * S);
+                let restart = 6 * HOUR + d("restart_after_ms", 0..20 * MIN);
+                let up = restart + d("closed_ms", 10 * S..30 * S);
+                let ready = up + d("maintenance_ms", MIN..5 * MIN);
+                let slow = 9 * HOUR + d("slow_after_ms", 0..20 * MIN);
+                let slow_end = slow + d("slow_ms", 5 * MIN..20 * MIN);
+                let backup = 14 * HOUR + d("backup_after_ms", 0..20 * MIN);
+                let back = backup + d("stopped_ms", 7 * HOUR + 30 * MIN..8 * HOUR + 30 * MIN);
+                let open = back + d("startup_maintenance_ms", 0..120 * S);
                 let mut plan = Plan::new(
                     24 * HOUR,
                     vec![

@@ -215,7 +215,7 @@ fn the_printed_table_and_json_are_byte_for_byte_the_same_for_the_same_seeds() {
             .map(|r| r["drawn"].clone())
             .unwrap()
     };
-    assert!(drawn(1)["maintenance"].is_u64());
+    assert!(drawn(1)["maintenance_ms"].is_u64());
     assert_ne!(drawn(1), drawn(2));
 }
 
@@ -310,7 +310,20 @@ fn plot_writes_one_svg_per_scenario() {
         ] {
             assert!(svg.contains(label), "{name}.svg has no {label}");
         }
+        let about = simulate::scenario(name).unwrap().about;
+        assert!(svg.contains(about), "{name}.svg has no description");
+        assert!(svg.contains("this seed drew "), "{name}.svg");
+        // The key lists what occurs: a blip and a restart refuse connections, and no token
+        // is revoked in either.
+        assert!(svg.contains("Plex refused"), "{name}.svg");
+        assert!(svg.contains("breaker OPEN"), "{name}.svg");
+        assert!(!svg.contains("Plex token revoked"), "{name}.svg");
+        assert!(!svg.contains("breaker FORCED_OPEN"), "{name}.svg");
     }
+    let restart = std::fs::read_to_string(dir.join("restart.svg")).unwrap();
+    let blip = std::fs::read_to_string(dir.join("blip.svg")).unwrap();
+    assert!(restart.contains("Plex maintenance"));
+    assert!(!blip.contains("Plex maintenance"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 

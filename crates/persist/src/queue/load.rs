@@ -316,8 +316,9 @@ fn restore_snapshot(
         problems.push("it ends in the middle of a line: it was cut short".to_owned());
     }
     if !proven {
+        let jobs = if records == 1 { "job was" } else { "jobs were" };
         problems.push(format!(
-            "it is not proven whole, so it replaces nothing; its {records} intact job(s) were kept"
+            "it is not proven whole, so it replaces nothing; its {records} intact {jobs} kept"
         ));
     }
     loaded.report(path, &problems);

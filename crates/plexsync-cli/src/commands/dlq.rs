@@ -49,12 +49,12 @@ pub(crate) fn run(settings: &Settings, command: &Dlq) -> Result<ExitCode, Failur
         }
         Dlq::Requeue(select) => {
             let n = open_queue(paths)?.requeue_dead(selection(select)?, wall_ms())?;
-            println!("requeued {n} job(s)");
+            println!("requeued {}", engine::count(n as u64, "job", "jobs"));
             Ok(ExitCode::SUCCESS)
         }
         Dlq::Purge(select) => {
             let n = open_queue(paths)?.purge_dead(selection(select)?)?;
-            println!("purged {n} job(s)");
+            println!("purged {}", engine::count(n as u64, "job", "jobs"));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -89,14 +89,19 @@ pub(crate) async fn check(settings: &Settings) -> Result<(Report, u64), Failure>
     let mut warnings = Vec::new();
     if let Ok(stats) = &queue {
         let waiting = stats.pending + stats.leased;
+        let (jobs, wait) = if waiting == 1 {
+            ("job", "waits")
+        } else {
+            ("jobs", "wait")
+        };
         if waiting > 0 && matches!(breaker.state, State::Open | State::ForcedOpen) {
             warnings.push(if breaker.state == State::ForcedOpen {
                 format!(
-                    "{waiting} job(s) wait while the breaker is opened by hand; `plexsync breaker reset` lets them through"
+                    "{waiting} {jobs} {wait} while the breaker is opened by hand; `plexsync breaker reset` lets them through"
                 )
             } else {
                 format!(
-                    "{waiting} job(s) wait while the breaker is OPEN; they are synced once Plex is back"
+                    "{waiting} {jobs} {wait} while the breaker is OPEN; synced once Plex is back"
                 )
             });
         }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use engine::wall_ms;
+use engine::{count, wall_ms};
 use serde::Serialize;
 
 use super::{Failure, peek_state, print_json};
@@ -34,11 +34,11 @@ pub(crate) fn run(settings: &Settings, limit: usize, json: bool) -> Result<ExitC
     }
     if let Some(o) = report.current {
         println!(
-            "ongoing      since {} ({}), {} probes, {} jobs held back, cause {}, last checked {}",
+            "ongoing      since {} ({}), {}, {} held back, cause {}, last checked {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
-            o.probes,
-            o.jobs_affected,
+            count(o.probes, "probe", "probes"),
+            count(o.jobs_affected, "job", "jobs"),
             o.cause,
             ago(o.last_evidence_at, now)
         );
@@ -48,20 +48,20 @@ pub(crate) fn run(settings: &Settings, limit: usize, json: bool) -> Result<ExitC
     }
     for o in &report.recent {
         println!(
-            "{}  {:>12}  {:<10} {} probes, {} jobs held back, {}",
+            "{}  {:>12}  {:<10} {}, {} held back, {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
             o.cause,
-            o.probes,
-            o.jobs_affected,
+            count(o.probes, "probe", "probes"),
+            count(o.jobs_affected, "job", "jobs"),
             o.ended_by.as_deref().unwrap_or("")
         );
     }
     let r = &report.reliability;
     let opt = |ms: Option<u64>| ms.map_or("n/a".into(), engine::duration);
     println!(
-        "{} outages in {}; MTTR {}, MTBF {}, availability {}",
-        r.outages,
+        "{} in {}; MTTR {}, MTBF {}, availability {}",
+        count(r.outages, "outage", "outages"),
         engine::duration(r.watched_ms),
         opt(r.mttr_ms),
         opt(r.mtbf_ms),

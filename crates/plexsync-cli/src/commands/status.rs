@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::process::ExitCode;
 
 use breaker_core::State;
-use engine::{EngineState, Reliability, wall_ms};
+use engine::{EngineState, Reliability, count, wall_ms};
 use persist::{Stats, WorkerLock};
 use serde::Serialize;
 
@@ -123,11 +123,11 @@ fn print_text(r: &Report<'_>) {
     }
     if let Some(o) = r.outage {
         println!(
-            "outage       ongoing since {} ({}): {} probes, {} jobs held back, last checked {}",
+            "outage       ongoing since {} ({}): {}, {} held back, last checked {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
-            o.probes,
-            o.jobs_affected,
+            count(o.probes, "probe", "probes"),
+            count(o.jobs_affected, "job", "jobs"),
             ago(o.last_evidence_at, now)
         );
     }
@@ -137,20 +137,20 @@ fn print_text(r: &Report<'_>) {
         .map_or("n/a".into(), |a| format!("{:.3} %", a * 100.0));
     let opt = |ms: Option<u64>| ms.map_or("n/a".into(), engine::duration);
     println!(
-        "reliability  {} outages, MTTR {}, MTBF {}, availability {pct} over {}",
-        rel.outages,
+        "reliability  {}, MTTR {}, MTBF {}, availability {pct} over {}",
+        count(rel.outages, "outage", "outages"),
         opt(rel.mttr_ms),
         opt(rel.mtbf_ms),
         engine::duration(rel.watched_ms)
     );
     for o in &r.recent_outages {
         println!(
-            "  {}  {:>12}  {}, {} probes, {} jobs",
+            "  {}  {:>12}  {}, {}, {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
             o.cause,
-            o.probes,
-            o.jobs_affected
+            count(o.probes, "probe", "probes"),
+            count(o.jobs_affected, "job", "jobs")
         );
     }
     if let Some(e) = &r.state_error {

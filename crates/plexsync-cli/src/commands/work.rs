@@ -92,7 +92,8 @@ pub(crate) async fn work<S: EventSink>(
     let released = queue.release_leases(wall_ms())?;
     if released > 0 {
         tracing::info!(
-            "took back {released} job(s) that a stopped worker had started; they run again now"
+            "took back {} that a stopped worker had started; they run again now",
+            engine::count(released as u64, "job", "jobs")
         );
     }
     let mut states = state_file(paths);

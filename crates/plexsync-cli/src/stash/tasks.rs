@@ -117,14 +117,20 @@ pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, S
             let n = open_queue(&settings.paths)
                 .and_then(|mut q| q.requeue_dead(Selection::All, wall_ms()))
                 .map_err(|e| e.to_string())?;
-            tracing::info!("requeued {n} dead-lettered job(s)");
+            tracing::info!(
+                "requeued {}",
+                engine::count(n as u64, "dead-lettered job", "dead-lettered jobs")
+            );
             Ok(json!({ "requeued": n }))
         }
         Task::DlqPurge => {
             let n = open_queue(&settings.paths)
                 .and_then(|mut q| q.purge_dead(Selection::All))
                 .map_err(|e| e.to_string())?;
-            tracing::info!("purged {n} dead-lettered job(s)");
+            tracing::info!(
+                "purged {}",
+                engine::count(n as u64, "dead-lettered job", "dead-lettered jobs")
+            );
             Ok(json!({ "purged": n }))
         }
         Task::ResetBreaker => {
@@ -225,7 +231,10 @@ fn dead_letters(settings: &Settings) -> Result<Value, String> {
     for d in &dead {
         tracing::info!("{} {}: {}", d.job.key, d.class, d.error);
     }
-    tracing::info!("{} dead-lettered job(s)", dead.len());
+    tracing::info!(
+        "{}",
+        engine::count(dead.len() as u64, "dead-lettered job", "dead-lettered jobs")
+    );
     serde_json::to_value(&dead).map_err(|e| e.to_string())
 }
 

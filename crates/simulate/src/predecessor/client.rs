@@ -3,8 +3,9 @@
 //! `plex/exceptions.py` makes of each failure (Stash2Plex v1.6.14). Its requests go to the
 //! same simulated server as plexsync's.
 
-use engine::{SyncJob, SyncOptions, plan};
+use engine::{ErrorClass, SyncJob, SyncOptions, plan};
 use plex_client::{FailureKind, PlexError};
+
 use rand::RngExt;
 use rand::rngs::SmallRng;
 
@@ -27,7 +28,9 @@ pub(super) enum Raised {
     /// `PlexTemporaryError`: a breaker failure, a retry spent.
     Temporary(PlexError),
     /// `PlexNotFound`: a retry spent on the not-found schedule, the breaker left alone.
-    NotFound,
+    /// `swallowed`: the class of the failure the matcher turned into it, if it did (the
+    /// predecessor does not know; the simulator's accounts do).
+    NotFound { swallowed: Option<ErrorClass> },
     /// `PlexPermanentError`: the dead-letter queue at once.
     Permanent(PlexError),
 }
@@ -43,7 +46,7 @@ pub(super) fn translate(e: PlexError) -> Raised {
         // requests' Timeout (`exceptions.py:131-132`), and a ConnectionError without those
         // words (`exceptions.py:130`).
         FailureKind::ReadTimeout | FailureKind::ConnectionLost => Raised::Temporary(e),
-        FailureKind::NotFound => Raised::NotFound,
+        FailureKind::NotFound => Raised::NotFound { swallowed: None },
         // Unauthorized, and BadRequest for every other status: a 503 during maintenance
         // included (`exceptions.py:116-121`).
         FailureKind::Unauthorized
@@ -137,10 +140,12 @@ impl Client {
     ) -> Result<(), Raised> {
         self.connect(plex, rng)?;
         let file = job.files.first().cloned().unwrap_or_default();
+        let mut swallowed = None;
         let mut found = match plex.call(Asked::Library, TIMEOUT_MS) {
             Ok(()) => plex.library_mut().get(&file),
             Err(e) => {
                 warnings.push(format!("Title search failed: {e}"));
+                swallowed = Some(e.kind().class());
                 None
             }
         };
@@ -149,12 +154,15 @@ impl Client {
                 Ok(()) => plex.library_mut().get(&file),
                 Err(e) => {
                     warnings.push(format!("Scan failed: {e}"));
+                    swallowed = Some(e.kind().class());
                     None
                 }
             };
         }
         let Some(item) = found else {
-            return Err(Raised::NotFound);
+            // A scene Plex truly lacks is not-found, whatever else failed on the way.
+            let swallowed = swallowed.filter(|_| plex.library().title(&file).is_some());
+            return Err(Raised::NotFound { swallowed });
         };
         let pairs = plan(&job.edit, &item, options).changes(&item);
         if pairs.is_empty() {

@@ -544,9 +544,14 @@ impl Worker<'_> {
                 }
                 false
             }
-            Err(Raised::NotFound) => {
-                // `processor.py:501-521`
-                self.retry(row, NOT_FOUND_RETRY, ErrorClass::NotFound);
+            Err(Raised::NotFound { swallowed }) => {
+                // `processor.py:501-521`. Should the retries run out, the dead letter is put
+                // down to what truly failed: an outage the matcher swallowed is an outage.
+                self.retry(
+                    row,
+                    NOT_FOUND_RETRY,
+                    swallowed.unwrap_or(ErrorClass::NotFound),
+                );
                 false
             }
             Err(Raised::Temporary(e)) => {
