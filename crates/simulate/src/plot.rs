@@ -73,7 +73,11 @@ fn draw(root: &Area<'_>, runs: &[&Run], first: &Run) -> Result<(), Failure> {
         .iter()
         .filter(|(_, phase)| *phase == ServerPhase::Ready)
         .count();
-    let which = if outages > 1 { "first outage" } else { "outage" };
+    let which = if outages > 1 {
+        "first outage"
+    } else {
+        "outage"
+    };
     let (unit_ms, unit) = if hours > 3.0 {
         (3_600_000.0, format!("hours from the start of the {which}"))
     } else {
