@@ -248,7 +248,7 @@ fn stale_connections(runtime: &tokio::runtime::Runtime, binary: &Path) -> Result
             .count();
         let lost = log
             .lines()
-            .filter(|l| l.contains("connection lost"))
+            .filter(|l| l.contains("the connection closed before Plex finished answering"))
             .count();
         println!(
             "  {name:<40} {failed} of {JOBS} jobs failed ({:.2} %), {lost} lines name a lost connection",

@@ -222,10 +222,12 @@ impl Activity {
         *lock(&self.state) = (false, std::time::Instant::now());
     }
 
-    /// How long no request has been in progress.
+    /// How long no request has been in progress since the last one ended. A connection
+    /// that has not finished its first request is not idle: servers time that out on a
+    /// timer of its own (nginx's `client_header_timeout`, 60 s), not the keep-alive one.
     fn idle_for(&self) -> Duration {
         let (busy, since) = *lock(&self.state);
-        if busy {
+        if busy || self.begun.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             Duration::ZERO
         } else {
             since.elapsed()

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fake_plex::{FakePlex, Fault, Library};
+use fake_plex::{FakePlex, Fault, Library, Options};
 use plex_client::{MetadataEdit, PlexClient, PlexConfig, Token};
 use proptest::prelude::*;
 
@@ -46,8 +46,50 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+async fn perform(client: &PlexClient, op: Op) -> Result<(), plex_client::PlexError> {
+    match op {
+        Op::Sections => client.sections().await.map(drop),
+        Op::Identity => client.identity().await.map(drop),
+        Op::Find(f) => client.find_by_file(FILES[f]).await.map(drop),
+        Op::Edit(f, n) => {
+            let located = client.find_by_file(FILES[f]).await?;
+            let edit = MetadataEdit {
+                title: Some(format!("Title {n}")),
+                ..MetadataEdit::default()
+            };
+            client.apply_edit(&located, &edit).await.map(drop)
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// A server that closes kept-alive connections after a random idle time, and requests
+    /// that come after random pauses, some shorter than it and some longer, so that some
+    /// reuse a connection the server is closing at that very moment: every request succeeds.
+    /// (The pauses are real: an idle timeout is a real server's timer.)
+    #[test]
+    fn every_request_survives_a_server_that_closes_idle_connections(
+        idle_ms in 1u64..15,
+        steps in proptest::collection::vec((op(), 0u64..20), 1..25),
+    ) {
+        let runtime = runtime();
+        runtime.block_on(async {
+            let options = Options {
+                idle_timeout: Some(Duration::from_millis(idle_ms)),
+                ..Options::default()
+            };
+            let plex = FakePlex::start_with(Library::demo(), options).await.unwrap();
+            let client = client(&plex, Duration::from_secs(2));
+            for (op, pause_ms) in steps {
+                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                let result = perform(&client, op).await;
+                prop_assert!(result.is_ok(), "{:?} after {} ms idle ({} ms timeout): {:?}", op, pause_ms, idle_ms, result);
+            }
+            Ok(())
+        })?;
+    }
 
     /// Whatever the client asks, in any order, on a server that closes every kept-alive
     /// connection as it is reused: every request succeeds, sent once more on a new
@@ -62,19 +104,7 @@ proptest! {
             plex.inject(Fault::DropReused);
             let client = client(&plex, Duration::from_secs(2));
             for op in ops {
-                let result = match op {
-                    Op::Sections => client.sections().await.map(drop),
-                    Op::Identity => client.identity().await.map(drop),
-                    Op::Find(f) => client.find_by_file(FILES[f]).await.map(drop),
-                    Op::Edit(f, n) => {
-                        let located = client.find_by_file(FILES[f]).await.unwrap();
-                        let edit = MetadataEdit {
-                            title: Some(format!("Title {n}")),
-                            ..MetadataEdit::default()
-                        };
-                        client.apply_edit(&located, &edit).await.map(drop)
-                    }
-                };
+                let result = perform(&client, op).await;
                 prop_assert!(result.is_ok(), "{:?}: {:?}", op, result);
             }
             Ok(())
@@ -105,4 +135,46 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// The idle timeout is the keep-alive one: a connection is not idle before its first request
+/// (servers give that a timer of their own), and is closed once idle after an answer.
+#[test]
+fn an_idle_timeout_closes_kept_alive_connections_only() {
+    use std::io::{Read, Write};
+    let runtime = runtime();
+    let plex = runtime
+        .block_on(FakePlex::start_with(
+            Library::demo(),
+            Options {
+                idle_timeout: Some(Duration::from_millis(5)),
+                ..Options::default()
+            },
+        ))
+        .unwrap();
+    let address = plex
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let request = b"GET /identity HTTP/1.1\r\nHost: plex\r\n\r\n";
+    let mut socket = std::net::TcpStream::connect(&address).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // Ten times the idle timeout before the first request: still answered.
+    std::thread::sleep(Duration::from_millis(50));
+    socket.write_all(request).unwrap();
+    let mut answer = [0u8; 4096];
+    let n = socket.read(&mut answer).unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    // Idle ten times as long after an answer: closed, without a word.
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = socket.write_all(request);
+    let n = socket.read(&mut answer).unwrap_or(0);
+    assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&answer[..n]));
 }
