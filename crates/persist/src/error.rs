@@ -51,24 +51,23 @@ pub enum Error {
         /// What was wrong with it.
         cause: String,
     },
-    /// A file was written by a newer version. It has been moved aside, not deleted.
+    /// A state file was written by a newer version. It was left as it is: a newer plexsync
+    /// may still need it, and this one cannot read it.
     #[error(
-        "{path} was written by a newer plexsync (schema {found}; this one reads up to {supported}); it was moved to {moved_to}"
+        "{path} was written by a newer plexsync (schema {found}; this one reads up to {supported}); it was left as it is: upgrade plexsync"
     )]
     FutureSchema {
-        /// Where the file was.
+        /// The file.
         path: PathBuf,
-        /// Where it is now.
-        moved_to: PathBuf,
         /// The schema in the file.
         found: u32,
         /// The newest schema this version reads.
         supported: u32,
     },
-    /// A queue written by a newer version. Nothing was changed or moved: its jobs would be lost
-    /// to this version, so it refuses to touch them.
+    /// A queue written by a newer version. Nothing was changed, moved or added: its jobs would
+    /// be lost to this version, so it refuses to touch them.
     #[error(
-        "{path} was written by a newer plexsync (schema {found}; this one reads up to {supported}); upgrade plexsync, or move the queue directory away to start an empty queue"
+        "{path} was written by a newer plexsync (schema {found}; this one reads up to {supported}); nothing was changed: upgrade plexsync"
     )]
     TooNew {
         /// The snapshot file.
@@ -77,6 +76,17 @@ pub enum Error {
         found: u32,
         /// The newest schema this version reads.
         supported: u32,
+    },
+    /// A queue file holds a kind of record this version does not know: a newer version wrote
+    /// it. Nothing was changed, moved or added.
+    #[error(
+        "{path} holds a record of a kind this plexsync does not know (`{kind}`), written by a newer plexsync; nothing was changed: upgrade plexsync"
+    )]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// The kind the record names.
+        kind: String,
     },
     /// A value could not be turned into JSON (a bug in the caller's type, not a disk problem).
     #[error("could not encode the new contents of {path}: {source}")]

@@ -12,7 +12,6 @@
 //! snapshot by hand, `cut -c27- | jq` a journal segment.
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// Appends `record` as one framed line to `out`, stating `offset` if given.
 pub(crate) fn encode(
@@ -32,26 +31,10 @@ pub(crate) fn encode(
     Ok(())
 }
 
-/// Decodes one line (without its newline) that states no offset; `None` if it is damaged or
-/// not a `T`.
-pub(crate) fn decode<T: DeserializeOwned>(line: &[u8]) -> Option<T> {
-    match checked(line)? {
-        (None, body) => serde_json::from_slice(body).ok(),
-        (Some(_), _) => None,
-    }
-}
-
-/// Decodes one journal line (without its newline): the offset it states and the record;
-/// `None` if it is damaged, states no offset, or is not a `T`.
-pub(crate) fn decode_at<T: DeserializeOwned>(line: &[u8]) -> Option<(u64, T)> {
-    match checked(line)? {
-        (Some(offset), body) => Some((offset, serde_json::from_slice(body).ok()?)),
-        (None, _) => None,
-    }
-}
-
 /// The stated offset (if any) and the JSON of a line whose checksum matches.
-fn checked(line: &[u8]) -> Option<(Option<u64>, &[u8])> {
+/// `None` if the checksum does not match or the framing is wrong. What the JSON says is for
+/// the caller ([`crate::queue`]'s `read_op` and `read_record`) to decide.
+pub(crate) fn frame(line: &[u8]) -> Option<(Option<u64>, &[u8])> {
     if line.len() < 10 || line[8] != b' ' {
         return None;
     }

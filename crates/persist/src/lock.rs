@@ -37,6 +37,16 @@ impl Drop for Held<'_> {
     }
 }
 
+/// A lock file locked for as long as the value lives.
+#[derive(Debug)]
+pub(crate) struct Holding(LockFile);
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        let _ = fs4::FileExt::unlock(&self.0.file);
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Mode {
     Exclusive,
@@ -99,6 +109,15 @@ impl LockFile {
         file.seek(SeekFrom::Start(0))
             .and_then(|_| file.write_all(&next.to_le_bytes()))
             .map_err(Error::io("write the lock file", &self.path))
+    }
+
+    /// Takes the lock, waiting up to `timeout`, and keeps it with the file.
+    pub(crate) fn hold(self, mode: Mode, timeout: Duration) -> Result<Holding> {
+        let held = self.acquire(mode, timeout)?;
+        // The lock belongs to the open file: forgetting the guard keeps it until the file is
+        // unlocked by `Holding`'s drop (or closed).
+        std::mem::forget(held);
+        Ok(Holding(self))
     }
 
     /// Takes the lock, waiting up to `timeout`.

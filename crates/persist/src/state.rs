@@ -32,9 +32,10 @@ pub type Migration = fn(serde_json::Value) -> Result<serde_json::Value, String>;
 ///   [`StateFile::with_migration`]; it is rewritten in the current schema by the next update.
 /// - A file that cannot be read (truncated, not JSON, not the envelope this crate writes, the
 ///   wrong shape, an older schema with no migration) is moved to `<name>.corrupt-<unix
-///   millis>` and reported as [`Error::Corrupt`] or [`Error::FutureSchema`]. The caller decides
-///   what to do; calling again starts from the default, because the file is gone from its
-///   place.
+///   millis>` and reported as [`Error::Corrupt`]. The caller decides what to do; calling again
+///   starts from the default, because the file is gone from its place.
+/// - A file written by a newer version (a higher schema) is left where it is and reported as
+///   [`Error::FutureSchema`], every time: a downgrade must not lose the newer version's state.
 /// - Only a regular file is read, and only up to a size limit (16 MiB by default): a FIFO, a
 ///   device or an oversized file at the path is refused with [`Error::NotAFile`] or
 ///   [`Error::TooLarge`], and left where it is.
@@ -212,7 +213,6 @@ where
         match self.decode(&bytes) {
             Ok(state) => Ok(state),
             Err(Bad::Future(found)) => Err(Error::FutureSchema {
-                moved_to: fsutil::move_aside(&self.path)?,
                 path: self.path.clone(),
                 found,
                 supported: self.schema,

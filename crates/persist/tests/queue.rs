@@ -488,7 +488,7 @@ fn explicit_compaction_of_everything_round_trips_every_state() {
 }
 
 #[test]
-fn enqueue_never_reads_the_queue() {
+fn every_writer_refuses_a_queue_a_newer_plexsync_wrote_before_writing() {
     let tmp = temp_dir();
     let mut q = queue(tmp.path());
     q.enqueue("a", &json!(0), T0).unwrap();
@@ -501,13 +501,34 @@ fn enqueue_never_reads_the_queue() {
         crc32(header),
         std::str::from_utf8(header).unwrap()
     );
-    fs::write(&snapshot, line).unwrap();
+    fs::write(&snapshot, &line).unwrap();
+    let files = |dir: &Path| {
+        let mut all: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_none_or(|e| e != "lock") && !p.ends_with("lock"))
+            .map(|p| (p.display().to_string(), fs::read(&p).unwrap()))
+            .collect();
+        all.sort();
+        all
+    };
+    let before = files(&tmp.path().join("queue"));
     let mut fresh = queue(tmp.path());
-    fresh.enqueue("b", &json!(1), T0).unwrap();
+    // Enqueue reads the snapshot's header only, and refuses: the job would be acknowledged
+    // and then never seen by this version.
+    let err = fresh.enqueue("b", &json!(1), T0).unwrap_err();
+    assert!(matches!(err, Error::TooNew { found: 99, .. }), "{err:?}");
+    let err = fresh.enqueue_many([("c", json!(2))], T0).unwrap_err();
+    assert!(matches!(err, Error::TooNew { found: 99, .. }), "{err:?}");
     let err = fresh.lease(MINUTE, T0).unwrap_err();
     assert!(matches!(err, Error::TooNew { found: 99, .. }), "{err:?}");
     assert!(err.to_string().contains("upgrade plexsync"));
-    assert!(snapshot.exists(), "a newer queue is left alone");
+    assert!(!err.to_string().contains("move the queue"), "{err}");
+    assert_eq!(
+        files(&tmp.path().join("queue")),
+        before,
+        "a newer queue is left as it is"
+    );
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -1062,4 +1083,73 @@ fn released_leases_are_ready_at_once_and_their_old_holders_lose_them() {
     // The old leases are gone: finishing one changes nothing and says so.
     assert!(matches!(q.ack(&held[0]), Err(Error::LeaseLost { .. })));
     assert_eq!(other.stats(T0 + 3).unwrap().leased, 4);
+}
+
+/// While a compaction writes its snapshot (its temporary file exists), the queue's lock is
+/// free: an enqueue that does not wait at all gets in, and so a hook never waits on a
+/// compaction. Then the compaction commits, and nothing is lost.
+#[test]
+fn the_queue_is_not_locked_while_a_compaction_writes_its_snapshot() {
+    let tmp = temp_dir();
+    let dir = tmp.path().join("queue");
+    let mut q = Queue::open(&dir, QueueOptions::default()).unwrap();
+    let jobs = 30_000;
+    for batch in 0..jobs / 1_000 {
+        let items: Vec<(String, serde_json::Value)> = (0..1_000)
+            .map(|i| {
+                (
+                    format!("scene-{}", batch * 1_000 + i),
+                    json!({"title": "x".repeat(200)}),
+                )
+            })
+            .collect();
+        q.enqueue_many(items, T0).unwrap();
+    }
+    let impatient = QueueOptions {
+        lock_timeout: std::time::Duration::ZERO,
+        ..QueueOptions::default()
+    };
+    // The size of the snapshot being written, if one is.
+    let building = |dir: &Path| {
+        fs::read_dir(dir).unwrap().find_map(|e| {
+            let e = e.unwrap();
+            e.file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+                .then(|| e.metadata().map(|m| m.len()).unwrap_or(0))
+        })
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let got_in = std::thread::scope(|s| {
+        s.spawn(|| {
+            q.compact().unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut hook = Queue::open(&dir, impatient).unwrap();
+        let mut got_in = 0;
+        let mut n = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let Some(before) = building(&dir) else {
+                std::thread::yield_now();
+                continue;
+            };
+            n += 1;
+            let enqueued = hook.enqueue(&format!("hook-{n}"), &json!(n), T0).is_ok();
+            // The snapshot grew while the enqueue went in: it was being written meanwhile.
+            if enqueued && building(&dir).is_some_and(|after| after > before) {
+                got_in += 1;
+            }
+        }
+        got_in
+    });
+    assert!(
+        got_in > 0,
+        "no enqueue got in while the snapshot was written"
+    );
+    let mut fresh = Queue::open(&dir, QueueOptions::default()).unwrap();
+    let stats = fresh.stats(T0).unwrap();
+    assert!(stats.pending >= jobs, "{stats:?}");
+    let recovery = fresh.recovery().unwrap();
+    assert!(!recovery.found_damage(), "{recovery:?}");
+    assert_eq!(paths_starting(tmp.path(), "snapshot-").len(), 1);
 }

@@ -189,29 +189,39 @@ fn update_on_an_unreadable_file_reports_it_and_writes_nothing() {
 }
 
 #[test]
-fn a_file_from_a_newer_version_is_moved_aside_with_its_schema_named() {
+fn a_file_from_a_newer_version_is_left_where_it_is_and_refused_every_time() {
     let tmp = temp_dir("future");
     let path = tmp.path().join("state.json");
     let bytes = br#"{"schema":9,"state":{"brand":"new"}}"#;
     fs::write(&path, bytes).unwrap();
     let file: StateFile<Counter> = StateFile::new(&path, 2);
-    let err = file.load().unwrap_err();
-    match &err {
-        Error::FutureSchema {
-            found,
-            supported,
-            moved_to,
-            ..
-        } => {
-            assert_eq!((*found, *supported), (9, 2));
-            assert_eq!(fs::read(moved_to).unwrap(), bytes);
-        }
-        other => panic!("expected FutureSchema, got {other:?}"),
+    for _ in 0..2 {
+        let err = file.load().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::FutureSchema {
+                    found: 9,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains(
+                "written by a newer plexsync (schema 9; this one reads up to 2); it was left as it is: upgrade plexsync"
+            ),
+            "{err}"
+        );
+        // An update refuses too, and writes nothing.
+        assert!(matches!(
+            file.update(|c| c.count += 1),
+            Err(Error::FutureSchema { .. })
+        ));
+        assert_eq!(fs::read(&path).unwrap(), bytes);
     }
-    assert!(
-        err.to_string()
-            .contains("written by a newer plexsync (schema 9; this one reads up to 2)")
-    );
+    assert!(corrupt_files(tmp.path()).is_empty(), "nothing moved aside");
 }
 
 #[test]
@@ -332,10 +342,12 @@ proptest! {
         let file: StateFile<Counter> = StateFile::new(&path, 1);
         match file.load() {
             Ok(_) => prop_assert_eq!(fs::read(&path).unwrap(), bytes),
-            Err(Error::Corrupt { moved_to, .. } | Error::FutureSchema { moved_to, .. }) => {
+            Err(Error::Corrupt { moved_to, .. }) => {
                 prop_assert_eq!(fs::read(moved_to).unwrap(), bytes);
                 prop_assert!(!path.exists());
             }
+            // A newer schema is left in place, untouched.
+            Err(Error::FutureSchema { .. }) => prop_assert_eq!(fs::read(&path).unwrap(), bytes),
             Err(other) => prop_assert!(false, "unexpected error {:?}", other),
         }
     }

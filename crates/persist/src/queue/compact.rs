@@ -1,42 +1,122 @@
 //! Compaction: the queue rewritten as one snapshot of its live and dead jobs, and the journal
-//! it covers retired. Crash-safe at every step: the snapshot is written whole to a temporary
-//! file, a new segment takes later appends, the rename makes the snapshot count, and only
-//! then is what it covers removed (or moved aside, if it held damage).
+//! it covers retired.
+//!
+//! It holds the queue's lock only for two short steps, so that a hook's enqueue never waits
+//! on a snapshot being written:
+//!
+//! 1. **prepare** (locked): a new segment takes later appends, so every older file is final
+//!    (only a compaction changes them, and one runs at a time, under `compact.lock`);
+//! 2. **build** (unlocked): those files are read afresh, as a new process would read them,
+//!    and the state at the end of the last of them is written to a temporary file;
+//! 3. **commit** (locked): the rename makes the snapshot count, what it covers is retired
+//!    (moved aside if it held damage), and the fresh view replaces this process's own; what
+//!    others appended meanwhile is in the newer segments, and is read from there.
+//!
+//! Crash-safe at every step: a crash before the rename leaves the old files, which replay to
+//! the same state; after it, the proven snapshot hides what it covers.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use super::journal::{self};
+use super::journal::{self, Files};
+use super::load::{self, Loaded};
 use super::op::{Record, SCHEMA};
 use super::view::Loc;
 use super::{Backend, DeadJob, JobId, Queue, body_on_disk, job_of};
 use crate::error::{Error, Result};
+use crate::lock::{LockFile, Mode};
 use crate::{fsutil, line};
 
-/// Compaction with the lock held and the view up to date: the snapshot first, then a new
-/// segment, then the rename that makes the snapshot count, then retiring what it covers.
-pub(super) fn compact_locked(queue: &mut Queue) -> Result<()> {
-    let Backend::Disk(disk) = &mut queue.backend else {
-        return Ok(());
+/// A compaction prepared: the segment it covers up to, and the lock that keeps others from
+/// compacting meanwhile.
+pub(super) struct Prepared {
+    covered: u64,
+    files: Files,
+    _compacting: Compacting,
+}
+
+/// `compact.lock`, held for as long as the value lives.
+pub(super) type Compacting = crate::lock::Holding;
+
+/// A snapshot written to its temporary file, and the view it holds.
+pub(super) struct Built {
+    prepared: Prepared,
+    tmp: PathBuf,
+    loaded: Loaded,
+}
+
+/// Takes `compact.lock`, waiting up to `wait`: `None` if another process is compacting.
+/// Taken before the queue's lock, or without waiting while holding it, so that a compaction
+/// waiting for the queue's lock to commit is never waited for by its holder.
+pub(super) fn claim(queue: &Queue, wait: Duration) -> Result<Option<Compacting>> {
+    let Backend::Disk(disk) = &queue.backend else {
+        return Ok(None);
     };
-    // Compaction reads every record anyway; it works from the files as they are now, so
-    // that damage done since this process loaded them is found and its files kept.
-    disk.reload()?;
-    let files = disk.journal.sync_layout()?.clone();
-    let Some(covered) = files.live_segments().last() else {
-        return Ok(());
+    match LockFile::open(&disk.dir.join("compact.lock"))?.hold(Mode::Exclusive, wait) {
+        Ok(held) => Ok(Some(held)),
+        Err(Error::LockTimeout { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Step 1, with the queue's lock held and `compacting` claimed: `None` if there is nothing
+/// to compact.
+pub(super) fn prepare(queue: &mut Queue, compacting: Compacting) -> Result<Option<Prepared>> {
+    let Backend::Disk(disk) = &mut queue.backend else {
+        return Ok(None);
+    };
+    // Listed afresh: files put there by other means than plexsync's own are announced to
+    // no one, and a compaction must see every file it is to cover.
+    disk.journal.forget_layout();
+    let mut files = disk.journal.sync_layout()?.clone();
+    if files.live_segments().next().is_none() {
+        let carrying_forward = disk
+            .loaded
+            .as_ref()
+            .is_some_and(|l| !l.old_format.is_empty());
+        if !carrying_forward {
+            return Ok(None);
+        }
+        // An older format's snapshot alone: an empty segment after it gives the new snapshot
+        // something to cover, and so the right to retire it.
+        disk.journal.start_segment(files.next_segment())?;
+        files = disk.journal.sync_layout()?.clone();
+    }
+    // The snapshot covers every file there is: new segments are numbered after every
+    // snapshot, but a snapshot may have been put there by other means.
+    let covered = files
+        .live_segments()
+        .last()
+        .expect("there is a live segment")
+        .max(files.snapshots.last().copied().unwrap_or(0));
+    // Every file there is now becomes final: appends go to the new segment.
+    disk.journal.start_segment(covered + 1)?;
+    let files = files.upto(covered);
+    Ok(Some(Prepared {
+        covered,
+        files,
+        _compacting: compacting,
+    }))
+}
+
+/// Step 2, without the queue's lock: reads the files the snapshot covers afresh and writes
+/// the snapshot to a temporary file.
+pub(super) fn build(queue: &mut Queue, prepared: Prepared) -> Result<Built> {
+    let Backend::Disk(disk) = &mut queue.backend else {
+        unreachable!("only a queue on disk prepares a compaction");
     };
     let dir = disk.dir.clone();
-    let loaded = disk
-        .loaded
-        .as_mut()
-        .expect("the view is loaded under the lock");
-    let snapshot = journal::snapshot_path(&dir, covered);
-    let live = loaded.view.live_ids();
-    let dead: Vec<JobId> = loaded.view.dead().map(|(id, _)| id).collect();
-    let mut offsets = Vec::with_capacity(live.len() + dead.len());
     let journal = &mut disk.journal;
+    // Read as a new process would: damage done since this process loaded them is found,
+    // and its files kept.
+    let mut loaded = load::full_load(journal, &prepared.files)?;
+    let covered = prepared.covered;
+    let snapshot = journal::snapshot_path(&dir, covered);
     let view = &loaded.view;
-    // 1. The snapshot, whole, in a temporary file: a failure here changes nothing.
+    let live = view.live_ids();
+    let dead: Vec<JobId> = view.dead().map(|(id, _)| id).collect();
+    let mut offsets = Vec::with_capacity(live.len() + dead.len());
     let tmp = fsutil::write_temp(&snapshot, |out, tmp| {
         let mut bytes = Vec::new();
         let mut offset = 0u64;
@@ -91,17 +171,6 @@ pub(super) fn compact_locked(queue: &mut Queue) -> Result<()> {
         put(&trailer, out, &mut crc)?;
         Ok(())
     })?;
-    // 2. New appends go to a fresh segment, so the snapshot covers every existing one.
-    if let Err(e) = disk.journal.start_segment(covered + 1) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // 3. The snapshot counts from here on. A file already at its name was not proven
-    // whole (or it would be the base); what was intact in it is in the view.
-    if snapshot.exists() {
-        fsutil::move_aside(&snapshot)?;
-    }
-    fsutil::commit_temp(&tmp, &snapshot)?;
     for (id, offset) in live.into_iter().chain(dead).zip(offsets) {
         loaded.view.relocate(
             id,
@@ -111,12 +180,39 @@ pub(super) fn compact_locked(queue: &mut Queue) -> Result<()> {
             },
         );
     }
-    // 4. Retire what it covers; damaged files are kept, moved aside.
+    Ok(Built {
+        prepared,
+        tmp,
+        loaded,
+    })
+}
+
+/// Step 3, with the queue's lock held: the rename that makes the snapshot count, then
+/// retiring what it covers; this process's view becomes the snapshot's, and catches up with
+/// the newer segments at its next refresh.
+pub(super) fn commit(queue: &mut Queue, built: Built) -> Result<()> {
+    let Backend::Disk(disk) = &mut queue.backend else {
+        unreachable!("only a queue on disk prepares a compaction");
+    };
+    let Built {
+        prepared,
+        tmp,
+        mut loaded,
+    } = built;
+    let covered = prepared.covered;
+    let dir = disk.dir.clone();
+    let snapshot = journal::snapshot_path(&dir, covered);
+    // A file already at its name was not proven whole (or it would be the base); what was
+    // intact in it is in the view.
     disk.journal.changing_layout()?;
+    if snapshot.exists() {
+        fsutil::move_aside(&snapshot)?;
+    }
+    fsutil::commit_temp(&tmp, &snapshot)?;
+    let files = &prepared.files;
     let retired = files
         .segments
         .iter()
-        .filter(|&&n| n <= covered)
         .map(|&n| journal::segment_path(&dir, n))
         .chain(
             files
@@ -138,6 +234,45 @@ pub(super) fn compact_locked(queue: &mut Queue) -> Result<()> {
     }
     fsutil::sync_dir(&dir)?;
     disk.journal.sync_layout()?;
+    // What was found on the way stays reported.
+    let mut recovery = std::mem::take(&mut loaded.recovery);
+    if let Some(old) = disk.loaded.as_mut() {
+        let earlier = std::mem::take(&mut old.recovery);
+        merge(&mut recovery, earlier);
+    }
+    recovery.old_format.clear();
+    loaded.recovery = recovery;
     loaded.rebase_on(covered);
+    disk.loaded = Some(loaded);
     Ok(())
+}
+
+/// Adds what `earlier` reported that `into` does not.
+fn merge(into: &mut super::Recovery, earlier: super::Recovery) {
+    into.damaged_lines = into.damaged_lines.max(earlier.damaged_lines);
+    for path in earlier.damaged_files {
+        if !into.damaged_files.contains(&path) {
+            into.damaged_files.push(path);
+        }
+    }
+    for detail in earlier.details {
+        if !into.details.contains(&detail) {
+            into.details.push(detail);
+        }
+    }
+}
+
+/// All three steps with the queue's lock held throughout: for carrying an older format
+/// forward before a write, which must see only today's format.
+/// Does nothing if another process is compacting: what it writes carries the older files
+/// forward as well, and until then they are read as they are.
+pub(super) fn compact_locked(queue: &mut Queue) -> Result<()> {
+    let Some(compacting) = claim(queue, Duration::ZERO)? else {
+        return Ok(());
+    };
+    let Some(prepared) = prepare(queue, compacting)? else {
+        return Ok(());
+    };
+    let built = build(queue, prepared)?;
+    commit(queue, built)
 }

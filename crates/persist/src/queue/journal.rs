@@ -35,7 +35,7 @@ use crate::lock::LockFile;
 use crate::{fsutil, line};
 
 use super::job::MAX_SEGMENT;
-use super::op::{Op, Record};
+use super::op::{self, Op, Parsed, Record, SCHEMA};
 use super::view::Loc;
 
 const SEGMENT: (&str, &str) = ("segment-", ".jsonl");
@@ -53,6 +53,9 @@ pub(crate) struct Files {
     pub(crate) base: u64,
     /// Files named like the queue's own that are not regular files; they are never opened.
     pub(crate) foreign: Vec<(PathBuf, &'static str)>,
+    /// A snapshot whose header names a schema newer than this version's, and that schema:
+    /// nothing may be written to this queue.
+    pub(crate) newer: Option<(PathBuf, u32)>,
 }
 
 impl Files {
@@ -88,6 +91,25 @@ impl Files {
         files.snapshots.sort_unstable();
         files.foreign.sort();
         Ok(files)
+    }
+
+    /// The files numbered up to `covered`: what a snapshot numbered so replaces.
+    pub(crate) fn upto(&self, covered: u64) -> Files {
+        Files {
+            segments: self
+                .segments
+                .iter()
+                .copied()
+                .filter(|&n| n <= covered)
+                .collect(),
+            snapshots: self
+                .snapshots
+                .iter()
+                .copied()
+                .filter(|&n| n <= covered)
+                .collect(),
+            ..self.clone()
+        }
     }
 
     /// Segments after the base snapshot, in replay order.
@@ -134,7 +156,7 @@ pub(crate) fn snapshot_path(dir: &Path, n: u64) -> PathBuf {
 }
 
 /// How a segment ends, judged from its last line alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Tail {
     /// No lines.
     Empty,
@@ -142,8 +164,10 @@ enum Tail {
     Intact,
     /// A seal: the segment is complete.
     Sealed,
-    /// Anything else: damage, or a record that is not where it says.
+    /// Anything else: damage, a record that is not where it says, or an older format's.
     Suspect,
+    /// A record of a kind a newer plexsync writes.
+    Foreign(String),
 }
 
 /// How much of a segment was read.
@@ -228,6 +252,7 @@ impl Journal {
             self.open.clear();
             self.snapshots.clear();
             self.files.base = self.proven_base()?;
+            self.files.newer = self.newer_snapshot()?;
             self.generation = now;
         }
         Ok(&self.files)
@@ -248,16 +273,35 @@ impl Journal {
                 .metadata()
                 .map_err(Error::io("read the size of", &path))?
                 .len();
-            let proven = last.end + 1 == length
-                && matches!(
-                    line::decode::<Record>(&last.bytes),
-                    Some(Record::Trailer { covers, .. }) if covers == n
-                );
-            if proven {
+            let whole = last.end + 1 == length;
+            let proven = match op::read_record(&last.bytes) {
+                Parsed::Current(_, Record::Trailer { covers, .. }) => covers == n,
+                // Schema 1 wrote a snapshot whole and renamed it into place, without a trailer:
+                // one that ends in an intact record is whole.
+                Parsed::Current(_, _) | Parsed::Legacy(_) => {
+                    header_schema(&mut file, &path)? == Some(1)
+                }
+                Parsed::Foreign(_) | Parsed::Damaged => false,
+            };
+            if whole && proven {
                 return Ok(n);
             }
         }
         Ok(0)
+    }
+
+    /// The first snapshot whose header names a schema newer than this version reads.
+    fn newer_snapshot(&mut self) -> Result<Option<(PathBuf, u32)>> {
+        for &n in &self.files.snapshots {
+            let path = snapshot_path(&self.dir, n);
+            let Some(mut file) = open_regular(&path, false)? else {
+                continue;
+            };
+            if let Some(found) = header_schema(&mut file, &path)?.filter(|s| *s > SCHEMA) {
+                return Ok(Some((path, found)));
+            }
+        }
+        Ok(None)
     }
 
     /// Drops the cached listing, so that the next use lists the directory again: for when
@@ -306,12 +350,24 @@ impl Journal {
         encode: impl FnOnce(u64, u64) -> Result<Vec<u8>>,
     ) -> Result<()> {
         self.sync_layout()?;
+        // Nothing goes into a queue this version cannot read: the job would be acknowledged
+        // and then never seen.
+        if let Some((path, found)) = &self.files.newer {
+            return Err(Error::TooNew {
+                path: path.clone(),
+                found: *found,
+                supported: SCHEMA,
+            });
+        }
         let mut target = None;
         if let Some(n) = self.files.live_segments().last() {
             let path = segment_path(&self.dir, n);
             if let Some(file) = self.segment(n)? {
                 let len = drop_torn_tail(file, &path)?;
                 let tail = tail(file, &path, len)?;
+                if let Tail::Foreign(kind) = tail {
+                    return Err(Error::Foreign { path, kind });
+                }
                 if len < max_bytes && matches!(tail, Tail::Empty | Tail::Intact) {
                     target = Some((n, len));
                 } else if tail != Tail::Sealed {
@@ -477,10 +533,21 @@ fn tail(file: &mut File, path: &Path, len: u64) -> Result<Tail> {
     let Some(last) = last_line(file, path)? else {
         return Ok(Tail::Suspect);
     };
-    Ok(match line::decode_at::<Op>(&last.bytes) {
-        Some((_, Op::Seal)) => Tail::Sealed,
-        Some((offset, _)) if offset == last.start => Tail::Intact,
+    Ok(match op::read_op(&last.bytes) {
+        Parsed::Current(_, Op::Seal) => Tail::Sealed,
+        Parsed::Current(Some(offset), _) if offset == last.start => Tail::Intact,
+        Parsed::Foreign(kind) => Tail::Foreign(kind),
         _ => Tail::Suspect,
+    })
+}
+
+/// The schema a snapshot's first line names, if it is a header.
+fn header_schema(file: &mut File, path: &Path) -> Result<Option<u32>> {
+    let line = read_line_at(file, path, 0)?;
+    Ok(match op::read_record(&line) {
+        Parsed::Current(_, Record::Header { schema })
+        | Parsed::Legacy(Record::Header { schema }) => Some(schema),
+        _ => None,
     })
 }
 

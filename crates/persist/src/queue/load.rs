@@ -12,11 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::line;
 
 use super::Recovery;
 use super::journal::{self, Files, Journal};
-use super::op::{Op, Record, SCHEMA};
+use super::op::{Op, Parsed, Record, SCHEMA, read_op, read_record};
 use super::view::{Loc, View};
 
 #[derive(Debug)]
@@ -33,6 +32,8 @@ pub(crate) struct Loaded {
     pub(crate) recovery: Recovery,
     /// Files to move aside rather than remove when they are retired.
     pub(crate) damaged: BTreeSet<PathBuf>,
+    /// Files in an older format, read as they are: the first writer carries them forward.
+    pub(crate) old_format: BTreeSet<PathBuf>,
 }
 
 impl Loaded {
@@ -45,6 +46,7 @@ impl Loaded {
             records: 0,
             recovery: Recovery::default(),
             damaged: BTreeSet::new(),
+            old_format: BTreeSet::new(),
         }
     }
 
@@ -57,6 +59,13 @@ impl Loaded {
         self.merged = BTreeSet::new();
         self.records = 0;
         self.damaged.clear();
+        self.old_format.clear();
+    }
+
+    fn old_format(&mut self, path: PathBuf) {
+        if self.old_format.insert(path.clone()) {
+            self.recovery.old_format.push(path);
+        }
     }
 
     fn report(&mut self, path: PathBuf, problems: &[String]) {
@@ -91,20 +100,31 @@ pub(crate) fn refresh(journal: &mut Journal, loaded: &mut Option<Loaded>) -> Res
     for segment in files.live_segments() {
         let position = current.positions.get(&segment).copied().unwrap_or(0);
         let mut trouble = false;
+        let mut foreign = None;
         let mut records = 0;
         let view = &mut current.view;
         let extent = journal.read_segment(segment, position, |offset, raw| {
             if trouble {
                 return;
             }
-            match line::decode_at::<Op>(raw) {
-                Some((stated, op)) if stated == offset => {
+            match read_op(raw) {
+                Parsed::Current(Some(stated), op) if stated == offset => {
                     records += 1;
                     view.apply(op, Loc::Segment { segment, offset });
+                }
+                Parsed::Foreign(kind) => {
+                    foreign = Some(kind);
+                    trouble = true;
                 }
                 _ => trouble = true,
             }
         })?;
+        if let Some(kind) = foreign {
+            return Err(Error::Foreign {
+                path: journal::segment_path(journal.dir(), segment),
+                kind,
+            });
+        }
         current.records += records;
         let shrank = extent.is_some_and(|e| e.length < position);
         if trouble || shrank {
@@ -120,7 +140,8 @@ pub(crate) fn refresh(journal: &mut Journal, loaded: &mut Option<Loaded>) -> Res
     Ok(())
 }
 
-fn full_load(journal: &mut Journal, files: &Files) -> Result<Loaded> {
+/// Reads `files` whole, as a new process would.
+pub(crate) fn full_load(journal: &mut Journal, files: &Files) -> Result<Loaded> {
     let mut loaded = Loaded::empty(files.base);
     for (path, kind) in &files.foreign {
         loaded.recovery.details.push(format!(
@@ -172,17 +193,33 @@ fn replay_segment(journal: &mut Journal, n: u64, newest: bool, loaded: &mut Load
     let mut shifted: Option<(u64, u64)> = None;
     let mut sealed = false;
     let mut after_seal = false;
+    let mut old_format = false;
+    let mut foreign = None;
     let mut records = 0u64;
     let view = &mut loaded.view;
     let extent = journal.read_segment(n, 0, |offset, raw| {
         records += 1;
-        let Some((stated, op)) = line::decode_at::<Op>(raw) else {
-            damaged_lines += 1;
-            return;
+        let op = match read_op(raw) {
+            Parsed::Current(Some(stated), op) => {
+                if stated != offset && shifted.is_none() {
+                    shifted = Some((stated, offset));
+                }
+                op
+            }
+            // Schema 1 stated no offsets and wrote no seals.
+            Parsed::Legacy(op) => {
+                old_format = true;
+                op
+            }
+            Parsed::Foreign(kind) => {
+                foreign.get_or_insert(kind);
+                return;
+            }
+            Parsed::Current(None, _) | Parsed::Damaged => {
+                damaged_lines += 1;
+                return;
+            }
         };
-        if stated != offset && shifted.is_none() {
-            shifted = Some((stated, offset));
-        }
         if sealed {
             after_seal = true;
         }
@@ -191,9 +228,15 @@ fn replay_segment(journal: &mut Journal, n: u64, newest: bool, loaded: &mut Load
         }
         view.apply(op, Loc::Segment { segment: n, offset });
     })?;
+    if let Some(kind) = foreign {
+        return Err(Error::Foreign { path, kind });
+    }
     let Some(extent) = extent else {
         return Ok(());
     };
+    if old_format {
+        loaded.old_format(path.clone());
+    }
     loaded.records += records;
     loaded.positions.insert(n, extent.consumed);
     loaded.recovery.damaged_lines += damaged_lines;
@@ -220,7 +263,7 @@ fn replay_segment(journal: &mut Journal, n: u64, newest: bool, loaded: &mut Load
     if !newest {
         if extent.consumed < extent.length {
             problems.push("it ends in the middle of a line: it was cut short".to_owned());
-        } else if !sealed {
+        } else if !sealed && !old_format {
             problems.push("it ends without its seal: it was cut short".to_owned());
         }
     }
@@ -243,13 +286,22 @@ fn restore_snapshot(
     let mut crc = crc32fast::Hasher::new();
     let mut trailer: Option<(u64, u64, u32, u32)> = None;
     let mut after_trailer = false;
+    let mut foreign = None;
     let view = &mut loaded.view;
     let extent = journal.read_snapshot(n, |offset, raw| {
         if trailer.is_some() {
             after_trailer = true;
             return;
         }
-        match line::decode::<Record>(raw) {
+        let record = match read_record(raw) {
+            Parsed::Current(_, record) | Parsed::Legacy(record) => Some(record),
+            Parsed::Foreign(kind) => {
+                foreign.get_or_insert(kind);
+                None
+            }
+            Parsed::Damaged => None,
+        };
+        match record {
             Some(Record::Header { schema: found }) if first => {
                 schema = Some(found);
                 if found > SCHEMA {
@@ -267,7 +319,8 @@ fn restore_snapshot(
                 view.restore(record, Loc::Snapshot { number: n, offset });
                 records += 1;
             }
-            _ => damaged_lines += 1,
+            _ if too_new.is_some() => {}
+            Some(_) | None => damaged_lines += 1,
         }
         if trailer.is_none() {
             crc.update(raw);
@@ -286,6 +339,15 @@ fn restore_snapshot(
             supported: SCHEMA,
         });
     }
+    if let Some(kind) = foreign {
+        return Err(Error::Foreign { path, kind });
+    }
+    // Schema 1 wrote snapshots whole (to a temporary file, renamed into place) and without a
+    // trailer.
+    let old_format = schema == Some(1);
+    if old_format {
+        loaded.old_format(path.clone());
+    }
     loaded.recovery.damaged_lines += damaged_lines;
     let mut problems = Vec::new();
     if schema.is_none() {
@@ -295,6 +357,7 @@ fn restore_snapshot(
         problems.push(format!("{damaged_lines} damaged line(s) skipped"));
     }
     match trailer {
+        None if old_format => {}
         None => problems.push("it has no trailer: it is not whole".to_owned()),
         Some((covers, count, sum, actual)) => {
             if covers != n {

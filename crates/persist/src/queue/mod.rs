@@ -16,7 +16,7 @@ use std::time::Duration;
 pub use job::{Attempt, DeadJob, Job, JobId, Lease, Payload, Selection, Stats};
 use journal::{Access, Durability, Journal};
 use load::Loaded;
-use op::{Op, Record};
+use op::{Op, Parsed, Record};
 use serde::Serialize;
 use view::{Loc, Meta, View};
 
@@ -64,6 +64,16 @@ pub struct Recovery {
     /// What was found, one sentence each, e.g. that bytes went missing before an offset or
     /// that a closed segment was cut short.
     pub details: Vec<String>,
+    /// Files in an older plexsync's format, read as they are. The first operation that
+    /// writes carries them forward into today's format (a compaction) and removes them.
+    pub old_format: Vec<PathBuf>,
+}
+
+impl Recovery {
+    /// Whether anything was found damaged.
+    pub fn found_damage(&self) -> bool {
+        self.damaged_lines > 0 || !self.damaged_files.is_empty() || !self.details.is_empty()
+    }
 }
 
 /// A job queue. See the crate documentation for the guarantees.
@@ -420,7 +430,31 @@ impl Queue {
     /// Rewrites the queue as one snapshot of its live and dead jobs and retires the journal.
     /// This happens on its own as the journal grows; calling it is never required.
     pub fn compact(&mut self) -> Result<()> {
-        self.exclusive(compact::compact_locked)
+        match &self.backend {
+            Backend::Memory(_) => return Ok(()),
+            Backend::Disk(disk) => disk.writable_lock()?,
+        };
+        let Some(compacting) = compact::claim(self, self.options.lock_timeout)? else {
+            return Err(Error::LockTimeout {
+                path: self
+                    .dir()
+                    .map(|d| d.join("compact.lock"))
+                    .unwrap_or_default(),
+                waited: self.options.lock_timeout,
+            });
+        };
+        if let Some(prepared) = self.locked(true, |q| compact::prepare(q, compacting))? {
+            self.finish_compaction(prepared)?;
+        }
+        Ok(())
+    }
+
+    /// Steps 2 and 3 of a compaction: the snapshot written without the queue's lock, then
+    /// committed with it.
+    fn finish_compaction(&mut self, prepared: compact::Prepared) -> Result<()> {
+        let built = compact::build(self, prepared)?;
+        // The commit replaces the view whole: no need to bring the old one up to date first.
+        self.locked(false, |q| compact::commit(q, built))
     }
 
     /// What loading the queue had to work around.
@@ -481,22 +515,55 @@ impl Queue {
             }
             Backend::Disk(disk) => disk.writable_lock()?,
         };
-        let _held = lock.acquire(Mode::Exclusive, self.options.lock_timeout)?;
+        let held = lock.acquire(Mode::Exclusive, self.options.lock_timeout)?;
         self.refresh()?;
+        if self.holds_old_format() {
+            // Carried forward before anything is written: a writer leaves only today's format.
+            compact::compact_locked(self)?;
+        }
         let result = body(self)?;
-        if self.due_for_compaction() {
-            if let Err(e) = compact::compact_locked(self) {
-                if let Backend::Disk(disk) = &mut self.backend {
-                    if let Some(loaded) = disk.loaded.as_mut() {
-                        loaded
-                            .recovery
-                            .details
-                            .push(format!("compaction was put off: {e}"));
-                    }
+        // A compaction due is prepared now, and written after the lock is released, so that
+        // no one waits for it.
+        let prepared = if self.due_for_compaction() {
+            // Another process already compacting: this one leaves it to them.
+            match compact::claim(self, Duration::ZERO) {
+                Ok(Some(compacting)) => compact::prepare(self, compacting),
+                other => other.map(|_| None),
+            }
+        } else {
+            Ok(None)
+        };
+        drop(held);
+        let compacted = match prepared {
+            Ok(Some(prepared)) => self.finish_compaction(prepared),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = compacted {
+            if let Backend::Disk(disk) = &mut self.backend {
+                if let Some(loaded) = disk.loaded.as_mut() {
+                    loaded
+                        .recovery
+                        .details
+                        .push(format!("compaction was put off: {e}"));
                 }
             }
         }
         Ok(result)
+    }
+
+    /// Runs `body` under the exclusive lock, with the view brought up to date first if
+    /// `refresh`, and nothing else (no compaction after it).
+    fn locked<R>(&mut self, refresh: bool, body: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let lock = match &self.backend {
+            Backend::Memory(_) => return body(self),
+            Backend::Disk(disk) => disk.writable_lock()?,
+        };
+        let _held = lock.acquire(Mode::Exclusive, self.options.lock_timeout)?;
+        if refresh {
+            self.refresh()?;
+        }
+        body(self)
     }
 
     /// Runs `body` with the view up to date, under the shared lock on disk; `body` may read
@@ -625,6 +692,11 @@ impl Queue {
         }
     }
 
+    fn holds_old_format(&self) -> bool {
+        matches!(&self.backend, Backend::Disk(disk)
+            if disk.loaded.as_ref().is_some_and(|l| !l.old_format.is_empty()))
+    }
+
     fn due_for_compaction(&self) -> bool {
         match &self.backend {
             Backend::Disk(disk) if disk.loaded.is_some() => {
@@ -740,8 +812,8 @@ fn job_of(id: JobId, key: String, payload: Payload, meta: &Meta) -> Job {
 fn body_on_disk(journal: &mut Journal, loc: Loc, id: JobId) -> Result<(String, Payload)> {
     let raw = journal.read_record(loc)?;
     let found = match loc {
-        Loc::Segment { .. } => match line::decode_at::<Op>(&raw) {
-            Some((
+        Loc::Segment { .. } => match op::read_op(&raw) {
+            Parsed::Current(
                 _,
                 Op::Enqueue {
                     id: stored,
@@ -749,12 +821,25 @@ fn body_on_disk(journal: &mut Journal, loc: Loc, id: JobId) -> Result<(String, P
                     payload,
                     ..
                 },
-            )) if stored == id => Some((key, payload)),
+            )
+            | Parsed::Legacy(Op::Enqueue {
+                id: stored,
+                key,
+                payload,
+                ..
+            }) if stored == id => Some((key, payload)),
             _ => None,
         },
-        Loc::Snapshot { .. } => match line::decode::<Record>(&raw) {
-            Some(Record::Live { job, .. }) if job.id == id => Some((job.key, job.payload)),
-            Some(Record::Dead { dead }) if dead.job.id == id => {
+        Loc::Snapshot { .. } => match op::read_record(&raw) {
+            Parsed::Current(_, Record::Live { job, .. })
+            | Parsed::Legacy(Record::Live { job, .. })
+                if job.id == id =>
+            {
+                Some((job.key, job.payload))
+            }
+            Parsed::Current(_, Record::Dead { dead }) | Parsed::Legacy(Record::Dead { dead })
+                if dead.job.id == id =>
+            {
                 Some((dead.job.key, dead.job.payload))
             }
             _ => None,
