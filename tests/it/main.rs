@@ -7,3 +7,4 @@ mod commands;
 mod faults;
 mod outage;
 mod stash;
+mod storage;

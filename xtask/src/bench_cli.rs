@@ -33,8 +33,9 @@ pub(crate) fn summary(name: &str, mut ms: Vec<f64>) -> f64 {
     ms.sort_by(f64::total_cmp);
     let median = percentile(&ms, 0.5);
     println!(
-        "  {name:<52} median {median:>7.2} ms   p99 {:>7.2} ms   (n={})",
+        "  {name:<52} median {median:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms   (n={})",
         percentile(&ms, 0.99),
+        ms.last().copied().unwrap_or(0.0),
         ms.len()
     );
     median

@@ -1,8 +1,10 @@
 //! `cargo xtask bench hook [--samples N] [--backlog N]`: what a scene save in Stash waits for.
 //! A whole `plexsync stash` hook process, from start to exit, with the GraphQL fetch answered
-//! by the fake Stash on loopback: on an idle queue, then while `plexsync process` drains a
-//! backlog beside it (the two share the queue's lock). Beside it, the floor of any Python hook:
-//! python3 starting, importing what an HTTP client needs and reading the same input.
+//! by the fake Stash on loopback: on an idle queue, then one after another for the whole of a
+//! drain of a backlog by `plexsync process` beside it (the two share the queue's lock), so that
+//! the samples span the drain's compactions; how many they overlapped is counted. Beside it,
+//! the floor of any Python hook: python3 starting, importing what an HTTP client needs and
+//! reading the same input.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -17,6 +19,23 @@ use serde_json::json;
 
 use crate::bench_cli::{samples_and_backlog, summary};
 use crate::cmd::{cargo, root, run};
+
+/// The newest snapshot's file name in the queue directory, and whether one is being written.
+fn compaction(dir: &std::path::Path) -> (String, bool) {
+    let mut newest = String::new();
+    let mut writing = false;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("snapshot-") {
+            if name.ends_with(".tmp") {
+                writing = true;
+            } else if name.ends_with(".jsonl") && name > newest {
+                newest = name;
+            }
+        }
+    }
+    (newest, writing)
+}
 
 /// Runs `command` with `stdin`, timing it from spawn to exit; fails unless it exits 0.
 fn timed(command: &mut Command, stdin: &[u8]) -> Result<f64, String> {
@@ -45,10 +64,32 @@ fn timed(command: &mut Command, stdin: &[u8]) -> Result<f64, String> {
     Ok(ms)
 }
 
+/// `cargo xtask bench hook [--samples N] [--backlog N] [--before BINARY]`: with
+/// `--before`, everything runs again with that binary (an earlier build), for a comparison in
+/// one run.
 pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
-    let (samples, backlog) = samples_and_backlog(args)?;
+    let (before, rest): (Vec<&[&str]>, Vec<&[&str]>) = args
+        .chunks(2)
+        .partition(|pair| pair.first() == Some(&"--before"));
+    let rest: Vec<&str> = rest.concat();
+    let (samples, backlog) = samples_and_backlog(&rest)?;
     run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
-    let binary = root().join("target/release/plexsync");
+    let mut binaries = vec![(
+        "this build".to_owned(),
+        root().join("target/release/plexsync"),
+    )];
+    for pair in before {
+        let path = pair.get(1).ok_or("--before needs a value")?;
+        binaries.push(("--before".to_owned(), std::path::PathBuf::from(path)));
+    }
+    for (name, binary) in binaries {
+        println!("\n== {name}: {}", binary.display());
+        bench_one(&binary, samples, backlog)?;
+    }
+    Ok(())
+}
+
+fn bench_one(binary: &std::path::Path, samples: usize, backlog: usize) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -112,7 +153,7 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
         .into_bytes()
     };
     let hook = || {
-        let mut command = Command::new(&binary);
+        let mut command = Command::new(binary);
         command.arg("stash").env_clear();
         command
     };
@@ -158,7 +199,7 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
         .enqueue_many(jobs.iter().map(|j| (j.key(), j)), wall_ms())
         .map_err(|e| e.to_string())?;
     drop(queue);
-    let mut drainer = Command::new(&binary)
+    let mut drainer = Command::new(binary)
         .args(["process"])
         .env_clear()
         .env("PLEX_URL", plex.url())
@@ -168,13 +209,26 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
+    let queue_dir = data.join("queue");
     let started = Instant::now();
-    let mut busy = Vec::new();
-    for i in samples..samples * 2 {
-        let ms = timed(&mut hook(), &input(i, &home))?;
-        if drainer.try_wait().map_err(|e| e.to_string())?.is_some() {
-            break; // the drain is over: later samples would be idle ones
+    let (mut busy, mut overlapping) = (Vec::new(), Vec::new());
+    let mut compactions = 0u64;
+    let mut last = compaction(&queue_dir);
+    let mut i = samples;
+    // Back to back for the whole drain: every compaction it does falls among the samples.
+    while drainer.try_wait().map_err(|e| e.to_string())?.is_none() {
+        let before = compaction(&queue_dir);
+        let ms = timed(&mut hook(), &input(i % (samples * 2), &home))?;
+        let after = compaction(&queue_dir);
+        i += 1;
+        if after.0 != last.0 {
+            compactions += 1;
         }
+        // Its snapshot being written, or committed, while the hook ran.
+        if before.1 || after.1 || before.0 != after.0 {
+            overlapping.push(ms);
+        }
+        last = after;
         busy.push(ms);
     }
     let during = started.elapsed().as_secs_f64();
@@ -182,14 +236,16 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
         .and_then(|mut q| q.stats(wall_ms()))
         .map(|s| s.pending + s.leased)
         .unwrap_or(0);
-    let _ = drainer.kill();
     let _ = drainer.wait();
     let _ = summary(
         &format!("plexsync stash, hook, beside a {backlog}-job drain"),
         busy,
     );
+    if !overlapping.is_empty() {
+        let _ = summary("  of which while a snapshot was written", overlapping);
+    }
     println!(
-        "  (the hooks ran in {during:.1} s of the drain; {left} jobs were still queued when they ended)"
+        "  (the hooks ran back to back for the {during:.1} s the drain took, which compacted the queue {compactions} times meanwhile; {left} jobs were left)"
     );
     let _ = std::fs::remove_dir_all(&home);
     Ok(())

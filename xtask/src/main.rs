@@ -43,8 +43,9 @@ Commands:
                             per job draining a backlog of N jobs (default 10000), ramp off
   bench hook [--samples N] [--backlog N]
                             a Stash hook process, start to exit, with its GraphQL fetch: on an
-                            idle queue and beside a drain of N jobs (default 10000); beside it
-                            python3's floor for a hook
+                            idle queue, and back to back for the whole of a drain of N jobs
+                            (default 10000), counting the compactions they overlapped; beside
+                            it python3's floor for a hook
   bench faults [--minutes N]
                             the binary against a misbehaving fake Plex: a poison item among
                             good jobs under `run` for N minutes (default 5), 1,000 jobs on

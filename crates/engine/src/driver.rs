@@ -34,7 +34,7 @@ pub enum DriveError {
     #[error("the job queue failed: {0}")]
     Queue(#[from] persist::Error),
     /// The state store failed.
-    #[error("the engine's state could not be stored: {0}")]
+    #[error("the engine's state file: {0}")]
     State(Box<dyn std::error::Error + Send + Sync>),
     /// The engine refused an answer: a bug in the driver.
     #[error("{0}")]

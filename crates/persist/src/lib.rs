@@ -49,7 +49,7 @@
 //!   dead holder's job and a pending retry wait at most their own window, never the size of
 //!   the step.
 //! - **Cost follows the live jobs, not the history.** Enqueueing appends one record without
-//!   reading the queue; [`Queue::enqueue_many`] appends a batch with one sync. The journal is
+//!   reading the queue's records; [`Queue::enqueue_many`] appends a batch with one sync. The journal is
 //!   compacted into a snapshot automatically once it holds more than twice as many records as
 //!   there are jobs, crash-safely. In memory a job costs under 200 bytes: its key is kept as
 //!   a 128-bit hash and its payload stays on disk until the job is handed out.
@@ -65,8 +65,15 @@
 //! - **Readers can change nothing.** [`Queue::open_read_only`] and [`StateFile::peek`] create,
 //!   move, truncate and write nothing, and give up on a busy lock within a second
 //!   ([`Error::Busy`]): what a health check needs.
-//! - **Upgrades keep state.** A state file from an older schema is carried forward by
-//!   [`StateFile::with_migration`]; only one that cannot be is moved aside.
+//! - **Upgrades keep state, downgrades touch nothing.** A state file from an older schema is
+//!   carried forward by [`StateFile::with_migration`]; only one that cannot be is moved aside.
+//!   A queue of an older format is read as it is and carried forward by the first write. A
+//!   state file or queue written by a newer version ([`Error::FutureSchema`],
+//!   [`Error::TooNew`], [`Error::Foreign`]) is refused by readers and writers alike and left
+//!   exactly as it is: nothing is added to what this version could not read back.
+//! - **Nobody waits on a compaction.** The snapshot is written without the queue's lock: the
+//!   lock is taken only to start a new segment before, and to rename the snapshot into place
+//!   after.
 //!
 //! [`Queue::in_memory`] is the same queue without a disk: the same records applied to the same
 //! view, for tests and simulations that cannot afford a sync per operation.
@@ -90,3 +97,10 @@ pub use queue::{
     Selection, Stats,
 };
 pub use state::{DEFAULT_MAX_STATE_BYTES, Migration, StateFile};
+
+/// Writes a small file whole or not at all (mode 0600 on Unix): the bytes go to a temporary
+/// file beside it, which is synced and renamed over `path`, and the directory is synced. A
+/// failure (a full disk, say) leaves what was at `path` as it was.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    fsutil::write_atomic(path, bytes)
+}

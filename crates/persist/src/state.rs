@@ -124,8 +124,14 @@ where
             None => Ok(T::default()),
             Some(bytes) => match self.decode(&bytes) {
                 Ok(state) => Ok(state),
+                // Left as it is: nothing to lock for.
+                Err(Bad::Future(found)) => Err(Error::FutureSchema {
+                    path: self.path.clone(),
+                    found,
+                    supported: self.schema,
+                }),
                 // Recheck under the lock: only then is moving the file aside safe.
-                Err(_) => self.with_lock(|| self.read_locked()),
+                Err(Bad::Unreadable(_)) => self.with_lock(|| self.read_locked()),
             },
         }
     }

@@ -4,36 +4,31 @@
 //! reader that may write nothing (`health`) computes the same identifier a writer stores:
 //! it is derived from the data directory, with a hash that does not change between versions.
 
-use std::io::Write;
-
 use crate::config::Paths;
 
 /// The identifier: the stored one, or the one that would be stored.
 pub(crate) fn client_id(paths: &Paths) -> String {
-    match std::fs::read_to_string(&paths.client_id) {
-        Ok(text) => {
-            let id = text.trim();
-            if !id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_graphic()) {
-                return id.to_owned();
-            }
-            derived(paths)
-        }
-        Err(_) => derived(paths),
-    }
+    stored(paths).unwrap_or_else(|| derived(paths))
 }
 
-/// Stores the identifier if none is stored yet (mode 0600). Failing to store it is not
-/// fatal: the same identifier is derived next time.
+/// The stored identifier, if the file holds one.
+fn stored(paths: &Paths) -> Option<String> {
+    let text = std::fs::read_to_string(&paths.client_id).ok()?;
+    let id = text.trim();
+    (!id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| id.to_owned())
+}
+
+/// Stores the identifier unless one is stored (a file that is empty or holds no identifier,
+/// as a full disk may leave it, is written again), whole or not at all. Failing to store it
+/// is not fatal: the same identifier is derived next time.
 pub(crate) fn keep_client_id(paths: &Paths) {
-    if paths.client_id.exists() {
+    if stored(paths).is_some() {
         return;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    if let Ok(mut file) = options.open(&paths.client_id) {
-        let _ = writeln!(file, "{}", derived(paths));
+    let line = format!("{}\n", derived(paths));
+    if let Err(e) = persist::write_file(&paths.client_id, line.as_bytes()) {
+        tracing::debug!("the Plex client identifier was not stored: {e}");
     }
 }
 

@@ -205,8 +205,9 @@ pub(super) fn commit(queue: &mut Queue, built: Built) -> Result<()> {
     // A file already at its name was not proven whole (or it would be the base); what was
     // intact in it is in the view.
     disk.journal.changing_layout()?;
+    let mut aside = Vec::new();
     if snapshot.exists() {
-        fsutil::move_aside(&snapshot)?;
+        aside.push(fsutil::move_aside(&snapshot)?);
     }
     fsutil::commit_temp(&tmp, &snapshot)?;
     let files = &prepared.files;
@@ -223,7 +224,7 @@ pub(super) fn commit(queue: &mut Queue, built: Built) -> Result<()> {
         );
     for path in retired {
         if loaded.damaged.contains(&path) {
-            fsutil::move_aside(&path)?;
+            aside.push(fsutil::move_aside(&path)?);
         } else {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -240,7 +241,13 @@ pub(super) fn commit(queue: &mut Queue, built: Built) -> Result<()> {
         let earlier = std::mem::take(&mut old.recovery);
         merge(&mut recovery, earlier);
     }
-    recovery.old_format.clear();
+    let carried = std::mem::take(&mut recovery.old_format);
+    recovery.carried_forward.extend(carried);
+    for path in aside {
+        if !recovery.moved_aside.contains(&path) {
+            recovery.moved_aside.push(path);
+        }
+    }
     loaded.recovery = recovery;
     loaded.rebase_on(covered);
     disk.loaded = Some(loaded);
@@ -260,6 +267,12 @@ fn merge(into: &mut super::Recovery, earlier: super::Recovery) {
             into.details.push(detail);
         }
     }
+    for path in earlier.moved_aside {
+        if !into.moved_aside.contains(&path) {
+            into.moved_aside.push(path);
+        }
+    }
+    into.carried_forward.extend(earlier.carried_forward);
 }
 
 /// All three steps with the queue's lock held throughout: for carrying an older format

@@ -56,6 +56,8 @@ pub(crate) struct Files {
     /// A snapshot whose header names a schema newer than this version's, and that schema:
     /// nothing may be written to this queue.
     pub(crate) newer: Option<(PathBuf, u32)>,
+    /// Queue files moved aside because they held damage (`<name>.corrupt-<millis>`).
+    pub(crate) aside: Vec<PathBuf>,
 }
 
 impl Files {
@@ -70,6 +72,12 @@ impl Files {
             let entry = entry.map_err(Error::io("list the queue directory", dir))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
+            if let Some((kept, _)) = name.split_once(".corrupt-") {
+                if number(kept, SEGMENT).is_some() || number(kept, SNAPSHOT).is_some() {
+                    files.aside.push(entry.path());
+                }
+                continue;
+            }
             let found = if let Some(n) = number(name, SEGMENT) {
                 Some((n, &mut files.segments))
             } else {
@@ -90,6 +98,7 @@ impl Files {
         files.segments.sort_unstable();
         files.snapshots.sort_unstable();
         files.foreign.sort();
+        files.aside.sort();
         Ok(files)
     }
 

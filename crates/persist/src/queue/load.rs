@@ -143,6 +143,7 @@ pub(crate) fn refresh(journal: &mut Journal, loaded: &mut Option<Loaded>) -> Res
 /// Reads `files` whole, as a new process would.
 pub(crate) fn full_load(journal: &mut Journal, files: &Files) -> Result<Loaded> {
     let mut loaded = Loaded::empty(files.base);
+    loaded.recovery.moved_aside = files.aside.clone();
     for (path, kind) in &files.foreign {
         loaded.recovery.details.push(format!(
             "{} is {kind}, not a queue file; it was left alone",

@@ -67,10 +67,17 @@ pub struct Recovery {
     /// Files in an older plexsync's format, read as they are. The first operation that
     /// writes carries them forward into today's format (a compaction) and removes them.
     pub old_format: Vec<PathBuf>,
+    /// Files moved aside, now or before, because they held damage: what could be read of
+    /// them is in the queue; they are kept for a person to look at.
+    pub moved_aside: Vec<PathBuf>,
+    /// Files of an older format this process carried forward (and removed): their jobs are
+    /// in today's format now.
+    pub carried_forward: Vec<PathBuf>,
 }
 
 impl Recovery {
-    /// Whether anything was found damaged.
+    /// Whether anything was found damaged in the files read (files moved aside earlier
+    /// aside).
     pub fn found_damage(&self) -> bool {
         self.damaged_lines > 0 || !self.damaged_files.is_empty() || !self.details.is_empty()
     }

@@ -6,7 +6,7 @@ use engine::{force_open_breaker, reset_breaker, wall_ms};
 use serde::Serialize;
 
 use super::health::Breaker;
-use super::{Failure, peek_state, print_json, state_file};
+use super::{Failure, peek_state, print_json, writable_state};
 use crate::args;
 use crate::config::Settings;
 use crate::logging;
@@ -49,7 +49,7 @@ pub(crate) fn run(settings: &Settings, command: &args::Breaker) -> Result<ExitCo
         }
         args::Breaker::Reset | args::Breaker::Open => {
             let policy = &settings.policy;
-            let events = state_file(paths).update(|state| match command {
+            let events = writable_state(paths)?.update(|state| match command {
                 args::Breaker::Reset => reset_breaker(state, policy, now),
                 _ => force_open_breaker(state, policy, now),
             })?;

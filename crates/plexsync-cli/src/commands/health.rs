@@ -9,7 +9,8 @@ use persist::{Stats, WorkerLock};
 use plex_client::{HealthReport, PlexClient, ServerInfo};
 use serde::Serialize;
 
-use super::{Failure, peek_state, print_json, read_queue};
+use super::storage;
+use super::{Failure, peek_state, print_json};
 use crate::config::Settings;
 use crate::time::ago;
 
@@ -78,9 +79,7 @@ pub(crate) async fn check(settings: &Settings) -> Result<(Report, u64), Failure>
     let now = wall_ms();
     let paths = &settings.paths;
     let (state, state_error) = peek_state(paths);
-    let queue = read_queue(paths)
-        .and_then(|mut q| q.stats(now))
-        .map_err(|e| e.to_string());
+    let (queue, storage) = storage::read(&paths.queue, now);
     let worker_pid = WorkerLock::holder(&paths.worker_lock)
         .ok()
         .flatten()
@@ -106,6 +105,7 @@ pub(crate) async fn check(settings: &Settings) -> Result<(Report, u64), Failure>
             });
         }
     }
+    warnings.extend(storage.sentences());
     if let Some(halt) = &state.halt {
         warnings.push(format!(
             "work stopped {}: {}",

@@ -6,6 +6,7 @@ pub(crate) mod enqueue;
 pub(crate) mod health;
 pub(crate) mod outages;
 pub(crate) mod status;
+pub(crate) mod storage;
 pub(crate) mod work;
 
 use std::time::Duration;
@@ -39,6 +40,10 @@ impl From<persist::Error> for Failure {
     fn from(e: persist::Error) -> Self {
         match e {
             persist::Error::Held { .. } => Failure::Busy(e.to_string()),
+            // Written by a newer plexsync: a setup to fix (upgrade), not a failure to retry.
+            persist::Error::TooNew { .. }
+            | persist::Error::Foreign { .. }
+            | persist::Error::FutureSchema { .. } => Failure::Config(e.to_string()),
             other => Failure::Failed(other.to_string()),
         }
     }
@@ -47,6 +52,24 @@ impl From<persist::Error> for Failure {
 /// The engine's state file.
 pub(crate) fn state_file(paths: &Paths) -> StateFile<EngineState> {
     StateFile::new(&paths.state, STATE_SCHEMA)
+}
+
+/// The engine's state file for a command that writes it: one that cannot be read is moved
+/// aside and the command goes on from a fresh state, with a warning; one a newer plexsync
+/// wrote is left as it is, and the command refuses (exit status 2).
+pub(crate) fn writable_state(paths: &Paths) -> Result<StateFile<EngineState>, Failure> {
+    let file = state_file(paths);
+    match file.load() {
+        Ok(_) => {}
+        Err(e @ persist::Error::Corrupt { .. }) => {
+            tracing::warn!(
+                "{e}; going on from a fresh state (the breaker closed, no outage history)"
+            );
+        }
+        Err(e @ persist::Error::FutureSchema { .. }) => return Err(Failure::Config(e.to_string())),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(file)
 }
 
 /// The engine's state for a reader that may change nothing: the default if there is none yet,
@@ -60,8 +83,13 @@ pub(crate) fn peek_state(paths: &Paths) -> (EngineState, Option<String>) {
 
 /// The queue for a reader that may change nothing and may wait a second at most.
 pub(crate) fn read_queue(paths: &Paths) -> Result<Queue, persist::Error> {
+    read_queue_at(&paths.queue)
+}
+
+/// [`read_queue`] for the queue in `dir`.
+pub(crate) fn read_queue_at(dir: &std::path::Path) -> Result<Queue, persist::Error> {
     Queue::open_read_only(
-        &paths.queue,
+        dir,
         QueueOptions {
             lock_timeout: Duration::from_secs(1),
             ..QueueOptions::default()

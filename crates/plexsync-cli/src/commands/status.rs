@@ -10,7 +10,8 @@ use persist::{Stats, WorkerLock};
 use serde::Serialize;
 
 use super::health::Breaker;
-use super::{Failure, peek_state, print_json, read_queue};
+use super::storage::{self, Storage};
+use super::{Failure, peek_state, print_json};
 use crate::config::Settings;
 use crate::time::{ago, rfc3339};
 
@@ -20,6 +21,7 @@ struct Report<'a> {
     breaker: Breaker,
     #[serde(with = "super::stats_or_error")]
     queue: Result<Stats, String>,
+    storage: Storage,
     #[serde(skip_serializing_if = "Option::is_none")]
     worker_pid: Option<u32>,
     probes: &'a [engine::ProbeRecord],
@@ -37,9 +39,7 @@ pub(crate) fn run(settings: &Settings, json: bool, prometheus: bool) -> Result<E
     let now = wall_ms();
     let paths = &settings.paths;
     let (state, state_error) = peek_state(paths);
-    let queue = read_queue(paths)
-        .and_then(|mut q| q.stats(now))
-        .map_err(|e| e.to_string());
+    let (queue, storage) = storage::read(&paths.queue, now);
     let probes: Vec<engine::ProbeRecord> = state.probes.iter().cloned().collect();
     let report = Report {
         now,
@@ -55,6 +55,7 @@ pub(crate) fn run(settings: &Settings, json: bool, prometheus: bool) -> Result<E
         last_sync: state.last_sync.as_ref(),
         halt: state.halt.as_ref(),
         queue,
+        storage,
         state_error,
     };
     if prometheus {
@@ -84,6 +85,10 @@ fn print_text(r: &Report<'_>) {
             }
         }
         Err(e) => println!("queue        unreadable: {e}"),
+    }
+    for (i, sentence) in r.storage.sentences().iter().enumerate() {
+        let head = if i == 0 { "storage" } else { "" };
+        println!("{head:<12} {sentence}");
     }
     if let Some(pid) = r.worker_pid {
         println!("worker       pid {pid} is processing the queue");

@@ -16,7 +16,8 @@ use plex_client::{FailureKind, PlexClient, Stage};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use super::{Failure, open_queue, state_file};
+use super::storage::Storage;
+use super::{Failure, open_queue, state_file, writable_state};
 use crate::clock::WallClock;
 use crate::config::Settings;
 use crate::logging;
@@ -76,6 +77,8 @@ pub(crate) async fn work<S: EventSink>(
         policy.engine.max_outage_wait_ms = limit;
     }
     let paths = &settings.paths;
+    // Before anything is created: a state file from a newer plexsync is refused untouched.
+    let mut states = writable_state(paths)?;
     let _worker = WorkerLock::try_acquire(&paths.worker_lock).map_err(|e| match e {
         persist::Error::Held { pid, .. } => Failure::Busy(format!(
             "another plexsync{} is already processing the queue; it will sync what is queued",
@@ -96,13 +99,13 @@ pub(crate) async fn work<S: EventSink>(
             engine::count(released as u64, "job", "jobs")
         );
     }
-    let mut states = state_file(paths);
+    report_storage(&mut queue);
     let (voided, reached) = states
         .update_if_changed(|state| {
             let voided = engine::void_trials(state, &policy);
             (voided, state.reached.clone())
         })
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+        .map_err(Failure::from)?;
     if voided > 0 {
         tracing::info!(
             "voided {voided} half-open trial(s) a stopped worker held; the next trial runs now"
@@ -125,6 +128,33 @@ pub(crate) async fn work<S: EventSink>(
         .await
         .map_err(|e| Failure::Failed(e.to_string()))?;
     Ok((reason, engine.stats(), ports.events))
+}
+
+/// Says once what reading the queue found: damage (a warning), files kept aside, and files
+/// of an older format carried forward.
+fn report_storage(queue: &mut persist::Queue) {
+    let Ok(recovery) = queue.recovery() else {
+        return;
+    };
+    let carried = recovery.carried_forward.clone();
+    let storage = Storage::of(recovery);
+    if storage.damaged() {
+        // Files kept aside from before are `status`'s to show, not every run's to repeat.
+        let found = Storage {
+            moved_aside: Vec::new(),
+            ..storage
+        };
+        for sentence in found.sentences() {
+            tracing::warn!("{sentence}");
+        }
+    }
+    if !carried.is_empty() {
+        tracing::info!(
+            "carried {} of an older plexsync's format forward: every job in {} is in today's format now",
+            engine::count(carried.len() as u64, "queue file", "queue files"),
+            if carried.len() == 1 { "it" } else { "them" }
+        );
+    }
 }
 
 /// A URL plexsync has never seen answering that refuses connections, or names a host that
