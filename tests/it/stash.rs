@@ -181,7 +181,7 @@ fn a_hook_queues_the_scene_with_its_metadata_in_one_round_trip_and_no_secret_kep
     stash.fake.add_scene(full);
     stash.fake.set_plugin_settings(
         "plexsync",
-        json!({ "plex_url": "http://127.0.0.1:9", "plex_token": "plex-t0ken-secret", "path_map": "/stash/media/ => /data/Movies/", "collection_from_studio": true }),
+        json!({ "plex_url": "http://127.0.0.1:9", "plex_token": "plex-t0ken-secret", "path_map": "/stash/media/ => /data/Movies/", "collection_from_studio": true, "auto_process": false }),
     );
 
     let run = plugin(&stash.hook(
@@ -194,7 +194,7 @@ fn a_hook_queues_the_scene_with_its_metadata_in_one_round_trip_and_no_secret_kep
     assert_eq!(
         stash.fake.requests().len(),
         1,
-        "a hook costs one round trip to Stash"
+        "a hook costs one round trip to Stash (with Sync by itself off)"
     );
     assert!(
         run.stderr
@@ -638,5 +638,298 @@ fn damaged_inputs_at_random_always_get_the_protocol_answer() {
         let run = plugin(&doc);
         check_protocol(&run);
         assert!(!run.stdout.contains(COOKIE) && !run.stderr.contains(COOKIE));
+    }
+}
+
+/// A fake Stash with plexsync installed: `runPluginTask` runs this binary as Stash would.
+fn stash_with_plugin(env: Vec<(String, String)>) -> Stash {
+    let dir = tempfile::Builder::new()
+        .prefix("plexsync-stash-")
+        .tempdir()
+        .unwrap();
+    let plugin_dir = dir.path().join("plugins/plexsync");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    let mut process = serde_json::Map::new();
+    process.insert("mode".into(), json!("process"));
+    let plugin = fake_stash::Plugin {
+        id: "plexsync".into(),
+        exec: vec![env!("CARGO_BIN_EXE_plexsync").into(), "stash".into()],
+        tasks: vec![("Process Queue".into(), process)],
+        env,
+        dir: dir.path().to_owned(),
+        plugin_dir,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime
+        .block_on(FakeStash::start(Options {
+            session: Some(COOKIE.into()),
+            plugin: Some(plugin),
+            ..Options::default()
+        }))
+        .unwrap();
+    Stash {
+        _runtime: runtime,
+        fake,
+        dir,
+    }
+}
+
+/// Runs the hook Stash runs after saving scene `id`, with the fake's own input document.
+fn save(stash: &Stash, id: u64) -> Value {
+    let input = stash.fake.plugin_input(json!({
+        "hookContext": { "id": id, "type": "Scene.Update.Post", "input": { "id": id.to_string() }, "inputFields": ["title"] }
+    }));
+    let run = plugin(input.to_string().as_bytes());
+    check_protocol(&run)
+}
+
+#[test]
+fn a_save_in_stash_reaches_plex_by_itself_through_a_stash_job() {
+    let plex = Plex::start(3, ServerPhase::Ready);
+    let stash = stash_with_plugin(vec![]);
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    stash
+        .fake
+        .add_scene(scene("1", "First edit", "/data/Movies/m1.mkv"));
+    let doc = save(&stash, 1);
+    assert_eq!(doc["output"]["queued"], true, "{doc}");
+    assert!(doc["output"]["drain"]["queued_job"].is_string(), "{doc}");
+    assert!(stash.fake.wait_for_jobs(Duration::from_secs(30)));
+    let jobs = stash.fake.jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].description, "plexsync: sync saved scenes to Plex");
+    assert!(jobs[0].result["error"].is_null(), "{:?}", jobs[0]);
+    assert!(
+        jobs[0].log.contains("\x01p\x02"),
+        "progress shows in Stash's task list"
+    );
+    assert_eq!(
+        plex.title_of("/data/Movies/m1.mkv").as_deref(),
+        Some("First edit")
+    );
+    assert!(!stash.data_dir().join("drain-requested").exists());
+
+    // A burst of saves: every edit lands, with a job or two, not one per save.
+    for id in 0..3 {
+        stash.fake.add_scene(scene(
+            &id.to_string(),
+            &format!("Burst {id}"),
+            &format!("/data/Movies/m{id}.mkv"),
+        ));
+    }
+    for round in 0..4 {
+        for id in 0..3u64 {
+            stash.fake.edit_scene(&id.to_string(), |s| {
+                s.insert("title".into(), json!(format!("Burst {id}.{round}")));
+            });
+            let doc = save(&stash, id);
+            assert_eq!(doc["output"]["queued"], true, "{doc}");
+        }
+    }
+    assert!(stash.fake.wait_for_jobs(Duration::from_secs(60)));
+    for id in 0..3 {
+        assert_eq!(
+            plex.title_of(&format!("/data/Movies/m{id}.mkv")),
+            Some(format!("Burst {id}.3"))
+        );
+    }
+    let jobs = stash.fake.jobs().len();
+    assert!((2..=6).contains(&jobs), "{jobs} jobs for 12 saves");
+    assert!(stash.queued_keys().is_empty());
+}
+
+#[test]
+fn with_sync_by_itself_off_a_save_only_queues() {
+    let plex = Plex::start(1, ServerPhase::Ready);
+    let stash = stash_with_plugin(vec![]);
+    stash.quick_config();
+    stash.settings_for(&plex, json!({ "auto_process": false }));
+    stash
+        .fake
+        .add_scene(scene("0", "Queued only", "/data/Movies/m0.mkv"));
+    let doc = save(&stash, 0);
+    assert_eq!(doc["output"]["drain"], "off", "{doc}");
+    assert!(stash.fake.jobs().is_empty());
+    assert_eq!(stash.queued_keys(), ["scene-0"]);
+    assert_ne!(
+        plex.title_of("/data/Movies/m0.mkv").as_deref(),
+        Some("Queued only")
+    );
+}
+
+#[test]
+fn saves_at_random_moments_beside_finishing_drains_strand_no_job() {
+    let plex = Plex::start(8, ServerPhase::Ready);
+    let stash = stash_with_plugin(vec![]);
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    for id in 0..8 {
+        stash.fake.add_scene(scene(
+            &id.to_string(),
+            "v0",
+            &format!("/data/Movies/m{id}.mkv"),
+        ));
+    }
+    let mut next = rng();
+    let mut last = std::collections::BTreeMap::new();
+    for n in 0..40u64 {
+        let id = next(8);
+        let title = format!("v{}", n + 1);
+        stash.fake.edit_scene(&id.to_string(), |s| {
+            s.insert("title".into(), json!(title.clone()));
+        });
+        let doc = save(&stash, id);
+        assert_eq!(doc["output"]["queued"], true, "{doc}");
+        last.insert(id, title);
+        // Saves land before, during and just as a drain ends.
+        std::thread::sleep(Duration::from_millis(next(120)));
+    }
+    assert!(stash.fake.wait_for_jobs(Duration::from_secs(90)));
+    for (id, title) in &last {
+        assert_eq!(
+            plex.title_of(&format!("/data/Movies/m{id}.mkv")).as_deref(),
+            Some(title.as_str()),
+            "scene {id}"
+        );
+    }
+    assert!(stash.queued_keys().is_empty(), "{:?}", stash.queued_keys());
+}
+
+#[test]
+fn a_save_while_a_drain_is_letting_go_is_synced_by_that_drain() {
+    let plex = Plex::start(2, ServerPhase::Ready);
+    // The drain lingers a second between its last look at the queue and letting go.
+    let stash = stash_with_plugin(vec![("PLEXSYNC_TEST_HOLD_MS".into(), "1000".into())]);
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    stash
+        .fake
+        .add_scene(scene("0", "Before", "/data/Movies/m0.mkv"));
+    stash
+        .fake
+        .add_scene(scene("1", "During", "/data/Movies/m1.mkv"));
+    save(&stash, 0);
+    assert!(crate::harness::eventually(Duration::from_secs(20), || {
+        plex.title_of("/data/Movies/m0.mkv").as_deref() == Some("Before")
+    }));
+    // The drain has synced everything and is about to let go: the hook sees it running, so
+    // asks Stash for nothing.
+    let doc = save(&stash, 1);
+    assert_eq!(doc["output"]["drain"], "a worker is running", "{doc}");
+    assert!(stash.fake.wait_for_jobs(Duration::from_secs(30)));
+    assert_eq!(stash.fake.jobs().len(), 1);
+    assert_eq!(
+        plex.title_of("/data/Movies/m1.mkv").as_deref(),
+        Some("During")
+    );
+}
+
+#[test]
+fn with_keep_edits_made_in_plex_later_saves_still_land_and_a_field_locked_in_plex_is_kept() {
+    let plex = Plex::start(1, ServerPhase::Ready);
+    let stash = stash_with_plugin(vec![]);
+    stash.quick_config();
+    stash.settings_for(&plex, json!({ "preserve_plex_edits": true }));
+    let file = "/data/Movies/m0.mkv";
+    let mut first = scene("0", "Sintel v1", file);
+    first["details"] = json!("Stash's summary v1");
+    stash.fake.add_scene(first);
+    let doc = save(&stash, 0);
+    assert!(doc["error"].is_null(), "{doc}");
+    assert!(stash.fake.wait_for_jobs(Duration::from_secs(30)));
+    assert_eq!(plex.title_of(file).as_deref(), Some("Sintel v1"));
+    // The user edits the summary in Plex, which locks it.
+    let key = plex.key_of(file);
+    assert!(
+        plex.fake
+            .with_library(|l| l.edit(&key, &[("summary.value", "Mine"), ("summary.locked", "1")]))
+    );
+    stash.fake.edit_scene("0", |s| {
+        s.insert("title".into(), json!("Sintel v2"));
+        s.insert("details".into(), json!("Stash's summary v2"));
+    });
+    let doc = save(&stash, 0);
+    assert!(doc["error"].is_null(), "{doc}");
+    assert!(stash.fake.wait_for_jobs(Duration::from_secs(30)));
+    let item = plex.fake.item(&key).unwrap();
+    assert_eq!(
+        item["title"], "Sintel v2",
+        "plexsync's own write did not lock it"
+    );
+    assert_eq!(item["summary"], "Mine", "the user's locked field is theirs");
+    let locked: Vec<&str> = item["Field"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(locked, ["summary"], "plexsync locked nothing itself");
+}
+
+#[test]
+fn keep_edits_with_lock_written_set_on_is_one_clear_error_naming_both_places() {
+    let stash = Stash::with_session();
+    std::fs::create_dir_all(stash.data_dir()).unwrap();
+    std::fs::write(
+        stash.data_dir().join("config.toml"),
+        "[policy.engine.sync]\nlock_written = true\n",
+    )
+    .unwrap();
+    stash.fake.add_scene(scene("5", "x", "/data/Movies/x.mkv"));
+    stash.fake.set_plugin_settings(
+        "plexsync",
+        json!({ "plex_url": "http://127.0.0.1:9", "plex_token": "t", "preserve_plex_edits": true }),
+    );
+    let run = plugin(&stash.hook(5, "Scene.Update.Post", Value::Null));
+    let doc = check_protocol(&run);
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains("Keep edits made in Plex is on in Stash") && error.contains("lock_written"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("--"),
+        "no command-line flag in Stash: {error}"
+    );
+}
+
+/// `secs` as Stash writes it in a zone `offset` seconds east of UTC: `…-05:00`.
+fn local_time(secs: u64, offset: i64) -> String {
+    let utc = rfc3339((secs as i64 + offset) as u64);
+    let sign = if offset < 0 { '-' } else { '+' };
+    let (h, m) = (offset.abs() / 3_600, offset.abs() % 3_600 / 60);
+    format!("{}{sign}{h:02}:{m:02}", utc.trim_end_matches('Z'))
+}
+
+#[test]
+fn sync_recent_cuts_off_in_the_zone_stash_writes_its_times_in() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (day, hour) = (86_400, 3_600);
+    // Zones without summer time, either side of UTC.
+    for (zone, offset) in [
+        ("America/Bogota", -5 * hour as i64),
+        ("Asia/Kolkata", 19_800),
+    ] {
+        let stash = Stash::with_session();
+        for (id, age) in [(1, 7 * day - 2 * hour), (2, 7 * day + 2 * hour), (3, day)] {
+            let mut s = scene(&id.to_string(), "x", &format!("/data/Movies/m{id}.mkv"));
+            s["updated_at"] = json!(local_time(now - age, offset));
+            stash.fake.add_scene(s);
+        }
+        let recent = stash.input(json!({ "mode": "sync_recent", "days": "7" }));
+        let run = Plexsync::new()
+            .env("TZ", zone)
+            .stdin(&recent)
+            .run(&["stash"]);
+        let doc = check_protocol(&run);
+        assert!(doc["error"].is_null(), "{zone}: {doc}");
+        let keys = stash.queued_keys();
+        assert_eq!(keys, ["scene-1", "scene-3"], "{zone}");
     }
 }

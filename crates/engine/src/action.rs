@@ -220,3 +220,15 @@ pub struct RunStats {
     /// Partial scans asked for.
     pub scans: u64,
 }
+
+impl std::ops::AddAssign for RunStats {
+    fn add_assign(&mut self, other: RunStats) {
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.retried += other.retried;
+        self.dead_lettered += other.dead_lettered;
+        self.lease_lost += other.lease_lost;
+        self.probes += other.probes;
+        self.scans += other.scans;
+    }
+}

@@ -55,6 +55,10 @@ pub struct Knobs {
     /// `plexsync process` gives up when Plex has been down this long with jobs waiting
     /// (`None`: it waits for Plex however long it takes).
     pub max_outage_wait_ms: Option<u64>,
+    /// A drain with nothing ready waits for a retry due within this long, rather than stop
+    /// (`None`: it stops). The Stash plugin's automatic drain sets it, so that an edit whose
+    /// first attempt failed still reaches Plex without another save.
+    pub settle_ms: Option<u64>,
     /// Whether a failure that comes from an outage (a timeout, a 5xx, maintenance) spends one
     /// of a job's retries, so that a long outage can send it to the dead-letter queue. Off:
     /// the breaker protects Plex, and the job waits. The predecessor: on.
@@ -84,8 +88,18 @@ pub struct SyncOptions {
     pub fields: Vec<Field>,
     /// Leave alone a field that is locked in Plex (edited there by hand).
     pub preserve_plex_edits: bool,
-    /// Lock every field written, so Plex's agents do not overwrite it.
-    pub lock_written: bool,
+    /// Lock every field written, so Plex's agents do not overwrite it. Unset: on, unless
+    /// `preserve_plex_edits` is (then a lock in Plex means a person's edit, and plexsync's
+    /// own locks would read as one: see [`SyncOptions::locks_written`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_written: Option<bool>,
+}
+
+impl SyncOptions {
+    /// Whether the fields written are locked.
+    pub fn locks_written(&self) -> bool {
+        self.lock_written.unwrap_or(!self.preserve_plex_edits)
+    }
 }
 
 impl Default for SyncOptions {
@@ -93,7 +107,7 @@ impl Default for SyncOptions {
         SyncOptions {
             fields: Field::ALL.to_vec(),
             preserve_plex_edits: false,
-            lock_written: true,
+            lock_written: None,
         }
     }
 }
@@ -111,6 +125,7 @@ impl Default for Knobs {
             summary_cap_ms: 3_600_000,
             probe_on_invocation_ms: None,
             max_outage_wait_ms: Some(30 * 60_000),
+            settle_ms: None,
             outage_failures_spend_retries: false,
             informational_probes: false,
             probe_closes_half_open: false,
@@ -244,14 +259,18 @@ impl Policy {
                 k.summary_cap_ms, k.summary_interval_ms
             ));
         }
-        if k.idle_recheck_ms == 0 || k.summary_interval_ms == 0 || k.poll_ms == Some(0) {
+        if k.idle_recheck_ms == 0
+            || k.summary_interval_ms == 0
+            || k.poll_ms == Some(0)
+            || k.settle_ms == Some(0)
+        {
             return problem(
-                "engine.idle_recheck_ms, engine.summary_interval_ms and engine.poll_ms must be at least 1"
+                "engine.idle_recheck_ms, engine.summary_interval_ms, engine.poll_ms and engine.settle_ms must be at least 1"
                     .into(),
             );
         }
-        if k.sync.preserve_plex_edits && k.sync.lock_written {
-            return problem("engine.sync.preserve_plex_edits and engine.sync.lock_written cannot both be on: plexsync would take its own locks for edits made in Plex, and never sync those fields again".into());
+        if k.sync.preserve_plex_edits && k.sync.lock_written == Some(true) {
+            return problem("engine.sync.preserve_plex_edits and engine.sync.lock_written cannot both be on: plexsync's own locks would read as edits made in Plex, and those fields would never be synced again; leave lock_written out (it is off when preserve_plex_edits is on)".into());
         }
         if k.sync.fields.is_empty() {
             return problem("engine.sync.fields names no field: nothing would be synced".into());

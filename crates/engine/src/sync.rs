@@ -58,7 +58,7 @@ pub async fn sync_job<P: Plex>(
 }
 
 /// The edit the settings allow: only the fields enabled, and with `preserve_plex_edits`
-/// none that is locked in Plex; locked when written if `lock_written`.
+/// none that is locked in Plex; locked when written if [`SyncOptions::locks_written`].
 pub fn plan(edit: &MetadataEdit, item: &Item, options: &SyncOptions) -> MetadataEdit {
     let allowed = |field: Field| {
         options.fields.contains(&field) && !(options.preserve_plex_edits && item.is_locked(field))
@@ -84,7 +84,7 @@ pub fn plan(edit: &MetadataEdit, item: &Item, options: &SyncOptions) -> Metadata
     };
     planned.lock = Field::ALL
         .into_iter()
-        .filter(|field| allowed(*field) && (options.lock_written || edit.lock.contains(field)))
+        .filter(|field| allowed(*field) && (options.locks_written() || edit.lock.contains(field)))
         .collect();
     planned
 }

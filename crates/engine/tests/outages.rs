@@ -5,7 +5,7 @@
 mod support;
 
 use breaker_core::{Cause, State};
-use engine::{ErrorClass, Event, JobOutcome, Mode, Policy, StopReason};
+use engine::{Clock, ErrorClass, Event, JobOutcome, Mode, Policy, StopReason};
 use support::*;
 
 const SECOND: u64 = 1_000;
@@ -224,6 +224,47 @@ fn a_file_plex_has_not_scanned_gets_one_partial_scan_per_folder() {
     // The first job's miss brought the scan; the other two were found at once.
     assert_eq!(retried.len(), 1);
     assert!(world.queue.jobs().unwrap().is_empty());
+}
+
+#[test]
+fn a_settling_drain_waits_for_a_retry_due_soon_and_a_plain_one_stops() {
+    for settle in [None, Some(10 * MINUTE), Some(10 * SECOND)] {
+        let mut world = World::new(vec![], 0);
+        let file = "/data/Movies/new/movie-0.mkv".to_owned();
+        world
+            .plex
+            .unscanned
+            .borrow_mut()
+            .insert(file.clone(), item("500", "Unscanned", &file));
+        let mut fresh = job(0, "Fresh");
+        fresh.files = vec![file];
+        enqueue(&mut world.queue, &fresh, T0);
+        let mut policy = quick();
+        policy.retry.not_found = scheduler::RetryRule::Backoff {
+            backoff: scheduler::Backoff::new(30_000, 2.0, 600_000, scheduler::Jitter::None)
+                .unwrap(),
+            max_retries: 12,
+        };
+        policy.engine.settle_ms = settle;
+        let reason = world.run(policy, Mode::Drain, 5);
+        assert_eq!(reason, StopReason::Drained, "{settle:?}");
+        let synced = world.plex.seen.borrow().edits.len();
+        match settle {
+            // The retry 30 s after the scan is within 10 minutes: waited for, and synced.
+            Some(window) if window >= 30 * SECOND => {
+                assert_eq!(synced, 1, "{settle:?}");
+                assert!(world.queue.jobs().unwrap().is_empty());
+                let waited = world.clock.now() - T0;
+                assert!((30 * SECOND..MINUTE).contains(&waited), "{waited}");
+            }
+            // Nothing waits: the job stays queued for its retry.
+            _ => {
+                assert_eq!(synced, 0, "{settle:?}");
+                assert_eq!(world.queue.jobs().unwrap().len(), 1);
+                assert!(world.clock.now() - T0 < 30 * SECOND);
+            }
+        }
+    }
 }
 
 #[test]

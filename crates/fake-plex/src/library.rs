@@ -305,6 +305,17 @@ impl Library {
         item
     }
 
+    /// Edits one item as a person does in Plex's own interface (which locks what it changes,
+    /// given `field.locked=1`), with the same pairs an edit request carries; `false` if there
+    /// is no such item.
+    pub fn edit(&mut self, rating_key: &str, pairs: &[(&str, &str)]) -> bool {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.apply(rating_key, &pairs)
+    }
+
     /// Applies an edit's query pairs to one item as Plex does: `field.value` sets a field,
     /// `field.locked` (1 or 0) locks or unlocks it, `tag[i].tag.tag` replaces a tag list (in
     /// the order of `i`, not of the query), `tag[].tag.tag-` removes tags (a comma-separated

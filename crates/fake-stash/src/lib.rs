@@ -1,6 +1,8 @@
 //! A fake Stash on loopback: the GraphQL queries plexsync makes (`findScene`, `findScenes`
 //! with paging and an `updated_at` filter, `configuration { plugins }`), answered from scenes
-//! the test sets up, with Stash's session-cookie or API-key authentication.
+//! the test sets up, with Stash's session-cookie or API-key authentication; and
+//! `runPluginTask`, which runs the plugin as Stash runs it, one job at a time ([`Plugin`],
+//! [`Job`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -27,6 +29,11 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+mod runner;
+
+use runner::{Connection, Runner};
+pub use runner::{Job, JobStatus, Plugin};
+
 /// How the fake behaves.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -34,6 +41,8 @@ pub struct Options {
     pub session: Option<String>,
     /// An API key Stash accepts in the `ApiKey` header.
     pub api_key: Option<String>,
+    /// The plugin installed, which `runPluginTask` runs; none: the mutation is refused.
+    pub plugin: Option<Plugin>,
 }
 
 /// One request the fake received.
@@ -51,6 +60,8 @@ struct Shared {
     scenes: Mutex<Vec<Value>>,
     plugins: Mutex<Map<String, Value>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    runner: Option<Runner>,
+    connection: Option<Connection>,
 }
 
 /// A running fake Stash; it stops when dropped.
@@ -87,8 +98,19 @@ impl FakeStash {
     pub async fn start(options: Options) -> std::io::Result<FakeStash> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let connection = Connection {
+            scheme: "http",
+            port: addr.port(),
+            cookie: options.session.clone(),
+        };
+        let runner = options
+            .plugin
+            .clone()
+            .map(|plugin| Runner::new(plugin, connection.clone()));
         let shared = Arc::new(Shared {
             options,
+            runner,
+            connection: Some(connection),
             ..Shared::default()
         });
         let serving = shared.clone();
@@ -141,9 +163,43 @@ impl FakeStash {
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).clone()
     }
+
+    /// The jobs `runPluginTask` queued, oldest first.
+    pub fn jobs(&self) -> Vec<Job> {
+        self.shared
+            .runner
+            .as_ref()
+            .map(Runner::jobs)
+            .unwrap_or_default()
+    }
+
+    /// Waits until every job queued so far has finished, at most `limit`; whether they had.
+    pub fn wait_for_jobs(&self, limit: std::time::Duration) -> bool {
+        self.shared
+            .runner
+            .as_ref()
+            .is_none_or(|r| r.wait_idle(limit))
+    }
+
+    /// The input document Stash writes for its plugin with `args` (for a hook, `args` holds
+    /// its `hookContext`), as a job of the fake's would get it. Panics without a plugin.
+    pub fn plugin_input(&self, args: Value) -> Value {
+        let plugin = self
+            .shared
+            .options
+            .plugin
+            .as_ref()
+            .expect("the fake Stash was started with a plugin");
+        let connection = self.shared.connection.as_ref().expect("set at start");
+        let args = match args {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        runner::input(plugin, connection, &args)
+    }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -213,6 +269,29 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             .find(|s| s["id"] == id.as_str())
             .cloned();
         data.insert("findScene".into(), found.unwrap_or(Value::Null));
+    }
+    if query.contains("runPluginTask(") {
+        let text = |name: &str| variables[name].as_str().map(str::to_owned);
+        let args = match &variables["args"] {
+            Value::Object(map) => map.clone(),
+            _ => Map::new(),
+        };
+        let queued = match (&shared.options.plugin, &shared.runner, text("plugin")) {
+            (Some(plugin), Some(runner), Some(id)) if id == plugin.id => runner.queue(
+                plugin,
+                text("task").as_deref(),
+                text("description").as_deref(),
+                args,
+            ),
+            (_, _, id) => Err(format!("no plugin with ID {}", id.unwrap_or_default())),
+        };
+        return match queued {
+            Ok(job) => reply(StatusCode::OK, json!({ "data": { "runPluginTask": job } })),
+            Err(message) => reply(
+                StatusCode::OK,
+                json!({ "errors": [{ "message": message }], "data": null }),
+            ),
+        };
     }
     if query.contains("configuration") && query.contains("plugins(include:") {
         let plugins = lock(&shared.plugins);

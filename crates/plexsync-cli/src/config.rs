@@ -65,11 +65,19 @@ impl Origin {
         }
     }
 
+    /// How to set the data directory from here.
+    fn data_dir_hint(self) -> &'static str {
+        match self {
+            Origin::CommandLine => "set PLEXSYNC_DATA_DIR or pass --data-dir",
+            Origin::StashPlugin => "set it in Stash (Settings → Plugins → plexsync → Data folder)",
+        }
+    }
+
     /// How to set the Plex token from here.
     fn plex_token_hint(self) -> &'static str {
         match self {
             Origin::CommandLine => "set PLEX_TOKEN, pass --plex-token-file,",
-            Origin::StashPlugin => "set it in Stash (Settings → Plugins → plexsync → Plex Token)",
+            Origin::StashPlugin => "set it in Stash (Settings → Plugins → plexsync → Plex token)",
         }
     }
 }
@@ -127,6 +135,8 @@ pub struct Paths {
     pub client_id: PathBuf,
     /// One drainer at a time.
     pub worker_lock: PathBuf,
+    /// A drain was asked of Stash, and has not started yet.
+    pub drain_requested: PathBuf,
 }
 
 impl Paths {
@@ -137,6 +147,7 @@ impl Paths {
             queue: data_dir.join("queue"),
             client_id: data_dir.join("client-id"),
             worker_lock: data_dir.join("worker.lock"),
+            drain_requested: data_dir.join("drain-requested"),
             data_dir,
         }
     }
@@ -159,7 +170,10 @@ pub fn resolve(overrides: &Overrides, env: &Env) -> Result<Settings, ConfigError
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) if !dir.trim().is_empty() => PathBuf::from(dir),
         _ => default_data_dir(env).ok_or_else(|| {
-            problem("cannot tell where to keep plexsync's data: set PLEXSYNC_DATA_DIR or pass --data-dir")
+            problem(format!(
+                "cannot tell where to keep plexsync's data: {}",
+                overrides.origin.data_dir_hint()
+            ))
         })?,
     };
     let paths = Paths::new(data_dir);
@@ -174,9 +188,15 @@ pub fn resolve(overrides: &Overrides, env: &Env) -> Result<Settings, ConfigError
     if let Some(preserve) = overrides.preserve_plex_edits {
         policy.engine.sync.preserve_plex_edits = preserve;
     }
-    policy
-        .check()
-        .map_err(|e| problem(format!("{}: [policy]: {e}", file_path.display())))?;
+    policy.check().map_err(|e| {
+        let hint = match (overrides.origin, overrides.preserve_plex_edits) {
+            (Origin::StashPlugin, Some(true)) if e.to_string().contains("preserve_plex_edits") => {
+                " (Keep edits made in Plex is on in Stash: turn it off there, or take lock_written out of this file)"
+            }
+            _ => "",
+        };
+        problem(format!("{}: [policy]: {e}{hint}", file_path.display()))
+    })?;
     let plex = plex_config(overrides, env, &file, &file_path, &paths);
     Ok(Settings {
         paths,

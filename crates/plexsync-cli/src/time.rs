@@ -13,6 +13,29 @@ pub(crate) fn rfc3339(ms: u64) -> String {
     )
 }
 
+/// `ms` as Stash writes its own times: RFC 3339 in the system's time zone (`2026-11-28T02:58:37+01:00`,
+/// or `Z` when the zone's offset is zero, as Go writes it), to the second. Stash stores
+/// `updated_at` so and compares it as text; a cut-off written in UTC would be off by the
+/// zone's offset.
+pub(crate) fn stash_time(ms: u64) -> String {
+    let zone = jiff::tz::TimeZone::system();
+    let at = jiff::Timestamp::from_millisecond(ms as i64).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    stash_time_in(at, &zone)
+}
+
+fn stash_time_in(at: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    let local = at.to_zoned(zone.clone());
+    let offset = local.offset().seconds();
+    let clock = local.strftime("%Y-%m-%dT%H:%M:%S");
+    if offset == 0 {
+        format!("{clock}Z")
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let (h, m) = (offset.abs() / 3_600, offset.abs() % 3_600 / 60);
+        format!("{clock}{sign}{h:02}:{m:02}")
+    }
+}
+
 /// `3 min ago`, `in 20 s`, `just now`.
 pub(crate) fn ago(then: u64, now: u64) -> String {
     if then > now {
@@ -138,5 +161,26 @@ mod tests {
         assert_eq!(ago(1_000, 1_500), "just now");
         assert_eq!(ago(0, 125_000), "2 min 5 s ago");
         assert_eq!(ago(10_000, 0), "in 10 s");
+    }
+}
+
+#[cfg(test)]
+mod stash_time_tests {
+    use super::stash_time_in;
+    use jiff::Timestamp;
+    use jiff::tz::TimeZone;
+
+    #[test]
+    fn times_are_written_in_the_zone_stash_writes_its_own_in() {
+        let at: Timestamp = "2026-07-01T12:00:00Z".parse().unwrap();
+        let winter: Timestamp = "2026-01-15T23:30:05Z".parse().unwrap();
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let new_york = TimeZone::get("America/New_York").unwrap();
+        let kolkata = TimeZone::get("Asia/Kolkata").unwrap();
+        assert_eq!(stash_time_in(at, &berlin), "2026-07-01T14:00:00+02:00");
+        assert_eq!(stash_time_in(winter, &berlin), "2026-01-16T00:30:05+01:00");
+        assert_eq!(stash_time_in(at, &new_york), "2026-07-01T08:00:00-04:00");
+        assert_eq!(stash_time_in(at, &kolkata), "2026-07-01T17:30:00+05:30");
+        assert_eq!(stash_time_in(at, &TimeZone::UTC), "2026-07-01T12:00:00Z");
     }
 }

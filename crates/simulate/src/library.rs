@@ -125,7 +125,7 @@ impl Library {
 fn shows(edit: &MetadataEdit, item: &Item, options: &SyncOptions, kept: &[String]) -> bool {
     let checked =
         |f: Field| options.fields.contains(&f) && !kept.iter().any(|k| k == f.plex_name());
-    let locked = |f: Field| !options.lock_written || item.is_locked(f);
+    let locked = |f: Field| !options.locks_written() || item.is_locked(f);
     let scalar = |f: Field, want: &Option<String>, have: &Option<String>| {
         want.is_none() || !checked(f) || (want == have && locked(f))
     };

@@ -123,6 +123,28 @@ impl Stash {
             .map_err(|e| self.answer(format!("sent a list of scenes that is not understood: {e}")))
     }
 
+    /// Queues a run of `plugin` in Stash's job queue, as its task `task` (whose default
+    /// arguments Stash applies) or, without one, with `args` alone; returns the job's id at
+    /// once. The job shows in Stash's task list with its progress, and can be cancelled there.
+    pub async fn run_plugin_task(
+        &self,
+        plugin: &str,
+        task: Option<&str>,
+        description: &str,
+        args: Value,
+    ) -> Result<String, Error> {
+        let query = "mutation PlexsyncRunTask($plugin: ID!, $task: String, $description: String, $args: Map) { runPluginTask(plugin_id: $plugin, task_name: $task, description: $description, args_map: $args) }";
+        let variables = json!({
+            "plugin": plugin, "task": task, "description": description, "args": args,
+        });
+        let mut data = self.query(query, variables).await?;
+        match data.remove("runPluginTask") {
+            Some(Value::String(id)) => Ok(id),
+            Some(Value::Number(id)) => Ok(id.to_string()),
+            _ => Err(self.answer("answered runPluginTask without a job id".into())),
+        }
+    }
+
     fn answer(&self, what: String) -> Error {
         Error::Answer {
             url: self.url.clone(),

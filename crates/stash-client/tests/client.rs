@@ -69,6 +69,7 @@ async fn refusals_and_silence_say_what_happened_without_the_credentials() {
     let fake = FakeStash::start(Options {
         session: Some("right".into()),
         api_key: Some("the-api-key".into()),
+        ..Options::default()
     })
     .await
     .unwrap();

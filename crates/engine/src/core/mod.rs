@@ -310,7 +310,7 @@ impl Engine {
                 self.wait(until, now)
             }
             State::Closed if self.nothing_ready => match self.mode {
-                Mode::Drain => Action::Stop(StopReason::Drained),
+                Mode::Drain => self.drained(now),
                 Mode::Run => self.idle(now),
             },
             // A job just met an outage: look before sending the next one.
@@ -341,6 +341,22 @@ impl Engine {
         }
         self.forget_queue();
         self.take()
+    }
+
+    /// A drain with nothing ready: stop, unless `settle_ms` says to wait for a retry due
+    /// soon (then wait as a long-running worker would, for it or for a new job).
+    fn drained(&mut self, now: u64) -> Action {
+        let Some(window) = self.policy.engine.settle_ms else {
+            return Action::Stop(StopReason::Drained);
+        };
+        let Some(counts) = self.queue else {
+            return Action::Inspect;
+        };
+        match counts.earliest_retry_at {
+            Some(at) if at <= now.saturating_add(window) => self.idle(now),
+            _ if counts.ready > 0 => self.idle(now),
+            _ => Action::Stop(StopReason::Drained),
+        }
     }
 
     fn take(&self) -> Action {

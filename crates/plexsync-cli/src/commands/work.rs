@@ -32,7 +32,11 @@ pub(crate) async fn run(
     max_outage_ms: Option<Option<u64>>,
 ) -> Result<ExitCode, Failure> {
     let started = Instant::now();
-    let (reason, s, mut progress) = work(settings, mode, max_outage_ms, |expected| {
+    let limits = Limits {
+        max_outage_ms,
+        settle_ms: None,
+    };
+    let (reason, s, mut progress) = work(settings, mode, limits, |expected| {
         Progress::new(mode, expected)
     })
     .await?;
@@ -63,29 +67,50 @@ pub(crate) fn summary(s: &RunStats, took: Duration) -> String {
     )
 }
 
+/// What a run may change of the policy's limits.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Limits {
+    /// `--max-outage`: `Some(None)` waits for Plex however long it takes.
+    pub(crate) max_outage_ms: Option<Option<u64>>,
+    /// Wait for retries due within this long before a drain stops (the Stash plugin's
+    /// automatic drain).
+    pub(crate) settle_ms: Option<u64>,
+}
+
 /// Holds the worker lock and runs the engine in `mode` against the real Plex, the disk queue
 /// and the wall clock until it stops; `sink` is made from the number of jobs ready at the start.
+///
+/// A drain that ends lets go of the worker lock and then looks at the queue once more: a job
+/// queued meanwhile by a hook that saw the lock held, and so asked no one else, is drained
+/// too (by this worker, or by the one that took the lock).
 pub(crate) async fn work<S: EventSink>(
     settings: &Settings,
     mode: Mode,
-    max_outage_ms: Option<Option<u64>>,
+    limits: Limits,
     sink: impl FnOnce(usize) -> S,
 ) -> Result<(StopReason, RunStats, S), Failure> {
     let config = settings.plex()?;
     let mut policy = settings.policy.clone();
-    if let Some(limit) = max_outage_ms {
+    if let Some(limit) = limits.max_outage_ms {
         policy.engine.max_outage_wait_ms = limit;
+    }
+    if let Some(settle) = limits.settle_ms {
+        policy.engine.settle_ms = Some(settle);
     }
     let paths = &settings.paths;
     // Before anything is created: a state file from a newer plexsync is refused untouched.
     let mut states = writable_state(paths)?;
-    let _worker = WorkerLock::try_acquire(&paths.worker_lock).map_err(|e| match e {
-        persist::Error::Held { pid, .. } => Failure::Busy(format!(
-            "another plexsync{} is already processing the queue; it will sync what is queued",
-            pid.map_or(String::new(), |pid| format!(" (pid {pid})"))
-        )),
-        other => Failure::Failed(other.to_string()),
-    })?;
+    let mut worker = Some(
+        WorkerLock::try_acquire(&paths.worker_lock).map_err(|e| match e {
+            persist::Error::Held { pid, .. } => Failure::Busy(format!(
+                "another plexsync{} is already processing the queue; it will sync what is queued",
+                pid.map_or(String::new(), |pid| format!(" (pid {pid})"))
+            )),
+            other => Failure::Failed(other.to_string()),
+        })?,
+    );
+    // A drain asked of Stash by a hook has started: this one.
+    let _ = std::fs::remove_file(&paths.drain_requested);
     crate::paths::keep_client_id(paths);
     let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
     let mut queue = open_queue(paths)?;
@@ -113,9 +138,10 @@ pub(crate) async fn work<S: EventSink>(
     }
     first_contact(&client, reached.as_ref(), &mut states).await?;
     let expected = queue.stats(wall_ms()).map(|s| s.ready_now).unwrap_or(0);
-    let watch = (mode == Mode::Run).then_some(paths.queue.as_path());
+    // A long-running or settling worker wakes the moment a job is queued.
+    let watch =
+        (mode == Mode::Run || policy.engine.settle_ms.is_some()).then_some(paths.queue.as_path());
     let seed = wall_ms() ^ u64::from(std::process::id()).rotate_left(32);
-    let mut engine = Engine::new(policy, mode);
     let mut ports = Ports {
         plex: RealPlex::new(client),
         queue,
@@ -124,10 +150,43 @@ pub(crate) async fn work<S: EventSink>(
         events: sink(expected),
         rng: SmallRng::seed_from_u64(seed),
     };
-    let reason = drive(&mut engine, &mut ports)
-        .await
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    Ok((reason, engine.stats(), ports.events))
+    let mut total = RunStats::default();
+    let reason = loop {
+        let mut engine = Engine::new(policy.clone(), mode);
+        let reason = drive(&mut engine, &mut ports)
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        total += engine.stats();
+        if mode != Mode::Drain || reason != StopReason::Drained {
+            break reason;
+        }
+        // Tests widen the moment between the last look and letting go, to meet the race.
+        #[cfg(debug_assertions)]
+        if let Some(ms) = std::env::var("PLEXSYNC_TEST_HOLD_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        // Let go first, then look: a job queued before this look is seen by it; one queued
+        // after finds the lock free and asks for a drain of its own.
+        drop(worker.take());
+        let ready = ports.queue.stats(wall_ms()).map_or(0, |s| s.ready_now);
+        if ready == 0 {
+            break reason;
+        }
+        match WorkerLock::try_acquire(&paths.worker_lock) {
+            Ok(lock) => worker = Some(lock),
+            // Another worker took it, and the jobs with it.
+            Err(_) => break reason,
+        }
+        tracing::debug!(
+            "{} queued while the drain was ending; draining {} too",
+            engine::count(ready as u64, "job was", "jobs were"),
+            if ready == 1 { "it" } else { "them" }
+        );
+    };
+    Ok((reason, total, ports.events))
 }
 
 /// Says once what reading the queue found: damage (a warning), files kept aside, and files

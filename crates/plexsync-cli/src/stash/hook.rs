@@ -1,11 +1,13 @@
-//! A hook: fetch the scene (and the settings, in the same request), queue its job, exit.
-//! No draining, no Plex, no worker lock: the user's save in Stash waits for this process.
+//! A hook: fetch the scene (and the settings, in the same request), queue its job, ask Stash
+//! to run the drain as one of its jobs, exit. No draining here, no Plex, no worker lock: the
+//! user's save in Stash waits for this process.
 
 use engine::wall_ms;
 use serde_json::{Value, json};
 
 use stash_client::{HookContext, Input, Stash};
 
+use super::drain::{self, Asked};
 use super::scene::{PluginSettings, job};
 use super::{PLUGIN_ID, api_key, resolve};
 use crate::commands::open_queue;
@@ -53,5 +55,21 @@ pub(super) async fn run(input: &Input, hook: &HookContext, env: &Env) -> Result<
             .map(|t| format!(" ({t})"))
             .unwrap_or_default()
     );
-    Ok(json!({ "queued": true, "scene": id, "job": job_id.get() }))
+    let drain = if plugin.auto_process {
+        match drain::request(&stash, &settings.paths).await {
+            Ok(Asked::Queued(job)) => {
+                tracing::debug!("asked Stash to sync it (job {job})");
+                json!({ "queued_job": job })
+            }
+            Ok(Asked::WorkerRunning) => json!("a worker is running"),
+            Ok(Asked::Pending) => json!("already asked"),
+            Err(why) => {
+                tracing::warn!("{why}");
+                json!({ "error": why })
+            }
+        }
+    } else {
+        json!("off")
+    };
+    Ok(json!({ "queued": true, "scene": id, "job": job_id.get(), "drain": drain }))
 }

@@ -5,6 +5,7 @@
 //! Standard output carries exactly one `{"output": …, "error": …}` object, whatever happens,
 //! a panic included; everything else goes to standard error as Stash log lines.
 
+mod drain;
 mod hook;
 pub(crate) mod log;
 mod scene;
@@ -252,11 +253,12 @@ mod plugin_file {
             .iter()
             .map(|(k, s)| (k.as_str(), s.kind.as_str()))
             .collect();
-        let mut read = SETTINGS.to_vec();
+        let mut read: Vec<(&str, &str)> = SETTINGS.iter().map(|(k, t, _)| (*k, *t)).collect();
         read.sort();
         assert_eq!(declared, read);
         for (key, setting) in &p.settings {
-            assert!(!setting.display_name.is_empty(), "{key}");
+            let shown = SETTINGS.iter().find(|(k, _, _)| k == key).unwrap().2;
+            assert_eq!(setting.display_name, shown, "{key}: messages name it so");
             assert!(
                 setting
                     .description

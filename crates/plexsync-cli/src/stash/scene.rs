@@ -5,15 +5,27 @@ use plex_client::MetadataEdit;
 use serde_json::{Map, Value};
 use stash_client::{Named, Scene};
 
-/// The settings plexsync.yml declares, with their Stash types: the keys [`PluginSettings`] reads.
-pub(crate) const SETTINGS: &[(&str, &str)] = &[
-    ("plex_url", "STRING"),
-    ("plex_token", "STRING"),
-    ("path_map", "STRING"),
-    ("collection_from_studio", "BOOLEAN"),
-    ("preserve_plex_edits", "BOOLEAN"),
-    ("data_dir", "STRING"),
+/// The settings plexsync.yml declares, with their Stash types and the names Stash shows: the
+/// keys [`PluginSettings`] reads.
+pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
+    ("plex_url", "STRING", "Plex URL"),
+    ("plex_token", "STRING", "Plex token"),
+    ("path_map", "STRING", "Path map"),
+    ("collection_from_studio", "BOOLEAN", "Studio as collection"),
+    ("preserve_plex_edits", "BOOLEAN", "Keep edits made in Plex"),
+    ("auto_process", "BOOLEAN", "Sync by itself"),
+    ("data_dir", "STRING", "Data folder"),
 ];
+
+/// Where a user changes the setting `key` in Stash, e.g. "Settings → Plugins → plexsync →
+/// Path map".
+pub(crate) fn where_to_set(key: &str) -> String {
+    let shown = SETTINGS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or(key, |(_, _, shown)| *shown);
+    format!("Settings → Plugins → plexsync → {shown}")
+}
 
 /// The plugin's settings as saved in Stash (only saved values come back: the rest are `None`).
 #[derive(Debug, Default)]
@@ -24,13 +36,15 @@ pub(crate) struct PluginSettings {
     pub(crate) path_map: PathMap,
     pub(crate) collection_from_studio: bool,
     pub(crate) preserve_plex_edits: Option<bool>,
+    /// Queue a Process Queue run in Stash after a hook queued a job (on unless turned off).
+    pub(crate) auto_process: bool,
 }
 
 impl PluginSettings {
     /// Reads the settings map; an unusable value is an error that names the setting.
     pub(crate) fn from_map(map: &Map<String, Value>) -> Result<PluginSettings, String> {
         for key in map.keys() {
-            if !SETTINGS.iter().any(|(known, _)| known == key) {
+            if !SETTINGS.iter().any(|(known, _, _)| known == key) {
                 // A setting saved by another version of plexsync.yml.
                 tracing::warn!(
                     "ignoring the plexsync setting {key}, which this plexsync does not know"
@@ -50,7 +64,8 @@ impl PluginSettings {
                     Ok(Some(false))
                 }
                 Some(other) => Err(format!(
-                    "the plexsync setting {key} must be on or off, not {other}"
+                    "the plexsync setting {} must be on or off, not {other}",
+                    where_to_set(key)
                 )),
             }
         };
@@ -61,6 +76,7 @@ impl PluginSettings {
             path_map: PathMap::parse(text("path_map").as_deref().unwrap_or(""))?,
             collection_from_studio: flag("collection_from_studio")?.unwrap_or(false),
             preserve_plex_edits: flag("preserve_plex_edits")?,
+            auto_process: flag("auto_process")?.unwrap_or(true),
         })
     }
 }
@@ -80,13 +96,15 @@ impl PathMap {
         {
             let Some((from, to)) = entry.split_once("=>") else {
                 return Err(format!(
-                    "the plexsync setting path_map has {entry:?}: write it as /stash/path/ => /plex/path/"
+                    "the plexsync setting {} has {entry:?}: write it as /stash/path/ => /plex/path/",
+                    where_to_set("path_map")
                 ));
             };
             let (from, to) = (from.trim(), to.trim());
             if from.is_empty() || to.is_empty() {
                 return Err(format!(
-                    "the plexsync setting path_map has {entry:?}: both sides of => need a path"
+                    "the plexsync setting {} has {entry:?}: both sides of => need a path",
+                    where_to_set("path_map")
                 ));
             }
             pairs.push((from.to_owned(), to.to_owned()));
@@ -177,6 +195,7 @@ mod tests {
         let saved = json!({
             "plex_url": "http://plex:32400", "plex_token": "t", "path_map": "/a/ => /b/",
             "collection_from_studio": true, "preserve_plex_edits": false, "data_dir": "d",
+            "auto_process": false,
         });
         let Value::Object(map) = saved else {
             unreachable!()
@@ -189,12 +208,20 @@ mod tests {
         assert_eq!(s.path_map.apply("/a/x.mkv"), "/b/x.mkv");
         assert!(s.collection_from_studio);
         assert_eq!(s.preserve_plex_edits, Some(false));
+        assert!(!s.auto_process);
+        assert!(
+            PluginSettings::from_map(&Map::new()).unwrap().auto_process,
+            "on unless turned off"
+        );
         let bad = json!({ "collection_from_studio": 3 });
         let Value::Object(bad) = bad else {
             unreachable!()
         };
         let error = PluginSettings::from_map(&bad).unwrap_err();
-        assert!(error.contains("collection_from_studio"), "{error}");
+        assert!(
+            error.contains("Settings → Plugins → plexsync → Studio as collection"),
+            "named as Stash shows it: {error}"
+        );
     }
 
     #[test]
@@ -206,7 +233,7 @@ mod tests {
         assert_eq!(PathMap::parse("  ").unwrap(), PathMap::default());
         for bad in ["/data/", "=> /x/", "/x/ =>"] {
             let error = PathMap::parse(bad).unwrap_err();
-            assert!(error.contains("path_map"), "{error}");
+            assert!(error.contains("Path map"), "{error}");
         }
     }
 

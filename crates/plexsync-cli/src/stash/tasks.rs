@@ -12,7 +12,7 @@ use stash_client::{Input, Stash};
 use super::scene::{PluginSettings, job};
 use super::{PLUGIN_ID, api_key, log, resolve};
 use crate::commands::health::{self, Breaker};
-use crate::commands::{open_queue, peek_state, read_queue, state_file, work};
+use crate::commands::{Failure, open_queue, peek_state, read_queue, state_file, work};
 use crate::config::{Env, Settings};
 use crate::logging;
 
@@ -86,6 +86,11 @@ impl std::str::FromStr for Task {
     }
 }
 
+/// An automatic drain waits this long at most for a retry due (a file Plex has not scanned
+/// yet is looked for again 30 s, then 1, 2, 4, 8 minutes on), so that an edit whose first
+/// attempt failed still reaches Plex without another save.
+const SETTLE_MS: u64 = 10 * 60_000;
+
 /// Scenes asked for per GraphQL page, and queued per append (one sync each).
 const PAGE: u64 = 250;
 
@@ -96,7 +101,11 @@ pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, S
     let plugin = PluginSettings::from_map(&plugin)?;
     let settings = resolve(input, &plugin, env)?;
     match task {
-        Task::Process => process(&settings).await,
+        Task::Process => {
+            // Asked for by a hook (`auto`): also waits for retries due soon.
+            let auto = input.arg("auto").is_some_and(|a| a == "true");
+            process(&settings, auto).await
+        }
         Task::Health => check(&settings).await,
         Task::Status => status(&settings),
         Task::SyncAll => sync(&stash, &plugin, &settings, None).await,
@@ -151,11 +160,21 @@ pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, S
 
 /// Drains the queue through the engine, reporting progress; a kill loses nothing (jobs are
 /// leased, and a lease that is never settled runs out and the job is worked on again).
-async fn process(settings: &Settings) -> Result<Value, String> {
+async fn process(settings: &Settings, auto: bool) -> Result<Value, String> {
     let started = Instant::now();
-    let (reason, s, _) = work::work(settings, Mode::Drain, None, Progress::new)
-        .await
-        .map_err(|e| e.to_string())?;
+    let limits = work::Limits {
+        max_outage_ms: None,
+        settle_ms: auto.then_some(SETTLE_MS),
+    };
+    let (reason, s, _) = match work::work(settings, Mode::Drain, limits, Progress::new).await {
+        Ok(done) => done,
+        // Another drain holds the lock, and takes what was queued: nothing to do here.
+        Err(Failure::Busy(why)) if auto => {
+            tracing::info!("{why}");
+            return Ok(json!({ "summary": why }));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     log::progress(1.0);
     let summary = work::summary(&s, started.elapsed());
     tracing::info!("{summary}");
@@ -245,7 +264,7 @@ async fn sync(
     settings: &Settings,
     since: Option<u64>,
 ) -> Result<Value, String> {
-    let since = since.map(crate::time::rfc3339);
+    let since = since.map(crate::time::stash_time);
     let mut queue = open_queue(&settings.paths).map_err(|e| e.to_string())?;
     let (mut seen, mut queued, mut skipped) = (0u64, 0u64, 0u64);
     for page in 1.. {
