@@ -56,7 +56,11 @@ impl Plexsync {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_plexsync"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_plexsync")), args)
+    }
+
+    fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .env_clear()
@@ -75,6 +79,19 @@ impl Plexsync {
     /// Runs to completion (at most two minutes).
     pub(crate) fn run(&self, args: &[&str]) -> Run {
         let mut child = self.spawn(args);
+        wait(&mut child, Duration::from_secs(120))
+    }
+
+    /// Runs a copy of the binary at `program` to completion (at most two minutes).
+    pub(crate) fn run_program(&self, program: &Path, args: &[&str]) -> Run {
+        let mut child = self
+            .command_of(program, args)
+            .spawn()
+            .expect("the program runs");
+        if let Some(bytes) = &self.stdin {
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            stdin.write_all(bytes).expect("stdin takes the input");
+        }
         wait(&mut child, Duration::from_secs(120))
     }
 

@@ -643,6 +643,22 @@ fn damaged_inputs_at_random_always_get_the_protocol_answer() {
 
 /// A fake Stash with plexsync installed: `runPluginTask` runs this binary as Stash would.
 fn stash_with_plugin(env: Vec<(String, String)>) -> Stash {
+    stash_with_plugin_over(env, None)
+}
+
+/// The certificate and key the HTTPS fake serves.
+fn tls_file(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates/fake-stash/tls")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// [`stash_with_plugin`], over HTTPS with `tls` when given, its certificate in Stash's
+/// configuration folder as `stash.crt` (where Stash finds it).
+fn stash_with_plugin_over(env: Vec<(String, String)>, tls: Option<fake_stash::Tls>) -> Stash {
     let dir = tempfile::Builder::new()
         .prefix("plexsync-stash-")
         .tempdir()
@@ -664,10 +680,14 @@ fn stash_with_plugin(env: Vec<(String, String)>) -> Stash {
         .enable_all()
         .build()
         .unwrap();
+    if let Some(tls) = &tls {
+        std::fs::write(dir.path().join("stash.crt"), &tls.cert_pem).unwrap();
+    }
     let fake = runtime
         .block_on(FakeStash::start(Options {
             session: Some(COOKIE.into()),
             plugin: Some(plugin),
+            tls,
             ..Options::default()
         }))
         .unwrap();
@@ -932,4 +952,71 @@ fn sync_recent_cuts_off_in_the_zone_stash_writes_its_times_in() {
         let keys = stash.queued_keys();
         assert_eq!(keys, ["scene-1", "scene-3"], "{zone}");
     }
+}
+
+#[test]
+fn another_plexsync_started_by_stash_hands_over_to_the_plugin_folder_s_own() {
+    use std::os::unix::fs::PermissionsExt;
+    let stash = Stash::with_session();
+    let folder = stash.dir.path().join("plugins/plexsync");
+    std::fs::create_dir_all(&folder).unwrap();
+    // The folder's binary: one that says where it ran.
+    let own = folder.join("plexsync");
+    std::fs::write(
+        &own,
+        "#!/bin/sh\ncat > \"$(dirname \"$0\")/input.json\"\nprintf '\\001i\\002the folder'\"'\"'s own\\n' >&2\necho '{\"output\":\"from the plugin folder\",\"error\":null}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let input = stash.task("status");
+    // This binary, run from elsewhere (as one on Stash's PATH would be).
+    let run = plugin(&input);
+    let doc = check_protocol(&run);
+    assert_eq!(doc["output"], "from the plugin folder", "{doc}");
+    assert!(run.stderr.contains("the folder's own"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(folder.join("input.json")).unwrap(),
+        input,
+        "the same input"
+    );
+    // Run as the folder's own binary, it does the work itself.
+    std::fs::copy(env!("CARGO_BIN_EXE_plexsync"), &own).unwrap();
+    let doc = check_protocol(
+        &crate::harness::Plexsync::new()
+            .stdin(&input)
+            .run_program(&own, &["stash"]),
+    );
+    assert!(doc["output"]["queue"].is_object(), "{doc}");
+}
+
+#[test]
+fn a_stash_served_over_https_with_its_own_certificate_works_end_to_end() {
+    let plex = Plex::start(1, ServerPhase::Ready);
+    let tls = fake_stash::Tls {
+        cert_pem: tls_file("stash.crt"),
+        key_pem: tls_file("stash.key"),
+    };
+    let stash = stash_with_plugin_over(vec![], Some(tls));
+    assert_eq!(stash.fake.scheme(), "https");
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    stash
+        .fake
+        .add_scene(scene("0", "Over TLS", "/data/Movies/m0.mkv"));
+    let doc = save(&stash, 0);
+    assert_eq!(doc["output"]["queued"], true, "{doc}");
+    assert!(stash.fake.wait_for_jobs(Duration::from_secs(30)));
+    assert_eq!(
+        plex.title_of("/data/Movies/m0.mkv").as_deref(),
+        Some("Over TLS")
+    );
+    // Without Stash's certificate in its folder: one error that says it is the certificate.
+    std::fs::remove_file(stash.dir.path().join("stash.crt")).unwrap();
+    let doc = save(&stash, 0);
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains("certificate") && error.contains("stash.crt"),
+        "{error}"
+    );
+    assert!(!error.contains("refused"), "{error}");
 }

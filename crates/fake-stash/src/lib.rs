@@ -43,6 +43,18 @@ pub struct Options {
     pub api_key: Option<String>,
     /// The plugin installed, which `runPluginTask` runs; none: the mutation is refused.
     pub plugin: Option<Plugin>,
+    /// Serve HTTPS with this certificate and key (PEM), as Stash does when it finds
+    /// `stash.crt` and `stash.key`.
+    pub tls: Option<Tls>,
+}
+
+/// A certificate and its private key, PEM.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// The certificate (chain).
+    pub cert_pem: Vec<u8>,
+    /// Its private key.
+    pub key_pem: Vec<u8>,
 }
 
 /// One request the fake received.
@@ -98,8 +110,9 @@ impl FakeStash {
     pub async fn start(options: Options) -> std::io::Result<FakeStash> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let acceptor = options.tls.as_ref().map(acceptor).transpose()?;
         let connection = Connection {
-            scheme: "http",
+            scheme: if acceptor.is_some() { "https" } else { "http" },
             port: addr.port(),
             cookie: options.session.clone(),
         };
@@ -120,18 +133,33 @@ impl FakeStash {
                     continue;
                 };
                 let shared = serving.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let shared = shared.clone();
                         async move { Ok::<_, std::convert::Infallible>(handle(&shared, request).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(socket), service).await;
+                        }
+                        Some(acceptor) => {
+                            // A client that does not trust the certificate gives up here.
+                            if let Ok(tls) = acceptor.accept(socket).await {
+                                let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
         Ok(FakeStash { addr, shared, task })
+    }
+
+    /// `http` or `https`, for the plugin input's `Scheme`.
+    pub fn scheme(&self) -> &'static str {
+        self.shared.connection.as_ref().map_or("http", |c| c.scheme)
     }
 
     /// The port, for the plugin input's `Port`.
@@ -342,4 +370,23 @@ fn find_scenes(shared: &Shared, variables: &Value) -> Value {
         .take(per_page as usize)
         .collect();
     json!({ "count": count, "scenes": paged })
+}
+
+/// A TLS acceptor serving `tls`.
+fn acceptor(tls: &Tls) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&tls.cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("the certificate is not PEM"))?;
+    let key = PrivateKeyDer::from_pem_slice(&tls.key_pem).map_err(|_| bad("the key is not PEM"))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&e.to_string()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

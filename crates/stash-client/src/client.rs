@@ -15,6 +15,10 @@ use crate::scene::{SCENE_FIELDS, Scene};
 pub struct Stash {
     http: reqwest::Client,
     url: String,
+    /// Over HTTPS: the certificate trusted for Stash (its own), if there is one.
+    trusted: Option<std::path::PathBuf>,
+    /// Stash's configuration folder, where its certificate would be.
+    dir: Option<String>,
 }
 
 /// One page of scenes.
@@ -50,8 +54,25 @@ impl Stash {
         // Stash, as its plugins nearly always reach it, never has a certificate checked: load
         // no trust store, as plex-client does. Loading the system's took most of a hook's time.
         let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        let dir = connection.dir.clone().filter(|d| !d.trim().is_empty());
+        let mut trusted = None;
         if url.starts_with("http://") {
             builder = builder.tls_certs_only([]);
+        } else if let Some(path) = dir
+            .as_deref()
+            .and_then(|d| crate::tls::certificate_path(std::path::Path::new(d)))
+        {
+            // Stash's own certificate, trusted for this connection only.
+            let config = crate::tls::read(&path)
+                .and_then(|pem| crate::tls::config(&pem))
+                .map_err(|why| {
+                    Error::Input(format!(
+                        "Stash's certificate {} cannot be used: {why}",
+                        path.display()
+                    ))
+                })?;
+            builder = builder.tls_backend_preconfigured(config);
+            trusted = Some(path);
         }
         let http = builder
             .default_headers(headers)
@@ -63,7 +84,12 @@ impl Stash {
                 url: url.clone(),
                 why: "no HTTP client could be set up",
             })?;
-        Ok(Stash { http, url })
+        Ok(Stash {
+            http,
+            url,
+            trusted,
+            dir,
+        })
     }
 
     /// The scene (`None` if Stash has no such scene) and the saved settings of `plugin`, in
@@ -145,6 +171,24 @@ impl Stash {
         }
     }
 
+    /// A TLS failure, said as one, with what to do.
+    fn certificate_error(&self, why: String) -> Error {
+        let what = match (&self.trusted, &self.dir) {
+            (Some(path), _) => format!(
+                "its certificate was not accepted ({why}); plexsync trusts {} for Stash: make sure it is the certificate Stash serves (with its whole chain, if a certificate authority issued it)",
+                path.display()
+            ),
+            (None, Some(dir)) => format!(
+                "its certificate is not one this system trusts ({why}), and plexsync found none of Stash's own to trust instead: put Stash's certificate in {dir}/stash.crt, where Stash reads it too"
+            ),
+            (None, None) => format!("its certificate was not accepted ({why})"),
+        };
+        Error::Certificate {
+            url: self.url.clone(),
+            what,
+        }
+    }
+
     fn answer(&self, what: String) -> Error {
         Error::Answer {
             url: self.url.clone(),
@@ -155,15 +199,20 @@ impl Stash {
     /// Runs a query; its `data`.
     async fn query(&self, query: &str, variables: Value) -> Result<Map<String, Value>, Error> {
         let body = json!({ "query": query, "variables": variables });
-        let unreachable = |e: reqwest::Error| Error::Unreachable {
-            url: self.url.clone(),
-            why: if e.is_timeout() {
-                "it did not answer in time"
-            } else if e.is_connect() {
-                "the connection was refused or failed"
-            } else {
-                "the request failed"
-            },
+        let unreachable = |e: reqwest::Error| {
+            if let Some(tls) = tls_cause(&e) {
+                return self.certificate_error(tls);
+            }
+            Error::Unreachable {
+                url: self.url.clone(),
+                why: if e.is_timeout() {
+                    "it did not answer in time"
+                } else if e.is_connect() {
+                    "the connection was refused or failed"
+                } else {
+                    "the request failed"
+                },
+            }
         };
         let response = self
             .http
@@ -212,4 +261,23 @@ fn settings(data: &Map<String, Value>, plugin: &str) -> Map<String, Value> {
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default()
+}
+
+/// The TLS failure among the causes of `error`, in words, if it is one. An I/O error's
+/// `source` skips the error it wraps, so that one is looked into directly.
+fn tls_cause(error: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(e) = cause {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        cause = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
 }

@@ -15,6 +15,14 @@ pub enum Error {
         /// What happened, in words.
         why: &'static str,
     },
+    /// Stash's certificate was not accepted: a setting to fix, not an outage.
+    #[error("could not reach Stash at {url}: {what}")]
+    Certificate {
+        /// The GraphQL endpoint.
+        url: String,
+        /// What was wrong, and what to do.
+        what: String,
+    },
     /// Stash refused the credentials (HTTP 401 or 403).
     #[error(
         "Stash at {url} refused plexsync's credentials (HTTP {status}): the session has expired, or an API key is needed"

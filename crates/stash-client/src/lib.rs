@@ -1,6 +1,7 @@
-//! Stash's side of plexsync: the document Stash hands a plugin, and the GraphQL queries
+//! Stash's side of plexsync: the document Stash hands a plugin, and the GraphQL requests
 //! plexsync makes back to Stash (a scene with the plugin's settings in one round trip, the
-//! settings alone, and scenes page by page).
+//! settings alone, scenes page by page, and a plugin task queued in Stash's job queue), over
+//! HTTP or over HTTPS with Stash's own certificate trusted.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), stash_client::Error> {
@@ -20,6 +21,7 @@ mod client;
 mod error;
 mod input;
 mod scene;
+mod tls;
 
 pub use client::{ScenePage, Stash};
 pub use error::Error;

@@ -146,3 +146,119 @@ fn the_input_is_read_leniently_where_stash_varies_and_strictly_where_it_matters(
     let bad_id = Input::parse(r#"{"server_connection": {"Port": 1}, "args": {"hookContext": {"id": {"x": 1}, "type": "Scene.Update.Post"}}}"#).unwrap();
     assert!(bad_id.hook().unwrap().unwrap().id().is_err());
 }
+
+fn tls_file(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fake-stash/tls")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// An HTTPS fake Stash with its self-signed certificate (marked a CA, naming `stash` only).
+async fn https_stash() -> FakeStash {
+    FakeStash::start(Options {
+        tls: Some(fake_stash::Tls {
+            cert_pem: tls_file("stash.crt"),
+            key_pem: tls_file("stash.key"),
+        }),
+        ..Options::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn https_input(port: u16, dir: &std::path::Path) -> Input {
+    let doc = json!({
+        "server_connection": { "Scheme": "https", "Host": "0.0.0.0", "Port": port, "Dir": dir },
+        "args": { "mode": "status" },
+    });
+    Input::parse(&doc.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn over_https_stash_s_own_certificate_is_trusted_from_its_folder() {
+    let fake = https_stash().await;
+    assert_eq!(fake.scheme(), "https");
+    fake.set_plugin_settings("plexsync", json!({ "plex_url": "http://plex" }));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stash.crt"), tls_file("stash.crt")).unwrap();
+    let stash = Stash::new(
+        &https_input(fake.port(), dir.path()).server_connection,
+        None,
+    )
+    .unwrap();
+    let settings = stash.settings("plexsync").await.unwrap();
+    assert_eq!(settings.get("plex_url"), Some(&json!("http://plex")));
+
+    // Where config.yml puts it instead.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cert = elsewhere.path().join("certs/mine.pem");
+    std::fs::create_dir_all(cert.parent().unwrap()).unwrap();
+    std::fs::write(&cert, tls_file("stash.crt")).unwrap();
+    let config_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config_dir.path().join("config.yml"),
+        format!(
+            "host: 0.0.0.0\nssl_cert_path: \"{}\"\nport: 9999\n",
+            cert.display()
+        ),
+    )
+    .unwrap();
+    let stash = Stash::new(
+        &https_input(fake.port(), config_dir.path()).server_connection,
+        None,
+    )
+    .unwrap();
+    assert!(stash.settings("plexsync").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_certificate_that_is_not_trusted_is_said_to_be_one_with_what_to_do() {
+    let fake = https_stash().await;
+    // No certificate of Stash's in its folder.
+    let empty = tempfile::tempdir().unwrap();
+    let stash = Stash::new(
+        &https_input(fake.port(), empty.path()).server_connection,
+        None,
+    )
+    .unwrap();
+    let error = stash.settings("plexsync").await.unwrap_err();
+    assert!(matches!(error, Error::Certificate { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("certificate") && message.contains("stash.crt"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("refused"),
+        "not a refused connection: {message}"
+    );
+    // Another certificate where Stash's should be.
+    let wrong = tempfile::tempdir().unwrap();
+    std::fs::write(wrong.path().join("stash.crt"), tls_file("other.crt")).unwrap();
+    let stash = Stash::new(
+        &https_input(fake.port(), wrong.path()).server_connection,
+        None,
+    )
+    .unwrap();
+    let message = stash.settings("plexsync").await.unwrap_err().to_string();
+    assert!(
+        message.contains("was not accepted")
+            && message.contains(&wrong.path().join("stash.crt").display().to_string()),
+        "{message}"
+    );
+    // A file that is no certificate at all: one line that names it.
+    let junk = tempfile::tempdir().unwrap();
+    std::fs::write(junk.path().join("stash.crt"), b"not a certificate").unwrap();
+    let error = Stash::new(
+        &https_input(fake.port(), junk.path()).server_connection,
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("stash.crt cannot be used"),
+        "{error}"
+    );
+}

@@ -8,6 +8,7 @@
 mod drain;
 mod hook;
 pub(crate) mod log;
+mod own_binary;
 mod scene;
 mod tasks;
 
@@ -39,9 +40,25 @@ pub(crate) fn main(verbose: bool) -> ExitCode {
         );
     }));
     let env: Env = std::env::vars().collect();
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run(&env))).unwrap_or_else(|_| {
-        Err("plexsync stopped on a bug (the log has the details); what was queued is kept".into())
-    });
+    let text = match read_input() {
+        Ok(text) => text,
+        Err(error) => return answer(Err(error)),
+    };
+    if let Some(status) = own_binary::hand_over(&text) {
+        return status;
+    }
+    let result =
+        std::panic::catch_unwind(AssertUnwindSafe(|| run(&text, &env))).unwrap_or_else(|_| {
+            Err(
+                "plexsync stopped on a bug (the log has the details); what was queued is kept"
+                    .into(),
+            )
+        });
+    answer(result)
+}
+
+/// Prints the one result object for `result`; the exit status that goes with it.
+fn answer(result: Result<Value, String>) -> ExitCode {
     let (output, error) = match result {
         Ok(output) => (output, None),
         Err(error) => {
@@ -58,7 +75,8 @@ pub(crate) fn main(verbose: bool) -> ExitCode {
     }
 }
 
-fn run(env: &Env) -> Result<Value, String> {
+/// Stash's input document, whole.
+fn read_input() -> Result<String, String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Err("`plexsync stash` is run by Stash as a plugin: it reads Stash's JSON document on standard input (see the README)".into());
@@ -74,7 +92,11 @@ fn run(env: &Env) -> Result<Value, String> {
             "Stash's input is larger than {MAX_INPUT_BYTES} bytes"
         ));
     }
-    let input = Input::parse(&text).map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+fn run(text: &str, env: &Env) -> Result<Value, String> {
+    let input = Input::parse(text).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -196,7 +218,8 @@ mod plugin_file {
     fn the_plugin_file_runs_this_binary_as_a_raw_plugin() {
         let p = plugin();
         assert_eq!(p.name, "plexsync");
-        assert_eq!(p.exec, ["plexsync", "stash"]);
+        // `./plexsync`: no PATH lookup finds it, so Stash runs the folder's own binary.
+        assert_eq!(p.exec, ["./plexsync", "stash"]);
         assert_eq!(p.interface.as_deref(), Some("raw"));
         assert_eq!(p.err_log.as_deref(), Some("error"));
         assert_eq!(p.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
