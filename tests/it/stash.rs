@@ -758,8 +758,18 @@ fn a_save_in_stash_reaches_plex_by_itself_through_a_stash_job() {
             Some(format!("Burst {id}.3"))
         );
     }
-    let jobs = stash.fake.jobs().len();
-    assert!((2..=6).contains(&jobs), "{jobs} jobs for 12 saves");
+    // Never two drains waiting in Stash's queue at once: a save asks for one only when none
+    // is asked for or running.
+    let jobs = stash.fake.jobs();
+    for job in &jobs {
+        let waiting_beside = jobs.iter().filter(|other| {
+            other.id != job.id
+                && other.queued_at <= job.queued_at
+                && other.started_at.is_none_or(|s| s > job.queued_at)
+        });
+        assert_eq!(waiting_beside.count(), 0, "{jobs:?}");
+    }
+    assert!(jobs.len() < 13, "{} jobs for 12 saves", jobs.len());
     assert!(stash.queued_keys().is_empty());
 }
 
@@ -1019,4 +1029,49 @@ fn a_stash_served_over_https_with_its_own_certificate_works_end_to_end() {
         "{error}"
     );
     assert!(!error.contains("refused"), "{error}");
+}
+
+#[test]
+fn saves_at_the_same_moment_ask_for_one_drain() {
+    let plex = Plex::start(6, ServerPhase::Ready);
+    let stash = stash_with_plugin(vec![]);
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    let mut hooks = Vec::new();
+    for id in 0..6u64 {
+        stash.fake.add_scene(scene(
+            &id.to_string(),
+            &format!("Together {id}"),
+            &format!("/data/Movies/m{id}.mkv"),
+        ));
+        let input = stash.fake.plugin_input(json!({
+            "hookContext": { "id": id, "type": "Scene.Update.Post", "input": null }
+        }));
+        hooks.push(
+            Plexsync::new()
+                .stdin(input.to_string().as_bytes())
+                .spawn(&["stash"]),
+        );
+    }
+    for mut hook in hooks {
+        let run = crate::harness::wait(&mut hook, Duration::from_secs(60));
+        check_protocol(&run);
+    }
+    assert!(stash.fake.wait_for_jobs(Duration::from_secs(60)));
+    for id in 0..6 {
+        assert_eq!(
+            plex.title_of(&format!("/data/Movies/m{id}.mkv")),
+            Some(format!("Together {id}"))
+        );
+    }
+    let jobs = stash.fake.jobs();
+    assert!(!jobs.is_empty());
+    for job in &jobs {
+        let waiting_beside = jobs.iter().filter(|other| {
+            other.id != job.id
+                && other.queued_at <= job.queued_at
+                && other.started_at.is_none_or(|s| s > job.queued_at)
+        });
+        assert_eq!(waiting_beside.count(), 0, "{jobs:?}");
+    }
 }

@@ -40,16 +40,28 @@ pub(crate) async fn request(stash: &Stash, paths: &Paths) -> Result<Asked, Strin
     {
         return Ok(Asked::WorkerRunning);
     }
-    let pending = std::fs::metadata(&paths.drain_requested)
+    let age = std::fs::metadata(&paths.drain_requested)
         .and_then(|m| m.modified())
         .ok()
-        .and_then(|at| SystemTime::now().duration_since(at).ok())
-        .is_some_and(|age| age < PENDING);
-    if pending {
-        return Ok(Asked::Pending);
+        .map(|at| SystemTime::now().duration_since(at).unwrap_or_default());
+    match age {
+        Some(age) if age < PENDING => return Ok(Asked::Pending),
+        // Taken for lost: asked again.
+        Some(_) => {
+            let _ = std::fs::remove_file(&paths.drain_requested);
+        }
+        None => {}
     }
-    persist::write_file(&paths.drain_requested, b"")
-        .map_err(|e| format!("could not note the drain asked for: {e}"))?;
+    // Claimed, not just checked: of hooks running at once, one asks.
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&paths.drain_requested)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Asked::Pending),
+        Err(e) => return Err(format!("could not note the drain asked for: {e}")),
+    }
     match stash
         .run_plugin_task(
             PLUGIN_ID,
