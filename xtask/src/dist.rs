@@ -1,8 +1,10 @@
 //! `cargo xtask dist`: the Stash plugin as users install it. A statically linked musl build of
 //! `plexsync` (runs on Alpine, where Stash's Docker images are, and on any other Linux), packed
-//! with plexsync.yml into an archive that unpacks straight into Stash's plugins folder; then
-//! checked: the binary must be static, and must work as Stash runs it, with an empty
-//! environment, from the unpacked folder.
+//! with plexsync.yml two ways: an archive that unpacks straight into Stash's plugins folder,
+//! and a plugin source for Stash's own installer (`stash-source/`: an `index.yml` listing a
+//! zip per architecture, with its SHA-256, as `pkg/pkg` reads it). Then checked: the binary
+//! must be static, and must work as Stash runs it, with an empty environment, from the
+//! unpacked archive and from the zip installed as Stash installs it (file modes kept).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,6 +26,11 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
     let out = cmd::root().join("target/dist");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut built = Vec::new();
+    let source = out.join("stash-source");
+    let _ = std::fs::remove_dir_all(&source);
+    std::fs::create_dir_all(&source)
+        .map_err(|e| format!("cannot create {}: {e}", source.display()))?;
+    let mut packages = Vec::new();
     for &(target, arch) in TARGETS {
         let Some(cc) = c_compiler(arch) else {
             eprintln!(
@@ -32,8 +39,10 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
             continue;
         };
         let archive = build(target, arch, &cc, &out)?;
+        let package = zip_package(target, arch, &out, &source)?;
         if std::env::consts::ARCH == arch {
             check(&archive)?;
+            check_zip(&source.join(&package.path))?;
         } else {
             eprintln!(
                 "xtask: dist: {target} built but not run (this machine is {})",
@@ -41,10 +50,14 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
             );
         }
         built.push(archive);
+        packages.push(package);
     }
     if built.is_empty() {
         return Err("no target could be built".into());
     }
+    let index = source.join("index.yml");
+    std::fs::write(&index, index_yml(&packages)).map_err(|e| e.to_string())?;
+    built.push(index);
     for archive in built {
         println!("{}", archive.display());
     }
@@ -138,6 +151,142 @@ fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, Stri
     Ok(archive)
 }
 
+/// One package of the plugin source: what `index.yml` says of it.
+struct Package {
+    id: String,
+    name: String,
+    /// The zip, relative to index.yml.
+    path: String,
+    sha256: String,
+}
+
+/// The zip Stash's installer unpacks into `plugins/<id>/`: the binary (mode 0755) and
+/// plexsync.yml at its root.
+fn zip_package(target: &str, arch: &str, out: &Path, source: &Path) -> Result<Package, String> {
+    use sha2::Digest;
+    use std::io::Write;
+    let _ = out;
+    let binary = cmd::root()
+        .join("target")
+        .join(target)
+        .join("release/plexsync");
+    let yml = cmd::root().join("crates/plexsync-cli/plugin/plexsync.yml");
+    let version = env!("CARGO_PKG_VERSION");
+    let name = format!("plexsync-{version}-{target}.zip");
+    let path = source.join(&name);
+    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut zip = zip::ZipWriter::new(file);
+    for (entry, from, mode) in [("plexsync", &binary, 0o755), ("plexsync.yml", &yml, 0o644)] {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(mode);
+        zip.start_file(entry, options).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+        zip.write_all(&bytes).map_err(|e| e.to_string())?;
+    }
+    zip.finish().map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let sha256 = format!("{:x}", sha2::Sha256::digest(&bytes));
+    // One id per architecture: Stash's sources know nothing of architectures.
+    let (id, name_shown) = if arch == "x86_64" {
+        ("plexsync".to_owned(), "plexsync".to_owned())
+    } else {
+        (format!("plexsync-{arch}"), format!("plexsync ({arch})"))
+    };
+    eprintln!("xtask: dist: {} ({} bytes)", path.display(), bytes.len());
+    Ok(Package {
+        id,
+        name: name_shown,
+        path: name,
+        sha256,
+    })
+}
+
+/// A plugin source's `index.yml`, as Stash's `pkg.RemotePackage` reads it.
+fn index_yml(packages: &[Package]) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let date = source_date();
+    let mut out = String::new();
+    for p in packages {
+        out.push_str(&format!(
+            "- id: {}\n  name: {}\n  metadata:\n    description: Keeps Plex in step with the scenes you edit in Stash, and rides through Plex outages without losing an edit.\n  version: {version}\n  date: \"{date}\"\n  path: {}\n  sha256: {}\n  requires: []\n",
+            p.id, yaml_string(&p.name), p.path, p.sha256
+        ));
+    }
+    out
+}
+
+fn yaml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// When the package was made, as Stash writes package dates (UTC, `2006-01-02 15:04:05`):
+/// `SOURCE_DATE_EPOCH` if set, for reproducible builds, else now.
+fn source_date() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+    let days = (secs / 86_400) as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Installs the zip as Stash's installer does (each entry written with the mode the zip
+/// records, into `plugins/<id>/`), then runs it as the archive's check does.
+fn check_zip(zip_path: &Path) -> Result<(), String> {
+    let home = std::env::temp_dir().join(format!("plexsync-dist-zip-{}", std::process::id()));
+    let plugins = home.join("plugins");
+    let folder = plugins.join("plexsync");
+    std::fs::create_dir_all(&folder).map_err(|e| e.to_string())?;
+    let result = (|| {
+        let file = std::fs::File::open(zip_path).map_err(|e| e.to_string())?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| e.to_string())?;
+        for i in 0..zip.len() {
+            let mut entry = zip.by_index(i).map_err(|e| e.to_string())?;
+            let name = entry
+                .enclosed_name()
+                .ok_or("a zip entry outside the folder")?;
+            let to = folder.join(name);
+            let mut out = std::fs::File::create(&to).map_err(|e| e.to_string())?;
+            std::io::copy(&mut entry, &mut out).map_err(|e| e.to_string())?;
+            use std::os::unix::fs::PermissionsExt;
+            let mode = entry
+                .unix_mode()
+                .ok_or("a zip entry without its file mode")?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| e.to_string())?;
+        }
+        run_installed(&home, &plugins)?;
+        eprintln!(
+            "xtask: dist: {} installed as Stash installs it and run: the hook queued its scene",
+            zip_path.display()
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&home);
+    result
+}
+
 /// Fails unless `path` is an ELF executable that needs no dynamic loader and no shared library.
 fn static_elf(path: &Path) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -221,6 +370,14 @@ fn check_in(archive: &Path, home: &Path, plugins: &Path) -> Result<(), String> {
             "the archive should hold plexsync/plexsync and plexsync/plexsync.yml only, not {unpacked:?}"
         ));
     }
+    run_installed(home, plugins)?;
+    eprintln!("xtask: dist: unpacked and run with an empty environment: the hook queued its scene");
+    Ok(())
+}
+
+/// Runs the plugin installed in `plugins/plexsync` as Stash runs a hook: from its folder,
+/// with an empty environment; fails unless it queued the scene.
+fn run_installed(home: &Path, plugins: &Path) -> Result<(), String> {
     // A worker thread of its own serves the fake while this thread waits for the binary.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -266,7 +423,6 @@ fn check_in(archive: &Path, home: &Path, plugins: &Path) -> Result<(), String> {
     if !stash_dir.join("plexsync/queue").is_dir() {
         return Err("the unpacked binary kept no queue in Stash's config folder".into());
     }
-    eprintln!("xtask: dist: unpacked and run with an empty environment: the hook queued its scene");
     Ok(())
 }
 
@@ -284,7 +440,52 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::static_elf;
+    use super::{Package, index_yml, static_elf};
+
+    #[test]
+    fn the_index_lists_each_package_as_stash_s_installer_reads_it() {
+        let packages = [
+            Package {
+                id: "plexsync".into(),
+                name: "plexsync".into(),
+                path: "plexsync-0.1.0-x86_64-unknown-linux-musl.zip".into(),
+                sha256: "ab".repeat(32),
+            },
+            Package {
+                id: "plexsync-aarch64".into(),
+                name: "plexsync (aarch64)".into(),
+                path: "plexsync-0.1.0-aarch64-unknown-linux-musl.zip".into(),
+                sha256: "cd".repeat(32),
+            },
+        ];
+        let index = index_yml(&packages);
+        let entries: Vec<&str> = index.split("\n- ").collect();
+        assert_eq!(entries.len(), 2, "{index}");
+        for (entry, p) in entries.iter().zip(&packages) {
+            // The keys of pkg.RemotePackage, with PackageVersion and PackageLocation inline.
+            for key in [
+                "id", "name", "metadata", "version", "date", "path", "sha256", "requires",
+            ] {
+                assert!(
+                    entry.contains(&format!("{key}:")),
+                    "{key} missing in {entry}"
+                );
+            }
+            assert!(entry.contains(&format!("id: {}\n", p.id)));
+            assert!(entry.contains(&format!("path: {}\n", p.path)));
+            assert!(entry.contains(&format!("sha256: {}\n", p.sha256)));
+        }
+        // The date as pkg.TimeFormat writes it: 2006-01-02 15:04:05.
+        let date = index
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("date: "))
+            .unwrap()
+            .trim_matches('"');
+        assert_eq!(date.len(), 19, "{date}");
+        assert_eq!(&date[4..5], "-");
+        assert_eq!(&date[10..11], " ");
+        assert_eq!(&date[13..14], ":");
+    }
 
     #[test]
     fn a_dynamically_linked_or_non_elf_file_is_not_taken_for_static() {

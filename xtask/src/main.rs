@@ -6,10 +6,12 @@ mod bench_cli;
 mod bench_faults;
 mod bench_hook;
 mod bench_queue;
+mod bench_stash;
 mod checks;
 mod cmd;
 mod dist;
 mod plex;
+mod stash;
 
 use std::process::ExitCode;
 
@@ -28,11 +30,17 @@ Commands:
                             failing and a rejected protected call, and the size of a breaker
   dist                      the Stash plugin for users: static musl builds of plexsync (x86_64, and
                             aarch64 where a C cross compiler is found) packed with plexsync.yml in
-                            target/dist/*.tar.gz, checked static and run from the unpacked folder
+                            target/dist/*.tar.gz and as a Stash plugin source (stash-source/:
+                            index.yml and a zip per architecture), checked static and run from
+                            the unpacked archive and the installed zip
   fake-plex [--port N] [--token T] [--phase P] [--startup]
                             serves the demo library on 127.0.0.1 until Ctrl-C; P is refused,
                             unreachable, silent, maintenance, starting, slow, token-revoked
                             or ready; --startup walks through Plex's startup sequence
+  fake-stash [--port N] [--plex-url URL] [--plex-token T]
+                            a fake Stash on 127.0.0.1 (default port 9999) with plexsync
+                            installed: demo scenes, runPluginTask running this build, and hook
+                            inputs to feed `plexsync stash` as Stash does after a save
   compat                    checks that python-plexapi can use the fake server (installs
                             plexapi into target/python-deps if missing)
   bench plex [--samples N]  deep health check and edit round trip against the fake server,
@@ -46,6 +54,10 @@ Commands:
                             idle queue, and back to back for the whole of a drain of N jobs
                             (default 10000), counting the compactions they overlapped; beside
                             it python3's floor for a hook
+  bench stash [--edits N] [--before BINARY]
+                            from a save in Stash to the edit in Plex with the automatic drain on
+                            (the fake Stash running plexsync's jobs), over N saves in bursts
+                            (default 200); the hook's own time with the drain on and off
   bench faults [--minutes N]
                             the binary against a misbehaving fake Plex: a poison item among
                             good jobs under `run` for N minutes (default 5), 1,000 jobs on
@@ -94,8 +106,10 @@ fn main() -> ExitCode {
         ["bench", "plex", rest @ ..] => plex::bench(rest),
         ["bench", "cli", rest @ ..] => bench_cli::bench(rest),
         ["bench", "hook", rest @ ..] => bench_hook::bench(rest),
+        ["bench", "stash", rest @ ..] => bench_stash::bench(rest),
         ["bench", "faults", rest @ ..] => bench_faults::bench(rest),
         ["fake-plex", rest @ ..] => plex::fake_plex(rest),
+        ["fake-stash", rest @ ..] => stash::fake_stash(rest),
         ["compat"] => plex::compat(),
         ["bench-child", rest @ ..] => bench_queue::child(rest),
         ["torture", rest @ ..] => checks::torture(rest),

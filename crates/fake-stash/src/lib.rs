@@ -46,6 +46,8 @@ pub struct Options {
     /// Serve HTTPS with this certificate and key (PEM), as Stash does when it finds
     /// `stash.crt` and `stash.key`.
     pub tls: Option<Tls>,
+    /// The port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
 }
 
 /// A certificate and its private key, PEM.
@@ -108,7 +110,7 @@ pub fn scene(id: &str, title: &str, file: &str) -> Value {
 impl FakeStash {
     /// Starts on a free loopback port, in the current tokio runtime.
     pub async fn start(options: Options) -> std::io::Result<FakeStash> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let addr = listener.local_addr()?;
         let acceptor = options.tls.as_ref().map(acceptor).transpose()?;
         let connection = Connection {
