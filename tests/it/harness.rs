@@ -148,6 +148,17 @@ pub(crate) struct Plex {
 impl Plex {
     /// The demo library plus `movies` movies at /data/Movies/m<i>.mkv, in `phase`.
     pub(crate) fn start(movies: usize, phase: ServerPhase) -> Plex {
+        Plex::start_with(
+            movies,
+            Options {
+                phase,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// [`Plex::start`] with `options`.
+    pub(crate) fn start_with(movies: usize, options: Options) -> Plex {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -163,13 +174,7 @@ impl Plex {
             );
         }
         let fake = runtime
-            .block_on(FakePlex::start_with(
-                library,
-                Options {
-                    phase,
-                    ..Options::default()
-                },
-            ))
+            .block_on(FakePlex::start_with(library, options))
             .unwrap();
         Plex {
             runtime,

@@ -5,6 +5,7 @@ mod harness;
 mod cli;
 mod commands;
 mod faults;
+mod messages;
 mod outage;
 mod stash;
 mod storage;

@@ -77,11 +77,24 @@ fn an_outage_from_first_failure_to_drained_backlog() {
     assert!(at("OPEN -> HALF_OPEN") < at("HALF_OPEN -> CLOSED"));
     assert!(log.contains("Plex is back after"));
     assert!(log.lines().count() < 20, "{log}");
+    // The report is the output: every job synced, none left waiting.
     assert!(
-        run.stderr.contains(&format!("{JOBS} synced")),
+        run.stdout.starts_with(&format!("{JOBS} synced")),
         "{}",
-        run.stderr
+        run.stdout
     );
+    assert!(!run.stdout.contains("waiting"), "{}", run.stdout);
+    // However many attempts the outage cost, it held back at most every job, once each.
+    let back = log
+        .lines()
+        .find(|l| l.contains("Plex is back after"))
+        .unwrap();
+    let held: usize = back
+        .rsplit_once(", ")
+        .and_then(|(_, tail)| tail.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {back:?}"));
+    assert!((1..=JOBS).contains(&held), "{back}");
     // Probes backed off and no job reached Plex while it was starting: every request it
     // answered before it was ready was a probe's.
     let requests = plex.fake.requests();
@@ -101,4 +114,42 @@ fn an_outage_from_first_failure_to_drained_backlog() {
     );
     // The token never shows.
     assert!(!run.stderr.contains(plex.fake.token()) && !run.stdout.contains(plex.fake.token()));
+}
+
+/// One job queued while Plex is down: however often the worker tries it before Plex is back,
+/// the outage held back one job, and the run synced one and left none.
+#[test]
+fn an_outage_over_one_job_says_one_job() {
+    let plex = Plex::start(2, ServerPhase::Ready);
+    let data = DataDir::new(&plex.fake.url(), plex.fake.token(), QUICK_POLICY);
+    let ps = data.plexsync();
+    assert_eq!(ps.run(&["process"]).status, Some(0));
+    plex.set_phase(ServerPhase::Refused);
+    let queued = ps.run(&[
+        "enqueue",
+        "--scene",
+        "1",
+        "--file",
+        "/data/Movies/m1.mkv",
+        "--title",
+        "Once",
+    ]);
+    assert_eq!(queued.status, Some(0), "{queued:?}");
+    plex.schedule(Duration::from_millis(2_500), ServerPhase::Ready);
+    let mut worker = ps.spawn(&["process", "--max-outage", "never"]);
+    let run = wait(&mut worker, Duration::from_secs(60));
+    assert_eq!(run.status, Some(0), "{run:?}");
+    assert!(run.stderr.contains("1 job held back)"), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("1 synced (1 updated, 0 already up to date), 0 dead-lettered"),
+        "{}",
+        run.stdout
+    );
+    let history = ps.run(&["outages"]);
+    assert!(
+        history.stdout.contains("1 job held back"),
+        "{}",
+        history.stdout
+    );
 }

@@ -98,7 +98,7 @@ impl Stash {
     }
 }
 
-/// Stash's plugin input, as STASH.md shows it.
+/// Stash's plugin input, as docs/stash.md describes it.
 pub(crate) fn input(port: u16, dir: &Path, cookie: Option<&str>, args: Value) -> Vec<u8> {
     let cookie = cookie.map(|value| json!({
         "Name": "session", "Value": value, "Path": "", "Domain": "", "Expires": "0001-01-01T00:00:00Z",

@@ -241,8 +241,9 @@ impl Event {
                 outage.error.as_deref().unwrap_or(&outage.cause)
             ),
             Event::OutageEnded { outage, .. } => format!(
-                "Plex is back after {} ({}, {} held back)",
+                "Plex is back after {} ({}; {}, {} held back)",
                 duration(outage.duration(outage.ended_at.unwrap_or(outage.started_at))),
+                outage.story(),
                 count(outage.probes, "probe", "probes"),
                 count(outage.jobs_affected, "job", "jobs")
             ),

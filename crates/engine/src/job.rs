@@ -45,7 +45,8 @@ impl SyncJob {
         ["scene-", &self.scene_id].concat()
     }
 
-    /// Checks that the job can be worked on: a scene id, at least one absolute file path.
+    /// Checks that the job can be worked on: a scene id, at least one absolute file path, and
+    /// values Plex can take ([`MetadataEdit::check`]).
     pub fn check(&self) -> Result<(), InvalidJob> {
         let id = self.scene_id.trim();
         if id.is_empty() || id.len() > MAX_SCENE_ID || id.chars().any(char::is_control) {
@@ -65,6 +66,6 @@ impl SyncJob {
                 )));
             }
         }
-        Ok(())
+        self.edit.check().map_err(InvalidJob)
     }
 }

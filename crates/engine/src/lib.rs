@@ -78,7 +78,7 @@ pub use event::{Event, JobOutcome, Level, StopReason, count, duration};
 pub use job::{InvalidJob, SyncJob};
 pub use manual::{force_open_breaker, reset_breaker, void_trials};
 pub use memory::{MemoryState, VirtualClock, block_on};
-pub use outage::{History, KEPT_OUTAGES, Outage, Reliability};
+pub use outage::{History, KEPT_OUTAGES, MEANINGFUL_WATCH_MS, Outage, Reliability};
 pub use policy::{Knobs, Policy, PolicyError, SyncOptions};
 pub use ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};
 pub use real::{RealPlex, wall_ms};

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 pub const KEPT_OUTAGES: usize = 50;
 /// Transitions kept per outage.
 const KEPT_TRANSITIONS: usize = 20;
+/// What probes found, kept per outage (each change, in order).
+const KEPT_STAGES: usize = 8;
+/// The least watched time over which availability and MTBF say anything: below it, one
+/// start-up outage would read as "2 % available".
+pub const MEANINGFUL_WATCH_MS: u64 = 24 * 60 * 60 * 1_000;
 
 /// One outage: from the breaker opening to its closing again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,8 +25,13 @@ pub struct Outage {
     pub ended_at: Option<u64>,
     /// Probes run during it.
     pub probes: u32,
-    /// Job attempts it made fail (including those that tripped the breaker).
+    /// Jobs it held back, each counted once however often it was tried (including those
+    /// whose failures tripped the breaker).
     pub jobs_affected: u32,
+    /// When the run of failures that opened it began (its first failing job was sent);
+    /// `None` in outages recorded before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<u64>,
     /// The last time a probe or a job said anything about Plex during it.
     pub last_evidence_at: u64,
     /// What the failure that opened it was, e.g. `refused`.
@@ -29,6 +39,10 @@ pub struct Outage {
     /// The first failure of the run that opened it, for people: the URL and what to check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the probes found, each change in order (`refused`, `connect_timeout`,
+    /// `maintenance`): a restart reads as the stages it went through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<String>,
     /// How it ended: `recovered`, `reset`, or `closed by another process`.
     pub ended_by: Option<String>,
     /// Its transitions, oldest first (the first ones, if there were many).
@@ -36,6 +50,24 @@ pub struct Outage {
 }
 
 impl Outage {
+    /// When the failures that led to it began: a job that has failed since then is already
+    /// counted.
+    pub fn failing_since(&self) -> u64 {
+        self.failing_since.unwrap_or(self.started_at)
+    }
+
+    /// What Plex went through: the cause, then each change the probes found
+    /// (`refused → connect_timeout → maintenance`).
+    pub fn story(&self) -> String {
+        let mut seen = vec![self.cause.as_str()];
+        for stage in &self.stages {
+            if seen.last() != Some(&stage.as_str()) {
+                seen.push(stage);
+            }
+        }
+        seen.join(" → ")
+    }
+
     /// How long it lasted, or has lasted up to `now`.
     pub fn duration(&self, now: u64) -> u64 {
         self.ended_at.unwrap_or(now).saturating_sub(self.started_at)
@@ -64,9 +96,11 @@ pub struct Reliability {
     pub outages: u64,
     /// Mean time to recovery: the mean outage duration.
     pub mttr_ms: Option<u64>,
-    /// Mean time between failures: the mean time up between outages.
+    /// Mean time between failures: the mean time up between outages; `None` until plexsync
+    /// has watched for [`MEANINGFUL_WATCH_MS`].
     pub mtbf_ms: Option<u64>,
-    /// The share of the watched time Plex was up (0..=1).
+    /// The share of the watched time Plex was up (0..=1); `None` until plexsync has watched
+    /// for [`MEANINGFUL_WATCH_MS`].
     pub availability: Option<f64>,
     /// How long plexsync has watched.
     pub watched_ms: u64,
@@ -81,8 +115,16 @@ impl History {
     }
 
     /// An outage begins at `at` (nothing happens if one is going on), after `cause`
-    /// (`error` in full).
-    pub fn start(&mut self, at: u64, cause: &str, error: Option<String>, jobs_affected: u32) {
+    /// (`error` in full) met by `jobs_affected` jobs in a run of failures that began at
+    /// `failing_since`.
+    pub fn start(
+        &mut self,
+        at: u64,
+        cause: &str,
+        error: Option<String>,
+        jobs_affected: u32,
+        failing_since: Option<u64>,
+    ) {
         self.watch_from(at);
         if self.current.is_none() {
             self.current = Some(Outage {
@@ -90,7 +132,9 @@ impl History {
                 ended_at: None,
                 probes: 0,
                 jobs_affected,
+                failing_since,
                 last_evidence_at: at,
+                stages: Vec::new(),
                 cause: cause.to_owned(),
                 error,
                 ended_by: None,
@@ -124,18 +168,28 @@ impl History {
         }
     }
 
-    /// Records a probe at `at` in the current outage.
-    pub fn note_probe(&mut self, at: u64) {
+    /// Records a probe at `at` in the current outage, and what it found (`None`: healthy).
+    pub fn note_probe(&mut self, at: u64, found: Option<&str>) {
         if let Some(outage) = &mut self.current {
             outage.probes = outage.probes.saturating_add(1);
+            if let Some(found) = found {
+                let last = outage
+                    .stages
+                    .last()
+                    .map_or(outage.cause.as_str(), String::as_str);
+                if last != found && outage.stages.len() < KEPT_STAGES {
+                    outage.stages.push(found.to_owned());
+                }
+            }
             outage.last_evidence_at = outage.last_evidence_at.max(at);
         }
     }
 
-    /// Records a job attempt that failed because of the current outage.
-    pub fn note_job(&mut self, at: u64) {
+    /// Records a job attempt that failed because of the current outage; `new` if the job had
+    /// not already been held back by it.
+    pub fn note_job(&mut self, at: u64, new: bool) {
         if let Some(outage) = &mut self.current {
-            outage.jobs_affected = outage.jobs_affected.saturating_add(1);
+            outage.jobs_affected = outage.jobs_affected.saturating_add(u32::from(new));
             outage.last_evidence_at = outage.last_evidence_at.max(at);
         }
     }
@@ -151,8 +205,9 @@ impl History {
         let down = self.downtime_ms.saturating_add(current);
         let mttr = (self.count > 0).then(|| self.downtime_ms / self.count);
         let failures = self.count + u64::from(self.current.is_some());
-        let mtbf = (failures > 0).then(|| watched.saturating_sub(down) / failures);
-        let availability = (watched > 0).then(|| 1.0 - (down.min(watched) as f64 / watched as f64));
+        let meaningful = watched >= MEANINGFUL_WATCH_MS;
+        let mtbf = (meaningful && failures > 0).then(|| watched.saturating_sub(down) / failures);
+        let availability = meaningful.then(|| 1.0 - (down.min(watched) as f64 / watched as f64));
         Reliability {
             outages: self.count,
             mttr_ms: mttr,

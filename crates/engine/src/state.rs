@@ -56,7 +56,14 @@ pub struct Failing {
     pub since: u64,
     /// What it met, for people: the URL and what to check.
     pub error: String,
+    /// The jobs that met it, each once (a job retried in the run is one job held back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
+
+/// Jobs named in a run of failures before the breaker opens; past this, only the count
+/// matters and the breaker has long opened.
+pub(crate) const FAILING_KEYS: usize = 64;
 
 /// A Plex URL seen answering.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

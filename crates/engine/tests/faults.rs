@@ -193,4 +193,40 @@ proptest! {
         }
         prop_assert!(world.queue.dead_letters().unwrap().is_empty());
     }
+
+    /// Jobs queued before random outages, each tried as often as the engine likes: every
+    /// outage counts the jobs it held back once each, however many attempts they cost,
+    /// and all of them (those whose failures tripped the breaker included).
+    #[test]
+    fn an_outage_counts_each_job_it_held_back_once(
+        script in outages(),
+        jobs in 1..MOVIES,
+        seed in any::<u64>(),
+        default_policy in any::<bool>(),
+    ) {
+        let mut world = World::new(script, MOVIES);
+        for i in 0..jobs {
+            enqueue(&mut world.queue, &job(i, &format!("New {i}")), T0);
+        }
+        world.clock.stop_at(T0 + 6 * HOUR);
+        let policy = if default_policy { Policy::default() } else { quick() };
+        world.run(policy, Mode::Run, seed);
+        // Each closed outage against the failures the events show inside its span.
+        for event in &world.events {
+            let Event::OutageEnded { outage, .. } = event else { continue };
+            let (from, to) = (outage.failing_since(), outage.ended_at.unwrap());
+            let mut keys = std::collections::BTreeSet::new();
+            let mut attempts = 0;
+            for e in &world.events {
+                if let Event::Job { at, key, outcome: engine::JobOutcome::Retry { class, .. } } = e {
+                    if class.is_outage() && (from..=to).contains(at) {
+                        keys.insert(key.clone());
+                        attempts += 1;
+                    }
+                }
+            }
+            prop_assert_eq!(outage.jobs_affected as usize, keys.len(), "{} attempts", attempts);
+            prop_assert!(keys.len() <= jobs);
+        }
+    }
 }

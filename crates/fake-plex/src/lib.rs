@@ -128,6 +128,8 @@ pub struct Options {
     pub machine_id: String,
     /// What `/identity` reports.
     pub version: String,
+    /// The server's name (`friendlyName` at `/`), as its owner typed it.
+    pub name: String,
 }
 
 impl Default for Options {
@@ -140,6 +142,7 @@ impl Default for Options {
             idle_timeout: None,
             machine_id: "fakeplex0000000000000000000000000000000a".into(),
             version: "1.40.0.7998-fake".into(),
+            name: "fake-plex".into(),
         }
     }
 }
@@ -173,6 +176,7 @@ impl FakePlex {
             token: options.token,
             machine_id: options.machine_id,
             version: options.version,
+            name: options.name,
             phase,
             applied,
             slow: Mutex::new(options.slow),

@@ -19,7 +19,7 @@ use crate::library::{Library, RecordedEdit, Refresh, object, value_text};
 use crate::render;
 use crate::{Fault, RecordedRequest, ServerPhase, Target};
 
-/// Plex's maintenance answer (PLEX.md).
+/// Plex's maintenance answer (docs/plex.md).
 pub(crate) const MAINTENANCE: &str = r#"<Response code="503" title="Maintenance" status="Plex Media Server is currently running database migrations."/>"#;
 const UNAUTHORIZED: &str =
     "<html><head><title>Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>";
@@ -34,6 +34,7 @@ pub(crate) struct Shared {
     pub(crate) token: String,
     pub(crate) machine_id: String,
     pub(crate) version: String,
+    pub(crate) name: String,
     pub(crate) phase: watch::Sender<ServerPhase>,
     /// The phase the listener has caught up with (the port really closed or reopened).
     pub(crate) applied: watch::Sender<ServerPhase>,
@@ -649,7 +650,7 @@ fn hubs(
 fn root(shared: &Shared) -> Map<String, Value> {
     object(json!({
         "size": 0, "allowCameraUpload": false, "allowSync": false,
-        "friendlyName": "fake-plex", "machineIdentifier": shared.machine_id,
+        "friendlyName": shared.name, "machineIdentifier": shared.machine_id,
         "version": shared.version, "platform": "Linux", "platformVersion": "fake",
         "myPlex": false, "multiuser": false, "transcoderActiveVideoSessions": 0,
         "updatedAt": 1_700_000_000u64

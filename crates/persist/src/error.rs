@@ -20,7 +20,8 @@ pub enum Error {
     },
     /// Another process held the lock for longer than the timeout.
     #[error(
-        "timed out after {waited:?} waiting for the lock {path}; another plexsync process is holding it (if none is running, the lock is held by a stopped process)"
+        "timed out after {} waiting for the lock {path}; another plexsync process is holding it (if none is running, the lock is held by a stopped process)",
+        human(waited)
     )]
     LockTimeout {
         /// The lock file.
@@ -134,7 +135,8 @@ pub enum Error {
     },
     /// A reader that may wait only briefly found the state locked by a writer.
     #[error(
-        "{path} was busy: another plexsync process held its lock for {waited:?}; nothing was read, try again"
+        "{path} was busy: another plexsync process held its lock for {}; nothing was read, try again",
+        human(waited)
     )]
     Busy {
         /// The lock file.
@@ -191,6 +193,16 @@ impl Error {
             path,
             source,
         }
+    }
+}
+
+/// A duration for people: `250 ms`, `5 s`, `1.5 s` (never `4.999998397s`).
+fn human(d: &Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        _ if ms % 1_000 < 50 || ms % 1_000 >= 950 => format!("{} s", (ms + 500) / 1_000),
+        _ => format!("{:.1} s", d.as_secs_f64()),
     }
 }
 

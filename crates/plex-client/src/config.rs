@@ -71,15 +71,39 @@ impl PlexConfig {
     /// Defaults: connect timeout 5 s, read timeout 30 s, health-check deadline 5 s, responses
     /// up to 32 MiB, TLS certificates verified, library pages of 200 items.
     pub fn new(base_url: &str, token: Token, client_id: &str) -> Result<PlexConfig, ConfigError> {
-        let url = Url::parse(base_url.trim()).map_err(|e| {
+        let given = base_url.trim();
+        // `localhost:32400` or `192.168.1.5:32400`, without a scheme: say what was given, and
+        // what was surely meant. Only a plain host and port is echoed (no secret fits in one).
+        let plain = !given.is_empty()
+            && given
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        if plain && !given.contains("://") {
+            return Err(ConfigError::new(format!(
+                "the Plex URL must start with http:// or https:// (got {given}); did you mean http://{given}?"
+            )));
+        }
+        let url = Url::parse(given).map_err(|e| {
             ConfigError::new(format!(
                 "the Plex URL is not a valid URL ({e}); write it like http://localhost:32400"
             ))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ConfigError::new(format!(
-                "the Plex URL must start with http:// or https:// (got {}://)",
+                "the Plex URL must start with http:// or https:// (it starts with {}:)",
                 url.scheme()
+            )));
+        }
+        // The address of Plex Web in a browser, pasted whole: the server is at its root.
+        if url.path().starts_with("/web") || url.fragment().is_some_and(|f| f.starts_with('!')) {
+            let mut root = url.clone();
+            root.set_path("");
+            root.set_fragment(None);
+            root.set_query(None);
+            return Err(ConfigError::new(format!(
+                "the Plex URL is Plex Web's address in a browser ({}); plexsync talks to the server itself: use {}",
+                redact(&url),
+                redact(&root).trim_end_matches('/')
             )));
         }
         if url.host_str().is_none_or(str::is_empty) {

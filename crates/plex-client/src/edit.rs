@@ -106,6 +106,34 @@ pub struct MetadataEdit {
 }
 
 impl MetadataEdit {
+    /// Checks that Plex can take every value: a release date that is a real `YYYY-MM-DD`
+    /// date, and tag names (genres, actors, collections) that are not blank.
+    ///
+    /// ```
+    /// use plex_client::MetadataEdit;
+    /// let edit = MetadataEdit { originally_available_at: Some("2020-13-45".into()), ..Default::default() };
+    /// assert!(edit.check().unwrap_err().contains("2020-13-45"));
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(date) = &self.originally_available_at {
+            if !is_date(date) {
+                return Err(format!(
+                    "the release date {date:?} is not a date: write it as YYYY-MM-DD, e.g. 2010-09-30"
+                ));
+            }
+        }
+        for (what, list) in [
+            ("genre", &self.genres),
+            ("actor", &self.actors),
+            ("collection", &self.collections),
+        ] {
+            if list.iter().flatten().any(|name| name.trim().is_empty()) {
+                return Err(format!("a {what} name is blank: leave it out, or name it"));
+            }
+        }
+        Ok(())
+    }
+
     /// The query pairs of the PUT that makes `current` match this edit, after `type` and `id`;
     /// empty when nothing differs. Only differing fields are sent, and locks on fields of
     /// the edit that Plex has not locked yet (so that its agents leave them alone even where
@@ -274,4 +302,31 @@ fn encode_tag(tag: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `text` is a calendar date written `YYYY-MM-DD` (years 1000 to 9999).
+pub fn is_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = &text[range];
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    year >= 1000 && (1..=days).contains(&day)
 }

@@ -270,3 +270,46 @@ impl<'de> Deserialize<'de> for PlexError {
             .with_retry_after(data.retry_after_ms.map(Duration::from_millis)))
     }
 }
+
+/// A duration for people: `250 ms`, `5 s`, `1.5 s` (never `4.999998397s`).
+pub(crate) fn human(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        _ if ms % 1_000 < 50 || ms % 1_000 >= 950 => format!("{} s", (ms + 500) / 1_000),
+        _ => format!("{:.1} s", d.as_secs_f64()),
+    }
+}
+
+#[cfg(test)]
+mod human_tests {
+    use super::human;
+    use std::time::Duration;
+
+    proptest::proptest! {
+        /// Any duration reads as a person would write it: a number and `ms` or `s`, with at
+        /// most one decimal, and within 50 ms of the truth.
+        #[test]
+        fn durations_read_as_people_write_them(nanos in 0u64..86_400_000_000_000) {
+            let d = Duration::from_nanos(nanos);
+            let text = human(d);
+            let (number, unit) = text.split_once(' ').unwrap();
+            let value: f64 = number.parse().unwrap();
+            let decimals = number.split_once('.').map_or(0, |(_, f)| f.len());
+            proptest::prop_assert!(decimals <= 1, "{}", text);
+            let ms = match unit {
+                "ms" => value,
+                "s" => value * 1_000.0,
+                other => return Err(proptest::test_runner::TestCaseError::fail(other.to_owned())),
+            };
+            proptest::prop_assert!((ms - d.as_secs_f64() * 1_000.0).abs() <= 50.0, "{} for {:?}", text, d);
+        }
+    }
+
+    #[test]
+    fn a_deadline_just_short_of_five_seconds_is_five_seconds() {
+        assert_eq!(human(Duration::from_nanos(4_999_998_397)), "5 s");
+        assert_eq!(human(Duration::from_millis(1_500)), "1.5 s");
+        assert_eq!(human(Duration::from_millis(250)), "250 ms");
+    }
+}

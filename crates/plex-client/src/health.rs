@@ -203,7 +203,8 @@ impl PlexClient {
                 kind,
                 self.config().redacted_url(),
                 format!(
-                    "health check deadline of {deadline:?} reached during {}",
+                    "health check deadline of {} reached during {}",
+                    crate::error::human(deadline),
                     stage.as_str()
                 ),
             ));
@@ -300,7 +301,7 @@ impl PlexClient {
             Err(_) => Err(PlexError::new(
                 FailureKind::ConnectTimeout,
                 &shown,
-                format!("no connection within {budget:?}"),
+                format!("no connection within {}", crate::error::human(budget)),
             )),
         }
     }

@@ -428,16 +428,77 @@ fn causes(err: &reqwest::Error) -> String {
         .join(": ")
 }
 
-/// The innermost cause, for the error detail (reqwest's own message would name the URL).
+/// The innermost cause, for the error detail (reqwest's own message would name the URL); a
+/// TLS failure in words, not as rustls's debug names.
 fn cause(err: &reqwest::Error) -> String {
-    causes_of(err)
+    let chain = causes_of(err);
+    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
+        return tls_words(tls);
+    }
+    chain
         .last()
         .map_or_else(|| classify(err).as_str().to_owned(), |e| e.to_string())
+}
+
+/// What a TLS failure means for the person who set the URL, and what to check.
+pub(crate) fn tls_words(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "the server's certificate is not signed by an authority this machine trusts (a self-signed certificate?)".into(),
+            C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "the server's certificate is not valid yet (is this machine's clock right?)".into()
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the server's certificate is for another name than the URL's host".into()
+            }
+            C::Revoked => "the server's certificate has been revoked".into(),
+            C::BadSignature | C::BadEncoding => "the server's certificate is damaged or badly signed".into(),
+            C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                "the server presents a certificate authority's own certificate as its certificate".into()
+            }
+            _ => "the server's certificate was not accepted".into(),
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::PeerIncompatible(_) => {
+            "the TLS handshake failed: the server does not speak TLS as expected (an https URL for a plain-http port?)".into()
+        }
+        rustls::Error::AlertReceived(_) => "the server ended the TLS handshake".into(),
+        _ => "the TLS handshake failed".into(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every certificate failure reads as words: no rustls type names, no debug brackets.
+    #[test]
+    fn tls_failures_read_as_words() {
+        use rustls::CertificateError as C;
+        let failures = [
+            rustls::Error::InvalidCertificate(C::UnknownIssuer),
+            rustls::Error::InvalidCertificate(C::Expired),
+            rustls::Error::InvalidCertificate(C::NotValidYet),
+            rustls::Error::InvalidCertificate(C::NotValidForName),
+            rustls::Error::InvalidCertificate(C::BadSignature),
+            rustls::Error::InvalidCertificate(C::Revoked),
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+            rustls::Error::General("x".into()),
+        ];
+        for e in failures {
+            let words = tls_words(&e);
+            assert!(
+                !words.contains('(') || words.contains("?)"),
+                "{e:?}: {words}"
+            );
+            assert!(
+                !words.contains("Error") && !words.contains("::"),
+                "{e:?}: {words}"
+            );
+        }
+    }
 
     #[test]
     fn connection_failures_are_named_by_their_causes() {

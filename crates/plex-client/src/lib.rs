@@ -46,7 +46,7 @@ mod walked;
 
 pub use client::{Applied, Located, PlexClient};
 pub use config::{ConfigError, PlexConfig, Token};
-pub use edit::{Field, MetadataEdit, apply_pairs};
+pub use edit::{Field, MetadataEdit, apply_pairs, is_date};
 pub use error::{ErrorClass, FailureKind, PlexError};
 pub use health::{HealthReport, Stage, StageResult};
 pub use model::{Identity, Item, Location, Media, Part, Section, ServerInfo};

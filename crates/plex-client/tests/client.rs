@@ -847,3 +847,36 @@ async fn a_walked_section_answers_for_a_minute_and_a_scan_forgets_it() {
     let _ = plex.find_by_file_in(&sections, missing).await.unwrap_err();
     assert_eq!(walks(&server.received_requests().await.unwrap()), 2);
 }
+
+proptest::proptest! {
+    /// A host and port typed without a scheme, whatever the host: the error repeats it and
+    /// gives the URL to use, which is then accepted.
+    #[test]
+    fn a_url_without_its_scheme_gets_the_one_to_use(
+        host in "[a-z][a-z0-9-]{0,12}(\\.[a-z][a-z0-9]{0,7}){0,2}|(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
+        port in 1u16..,
+    ) {
+        let given = format!("{host}:{port}");
+        let err = PlexConfig::new(&given, Token::new(TOKEN).unwrap(), "id").unwrap_err().to_string();
+        let meant = format!("http://{given}");
+        proptest::prop_assert!(err.contains(&format!("did you mean {meant}?")), "{}", err);
+        proptest::prop_assert!(PlexConfig::new(&meant, Token::new(TOKEN).unwrap(), "id").is_ok());
+    }
+
+    /// Plex Web's address pasted from a browser, any page of it: the error gives the server's
+    /// own URL, never the query, and that URL is accepted.
+    #[test]
+    fn plex_web_s_address_gets_the_server_s(
+        port in 1u16..,
+        page in "[a-z/._-]{0,20}",
+        fragment in "[a-z/=&]{0,20}",
+        secret in "[A-Za-z0-9]{8,20}",
+    ) {
+        let given = format!("http://127.0.0.1:{port}/web/{page}?X-Plex-Token={secret}#!/{fragment}");
+        let err = PlexConfig::new(&given, Token::new(TOKEN).unwrap(), "id").unwrap_err().to_string();
+        let root = if port == 80 { "http://127.0.0.1".to_owned() } else { format!("http://127.0.0.1:{port}") };
+        proptest::prop_assert!(err.ends_with(&format!("use {root}")), "{}", err);
+        proptest::prop_assert!(!err.contains(&secret), "{}", err);
+        proptest::prop_assert!(PlexConfig::new(&root, Token::new(TOKEN).unwrap(), "id").is_ok());
+    }
+}

@@ -110,6 +110,12 @@ Examples:
   plexsync outages
   plexsync outages --limit 5 --json")]
     Outages(Outages),
+    /// List the queued jobs: why each waits, and when it runs next.
+    #[command(after_help = "\
+Examples:
+  plexsync queue
+  plexsync queue --json")]
+    Queue(Queue),
 }
 
 /// `plexsync health`.
@@ -253,6 +259,14 @@ pub enum Breaker {
 /// `plexsync stash`.
 #[derive(Debug, Args)]
 pub struct Stash {}
+
+/// `plexsync queue`.
+#[derive(Debug, Args)]
+pub struct Queue {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// `plexsync outages`.
 #[derive(Debug, Args)]

@@ -176,6 +176,27 @@ pub fn resolve(overrides: &Overrides, env: &Env) -> Result<Settings, ConfigError
             ))
         })?,
     };
+    // A file where the folder (or one above it) should be would otherwise surface as "Not a
+    // directory" on whatever is read first.
+    if let Some(file) = data_dir
+        .ancestors()
+        .find(|a| a.exists())
+        .filter(|a| !a.is_dir())
+    {
+        let what = if file == data_dir {
+            format!("the data directory {} is a file", data_dir.display())
+        } else {
+            format!(
+                "the data directory {} cannot be made: {} is a file",
+                data_dir.display(),
+                file.display()
+            )
+        };
+        return Err(problem(format!(
+            "{what}, not a folder: move the file away, or choose another folder ({})",
+            overrides.origin.data_dir_hint()
+        )));
+    }
     let paths = Paths::new(data_dir);
     let (file, file_path) = match &overrides.config {
         Some(path) => (read_file(path, true)?, path.clone()),
@@ -285,7 +306,7 @@ fn read_file(path: &Path, named: bool) -> Result<File, ConfigError> {
     toml::from_str(&text).map_err(|e| {
         let at = e
             .span()
-            .map(|span| format!(" (line {})", text[..span.start].lines().count().max(1)))
+            .map(|span| format!(" (line {})", line_of(&text, span.start)))
             .unwrap_or_default();
         let message = e.message().trim_end_matches('\n').replace('\n', " ");
         problem(format!(
@@ -293,6 +314,15 @@ fn read_file(path: &Path, named: bool) -> Result<File, ConfigError> {
             path.display()
         ))
     })
+}
+
+/// The line (from 1) that byte `at` of `text` is on.
+fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn read_token(path: &Path) -> Result<String, ConfigError> {

@@ -13,6 +13,7 @@ pub mod config;
 mod logging;
 mod paths;
 mod stash;
+mod text;
 mod time;
 
 use std::process::ExitCode;
@@ -25,7 +26,11 @@ use engine::Mode;
 pub fn main() -> ExitCode {
     // As a Stash plugin, nothing but the result object may reach standard output, and the
     // log takes Stash's form; so the plugin takes over before anything else is set up.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "stash") {
+    // `plexsync stash --help` is a person asking, not Stash: clap answers.
+    let asks_help = std::env::args_os()
+        .skip(2)
+        .any(|a| a == "--help" || a == "-h");
+    if std::env::args_os().nth(1).is_some_and(|a| a == "stash") && !asks_help {
         let verbose = std::env::args_os()
             .skip(2)
             .any(|a| a == "-v" || a == "--verbose");
@@ -79,6 +84,7 @@ fn run(cli: &args::Cli, env: &config::Env) -> Result<ExitCode, Failure> {
         Command::Dlq(a) => commands::dlq::run(&settings, a),
         Command::Breaker(a) => commands::breaker::run(&settings, a),
         Command::Outages(a) => commands::outages::run(&settings, a.limit, a.json),
+        Command::Queue(a) => commands::queue::run(&settings, a.json),
         // Handled in `main` before the arguments are parsed; here only for `--help`.
         Command::Stash(_) => Ok(stash::main(false)),
     }

@@ -32,7 +32,7 @@ pub(crate) fn init(verbose: u8, quiet: u8, env: &Env) {
 
 /// Logs an engine event at its level.
 pub(crate) fn event(event: &Event) {
-    let line = event.render();
+    let line = crate::text::printable(&event.render()).into_owned();
     match event.level() {
         Level::Debug => tracing::debug!(target: "plexsync", "{line}"),
         Level::Info => tracing::info!(target: "plexsync", "{line}"),

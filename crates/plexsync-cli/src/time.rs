@@ -129,6 +129,18 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// plex-client's date check agrees with a calendar library on every `YYYY-MM-DD`
+        /// shaped text, real dates or not.
+        #[test]
+        fn the_date_check_agrees_with_the_calendar(y in 0u32..10_000, m in 0u32..14, d in 0u32..33) {
+            let text = format!("{y:04}-{m:02}-{d:02}");
+            let real = y >= 1000
+                && jiff::civil::Date::new(y as i16, m as i8, d as i8).is_ok();
+            proptest::prop_assert_eq!(plex_client::is_date(&text), real, "{}", text);
+        }
+    }
+
     #[test]
     fn times_print_and_read_back() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");

@@ -1,4 +1,4 @@
-//! What Stash writes on a plugin's standard input (STASH.md, "Input").
+//! What Stash writes on a plugin's standard input (docs/stash.md, "What the plugin reads").
 
 use crate::Error;
 

@@ -106,7 +106,10 @@ impl Engine {
             .filter(|e| e.is_configuration())
             .map(|e| e.to_string());
         let cause = report.failure.clone();
-        state.outages.note_probe(now);
+        state.outages.note_probe(
+            now,
+            report.failure.as_ref().map(|e| cause_name(Some(e.kind()))),
+        );
         state.remember_probe(ProbeRecord {
             at: now,
             outcome,
@@ -212,7 +215,9 @@ impl Engine {
                 self.timers.clear(Timer::Summary);
             }
             (State::Open | State::HalfOpen, false) => {
-                state.outages.start(breaker.since(), "unknown", None, 0);
+                state
+                    .outages
+                    .start(breaker.since(), "unknown", None, 0, None);
             }
             _ => {}
         }
@@ -245,11 +250,13 @@ impl Engine {
             match t.to {
                 State::Open => {
                     if t.from == State::Closed {
+                        let failing = state.failing.as_ref();
                         state.outages.start(
                             now,
                             cause_name(cause.map(PlexError::kind)),
                             first_failure,
-                            self.policy.breaker.failure_threshold(),
+                            failing.map_or(0, |f| f.keys.len() as u32),
+                            failing.map(|f| f.since),
                         );
                     }
                     state.ramp = None;

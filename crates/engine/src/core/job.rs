@@ -12,7 +12,7 @@ use super::{Engine, Phase, scan_key};
 use crate::action::{Action, Disposition, Finished, ScanTarget, SyncResult};
 use crate::event::{Event, JobOutcome, StopReason};
 use crate::job::SyncJob;
-use crate::state::{EngineState, Failing, Halt, LastSync};
+use crate::state::{EngineState, FAILING_KEYS, Failing, Halt, LastSync};
 
 /// The job in hand: its key, the half-open permit it runs under (if the breaker gave one),
 /// and what the queue knows of its past.
@@ -23,6 +23,8 @@ pub(super) struct Flight {
     started: u64,
     permit: Option<Permit>,
     attempts: u32,
+    /// When it last failed, if it has.
+    failed_at: Option<u64>,
     /// The delay chosen for its last retry, for decorrelated jitter.
     previous_delay: u64,
 }
@@ -66,6 +68,7 @@ impl Engine {
             started: now,
             permit: None,
             attempts: job.attempts,
+            failed_at: job.history.last().map(|a| a.at),
             previous_delay: previous_delay(&job),
         };
         let sync_job = match decode(&job.payload) {
@@ -223,12 +226,26 @@ impl Engine {
             self.stop = Some(StopReason::Configuration(message.clone()));
         }
         if class.is_outage() {
-            state.outages.note_job(now);
-            if state.failing.is_none() {
-                state.failing = Some(Failing {
-                    since: flight.started,
-                    error: message.clone(),
-                });
+            // A job counts once per outage, however often it is tried: it is new to this one
+            // if it had not failed since the failures that led to it began.
+            let since = state
+                .outages
+                .current
+                .as_ref()
+                .map(|o| o.failing_since())
+                .or(state.failing.as_ref().map(|f| f.since));
+            let new = match (since, flight.failed_at) {
+                (Some(since), Some(failed)) => failed < since,
+                _ => true,
+            };
+            state.outages.note_job(now, new);
+            let failing = state.failing.get_or_insert_with(|| Failing {
+                since: flight.started,
+                error: message.clone(),
+                keys: Vec::new(),
+            });
+            if failing.keys.len() < FAILING_KEYS && !failing.keys.contains(&flight.key) {
+                failing.keys.push(flight.key.clone());
             }
         }
         if let (ErrorClass::NotFound, Some(target)) = (class, scan) {

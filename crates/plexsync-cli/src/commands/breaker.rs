@@ -1,5 +1,6 @@
 //! `plexsync breaker`: show, reset or open the circuit breaker.
 
+use crate::text::say;
 use std::process::ExitCode;
 
 use engine::{force_open_breaker, reset_breaker, wall_ms};
@@ -38,12 +39,12 @@ pub(crate) fn run(settings: &Settings, command: &args::Breaker) -> Result<ExitCo
             if *json {
                 return print_json(&shown).map(|()| ExitCode::SUCCESS);
             }
-            println!("breaker      {}", shown.breaker.line(now));
+            say!("breaker      {}", shown.breaker.line(now));
             if let Some(at) = shown.next_probe_at {
-                println!("next probe   {}", ago(at, now));
+                say!("next probe   {}", ago(at, now));
             }
             if let Some(halt) = shown.halt {
-                println!("stopped      {}: {}", ago(halt.at, now), halt.message);
+                say!("stopped      {}: {}", ago(halt.at, now), halt.message);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -57,7 +58,7 @@ pub(crate) fn run(settings: &Settings, command: &args::Breaker) -> Result<ExitCo
                 logging::event(event);
             }
             if events.is_empty() {
-                println!(
+                say!(
                     "nothing to do: the breaker was already {}",
                     if matches!(command, args::Breaker::Reset) {
                         "closed"

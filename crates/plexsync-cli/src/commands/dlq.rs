@@ -1,5 +1,6 @@
 //! `plexsync dlq`: the dead-letter queue.
 
+use crate::text::say;
 use std::process::ExitCode;
 
 use engine::wall_ms;
@@ -23,14 +24,14 @@ pub(crate) fn run(settings: &Settings, command: &Dlq) -> Result<ExitCode, Failur
                 return print_json(&dead).map(|()| ExitCode::SUCCESS);
             }
             if dead.is_empty() {
-                println!("the dead-letter queue is empty");
+                say!("the dead-letter queue is empty");
                 return Ok(ExitCode::SUCCESS);
             }
             let now = wall_ms();
             let mut by_class = std::collections::BTreeMap::<&str, usize>::new();
             for d in &dead {
                 *by_class.entry(d.class.as_str()).or_default() += 1;
-                println!(
+                say!(
                     "{}  {}  {}  {}: {}",
                     d.job.id,
                     d.job.key,
@@ -44,17 +45,17 @@ pub(crate) fn run(settings: &Settings, command: &Dlq) -> Result<ExitCode, Failur
                 );
             }
             let summary: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
-            println!("{} dead-lettered: {}", dead.len(), summary.join(", "));
+            say!("{} dead-lettered: {}", dead.len(), summary.join(", "));
             Ok(ExitCode::SUCCESS)
         }
         Dlq::Requeue(select) => {
             let n = open_queue(paths)?.requeue_dead(selection(select)?, wall_ms())?;
-            println!("requeued {}", engine::count(n as u64, "job", "jobs"));
+            say!("requeued {}", engine::count(n as u64, "job", "jobs"));
             Ok(ExitCode::SUCCESS)
         }
         Dlq::Purge(select) => {
             let n = open_queue(paths)?.purge_dead(selection(select)?)?;
-            println!("purged {}", engine::count(n as u64, "job", "jobs"));
+            say!("purged {}", engine::count(n as u64, "job", "jobs"));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,6 +1,7 @@
 //! `plexsync enqueue`: one job, durably queued. It only appends to the queue: it never takes
 //! the worker lock and never talks to Plex.
 
+use crate::text::say;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -25,7 +26,7 @@ pub(crate) fn run(settings: &Settings, args: &Enqueue) -> Result<ExitCode, Failu
     let now = wall_ms();
     let mut queue = open_queue(&settings.paths)?;
     let id = queue.enqueue(&job.key(), &job, now)?;
-    println!("queued {} (job {id})", job.key());
+    say!("queued {} (job {id})", job.key());
     Ok(ExitCode::SUCCESS)
 }
 

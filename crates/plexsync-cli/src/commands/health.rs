@@ -1,7 +1,9 @@
 //! `plexsync health`: the deep health check by hand, and for Docker and systemd. It creates,
 //! moves and writes nothing, and waits at most a second for a lock.
 
+use crate::text::say;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use breaker_core::State;
 use engine::{EngineState, wall_ms};
@@ -64,13 +66,14 @@ pub(crate) async fn run(settings: &Settings, json: bool) -> Result<ExitCode, Fai
         print_json(&report)?;
     } else {
         for line in text(&report, now) {
-            println!("{line}");
+            say!("{line}");
         }
     }
     Ok(ExitCode::from(report.exit_status))
 }
 
-/// Runs the check, reading but never changing the state and the queue; the report and when.
+/// Runs the check, reading but never changing the queue, and changing the state only to forget
+/// a stop the check shows is over; the report and when.
 pub(crate) async fn check(settings: &Settings) -> Result<(Report, u64), Failure> {
     let config = settings.plex()?;
     let url = config.redacted_url();
@@ -112,6 +115,17 @@ pub(crate) async fn check(settings: &Settings) -> Result<(Report, u64), Failure>
             ago(halt.at, now),
             halt.message
         ));
+    }
+    // A stop for a setting (a refused token) that this check shows fixed is over: forget it,
+    // so that `status` no longer reports it. Nothing else is written, and a busy state file
+    // is left for the next worker to correct.
+    if plex.healthy && state.halt.is_some() && state_error.is_none() {
+        let cleared = super::state_file(paths)
+            .with_lock_timeout(Duration::from_millis(200))
+            .update_if_changed(|s| s.halt = None);
+        if cleared.is_ok() {
+            warnings.retain(|w| !w.starts_with("work stopped"));
+        }
     }
     let exit_status = match &plex.failure {
         None if plex.healthy => 0,

@@ -5,6 +5,7 @@ pub(crate) mod dlq;
 pub(crate) mod enqueue;
 pub(crate) mod health;
 pub(crate) mod outages;
+pub(crate) mod queue;
 pub(crate) mod status;
 pub(crate) mod storage;
 pub(crate) mod work;
@@ -44,6 +45,20 @@ impl From<persist::Error> for Failure {
             persist::Error::TooNew { .. }
             | persist::Error::Foreign { .. }
             | persist::Error::FutureSchema { .. } => Failure::Config(e.to_string()),
+            // A data directory this user may not write is a setting to fix, not a failure
+            // that a retry would get past.
+            persist::Error::Io { ref source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::ReadOnlyFilesystem
+                        | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Failure::Config(format!(
+                    "{e}: make the data directory writable by this user, or choose another (--data-dir, PLEXSYNC_DATA_DIR)"
+                ))
+            }
             other => Failure::Failed(other.to_string()),
         }
     }
@@ -127,5 +142,37 @@ pub(crate) mod stats_or_error {
             Ok(stats) => stats.serialize(serializer),
             Err(error) => Failed { error }.serialize(serializer),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Failure;
+
+    /// A data directory that cannot be written, for whatever reason the system gives, is a
+    /// setting to fix (exit status 2) that names the way to choose another.
+    #[test]
+    fn an_unwritable_data_directory_is_a_setting_to_fix() {
+        use std::io::ErrorKind::*;
+        for kind in [PermissionDenied, ReadOnlyFilesystem, NotADirectory] {
+            let e = persist::Error::Io {
+                action: "create the folder",
+                path: "/data/plexsync/queue".into(),
+                source: kind.into(),
+            };
+            match Failure::from(e) {
+                Failure::Config(message) => {
+                    assert!(message.contains("/data/plexsync/queue"), "{message}");
+                    assert!(message.contains("PLEXSYNC_DATA_DIR"), "{message}");
+                }
+                other => panic!("{kind:?}: {other:?}"),
+            }
+        }
+        let full = persist::Error::Io {
+            action: "write",
+            path: "/data/plexsync/queue".into(),
+            source: std::io::ErrorKind::StorageFull.into(),
+        };
+        assert!(matches!(Failure::from(full), Failure::Failed(_)));
     }
 }

@@ -1,5 +1,6 @@
 //! `plexsync outages`: outage history.
 
+use crate::text::say;
 use std::process::ExitCode;
 
 use engine::{count, wall_ms};
@@ -33,40 +34,57 @@ pub(crate) fn run(settings: &Settings, limit: usize, json: bool) -> Result<ExitC
         return print_json(&report).map(|()| ExitCode::SUCCESS);
     }
     if let Some(o) = report.current {
-        println!(
+        say!(
             "ongoing      since {} ({}), {}, {} held back, cause {}, last checked {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
             count(o.probes, "probe", "probes"),
             count(o.jobs_affected, "job", "jobs"),
-            o.cause,
+            o.story(),
             ago(o.last_evidence_at, now)
         );
     }
     if report.recent.is_empty() && report.current.is_none() {
-        println!("no outages on record");
+        say!("no outages on record");
     }
     for o in &report.recent {
-        println!(
-            "{}  {:>12}  {:<10} {}, {} held back, {}",
+        say!(
+            "{}  {:>12}  {}, {}, {} held back, {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
-            o.cause,
+            o.story(),
             count(o.probes, "probe", "probes"),
             count(o.jobs_affected, "job", "jobs"),
             o.ended_by.as_deref().unwrap_or("")
         );
     }
-    let r = &report.reliability;
-    let opt = |ms: Option<u64>| ms.map_or("n/a".into(), engine::duration);
-    println!(
-        "{} in {}; MTTR {}, MTBF {}, availability {}",
-        count(r.outages, "outage", "outages"),
-        engine::duration(r.watched_ms),
-        opt(r.mttr_ms),
-        opt(r.mtbf_ms),
-        r.availability
-            .map_or("n/a".into(), |a| format!("{:.3} %", a * 100.0))
-    );
+    say!("{}", reliability_line(&report.reliability));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Outages, MTTR, and (after a day of watching, when they mean something) MTBF and
+/// availability.
+pub(crate) fn reliability_line(r: &engine::Reliability) -> String {
+    let head = format!(
+        "{} in {} watched",
+        count(r.outages, "outage", "outages"),
+        engine::duration(r.watched_ms)
+    );
+    let mttr = r.mttr_ms.map_or(String::new(), |ms| {
+        format!(", MTTR {}", engine::duration(ms))
+    });
+    match (r.mtbf_ms, r.availability) {
+        (mtbf, Some(a)) => format!(
+            "{head}{mttr}{}, availability {:.3} %",
+            mtbf.map_or(String::new(), |ms| format!(
+                ", MTBF {}",
+                engine::duration(ms)
+            )),
+            a * 100.0
+        ),
+        _ => format!(
+            "{head}{mttr}; MTBF and availability after {} of watching",
+            engine::duration(engine::MEANINGFUL_WATCH_MS)
+        ),
+    }
 }

@@ -1,6 +1,7 @@
 //! `plexsync status`: the breaker, the queue, the last probes, outage history and the last
 //! sync, from what is stored; it asks Plex nothing and changes nothing.
 
+use crate::text::say;
 use std::fmt::Write;
 use std::process::ExitCode;
 
@@ -70,43 +71,46 @@ pub(crate) fn run(settings: &Settings, json: bool, prometheus: bool) -> Result<E
 
 fn print_text(r: &Report<'_>) {
     let now = r.now;
-    println!("breaker      {}", r.breaker.line(now));
+    say!("breaker      {}", r.breaker.line(now));
     match &r.queue {
         Ok(s) => {
-            println!(
+            say!(
                 "queue        {} ready, {} waiting for a retry, {} in progress, {} dead-lettered",
-                s.ready_now, s.waiting_for_retry, s.leased, s.dead_lettered
+                s.ready_now,
+                s.waiting_for_retry,
+                s.leased,
+                s.dead_lettered
             );
             if let Some(age) = s.oldest_age_ms {
-                println!(
+                say!(
                     "             oldest job queued {}",
                     ago(now.saturating_sub(age), now)
                 );
             }
         }
-        Err(e) => println!("queue        unreadable: {e}"),
+        Err(e) => say!("queue        unreadable: {e}"),
     }
     for (i, sentence) in r.storage.sentences().iter().enumerate() {
         let head = if i == 0 { "storage" } else { "" };
-        println!("{head:<12} {sentence}");
+        say!("{head:<12} {sentence}");
     }
     if let Some(pid) = r.worker_pid {
-        println!("worker       pid {pid} is processing the queue");
+        say!("worker       pid {pid} is processing the queue");
     }
     match r.last_sync {
-        Some(last) => println!(
+        Some(last) => say!(
             "last sync    {} {} ({})",
             last.key,
             last.outcome,
             ago(last.at, now)
         ),
-        None => println!("last sync    none yet"),
+        None => say!("last sync    none yet"),
     }
     if let Some(halt) = r.halt {
-        println!("stopped      {}: {}", ago(halt.at, now), halt.message);
+        say!("stopped      {}: {}", ago(halt.at, now), halt.message);
     }
     if !r.probes.is_empty() {
-        println!("last probes");
+        say!("last probes");
         for p in r.probes.iter().rev().take(5) {
             let verdict = match &p.report.failure {
                 None => "healthy".to_owned(),
@@ -119,7 +123,7 @@ fn print_text(r: &Report<'_>) {
                         .map_or("connect", |s| s.stage.as_str())
                 ),
             };
-            println!(
+            say!(
                 "  {:<22} {verdict} ({:.1} ms)",
                 ago(p.at, now),
                 p.report.elapsed.as_secs_f64() * 1_000.0
@@ -127,7 +131,7 @@ fn print_text(r: &Report<'_>) {
         }
     }
     if let Some(o) = r.outage {
-        println!(
+        say!(
             "outage       ongoing since {} ({}): {}, {} held back, last checked {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
@@ -137,29 +141,19 @@ fn print_text(r: &Report<'_>) {
         );
     }
     let rel = &r.reliability;
-    let pct = rel
-        .availability
-        .map_or("n/a".into(), |a| format!("{:.3} %", a * 100.0));
-    let opt = |ms: Option<u64>| ms.map_or("n/a".into(), engine::duration);
-    println!(
-        "reliability  {}, MTTR {}, MTBF {}, availability {pct} over {}",
-        count(rel.outages, "outage", "outages"),
-        opt(rel.mttr_ms),
-        opt(rel.mtbf_ms),
-        engine::duration(rel.watched_ms)
-    );
+    say!("reliability  {}", super::outages::reliability_line(rel));
     for o in &r.recent_outages {
-        println!(
+        say!(
             "  {}  {:>12}  {}, {}, {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
-            o.cause,
+            o.story(),
             count(o.probes, "probe", "probes"),
             count(o.jobs_affected, "job", "jobs")
         );
     }
     if let Some(e) = &r.state_error {
-        println!("state        {e}");
+        say!("state        {e}");
     }
 }
 

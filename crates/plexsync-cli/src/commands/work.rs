@@ -36,27 +36,54 @@ pub(crate) async fn run(
         max_outage_ms,
         settle_ms: None,
     };
-    let (reason, s, mut progress) = work(settings, mode, limits, |expected| {
+    if mode == Mode::Run {
+        tracing::info!(
+            "watching the queue and syncing to Plex at {}; stop with Ctrl-C",
+            settings.plex()?.redacted_url()
+        );
+    }
+    let worked = work(settings, mode, limits, |expected| {
         Progress::new(mode, expected)
     })
     .await?;
+    let mut progress = worked.sink;
     progress.finish();
-    eprintln!("{}", summary(&s, started.elapsed()));
-    Ok(match reason {
+    // The report is the command's output; the log beside it goes to standard error.
+    crate::text::say!(
+        "{}",
+        summary(&worked.stats, &worked.left, started.elapsed())
+    );
+    Ok(match worked.reason {
         StopReason::Drained | StopReason::Requested => ExitCode::SUCCESS,
         StopReason::Configuration(_) => ExitCode::from(2),
         StopReason::OutageTooLong { .. } | StopReason::ForcedOpen => ExitCode::FAILURE,
     })
 }
 
-/// What a run did, in one line.
-pub(crate) fn summary(s: &RunStats, took: Duration) -> String {
+/// What a run did and what it left queued, in one line: jobs, each counted once.
+pub(crate) fn summary(s: &RunStats, left: &Left, took: Duration) -> String {
+    let now = wall_ms();
+    let waiting = match (left.waiting, left.next_retry_at) {
+        (0, _) => String::new(),
+        (n, Some(at)) => format!(
+            ", {} waiting to retry (the next in {})",
+            engine::count(n as u64, "job", "jobs"),
+            engine::duration(at.saturating_sub(now))
+        ),
+        (n, None) => format!(
+            ", {} waiting to retry",
+            engine::count(n as u64, "job", "jobs")
+        ),
+    };
+    let ready = match left.ready {
+        0 => String::new(),
+        n => format!(", {} still queued", engine::count(n as u64, "job", "jobs")),
+    };
     format!(
-        "{} synced ({} updated, {} already up to date), {} to retry, {} dead-lettered{}, in {:.1} s",
+        "{} synced ({} updated, {} already up to date){waiting}{ready}, {} dead-lettered{}, in {:.1} s",
         s.updated + s.unchanged,
         s.updated,
         s.unchanged,
-        s.retried,
         s.dead_lettered,
         if s.lease_lost > 0 {
             format!(", {} taken over by another worker", s.lease_lost)
@@ -65,6 +92,25 @@ pub(crate) fn summary(s: &RunStats, took: Duration) -> String {
         },
         took.as_secs_f64()
     )
+}
+
+/// What a run leaves in the queue.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Left {
+    /// Jobs that could run now (the run stopped before them).
+    pub(crate) ready: usize,
+    /// Jobs waiting for their next retry.
+    pub(crate) waiting: usize,
+    /// When the first of those is due.
+    pub(crate) next_retry_at: Option<u64>,
+}
+
+/// A finished run: why it stopped, what it did, what it left, and its event sink.
+pub(crate) struct Worked<S> {
+    pub(crate) reason: StopReason,
+    pub(crate) stats: RunStats,
+    pub(crate) left: Left,
+    pub(crate) sink: S,
 }
 
 /// What a run may change of the policy's limits.
@@ -88,7 +134,7 @@ pub(crate) async fn work<S: EventSink>(
     mode: Mode,
     limits: Limits,
     sink: impl FnOnce(usize) -> S,
-) -> Result<(StopReason, RunStats, S), Failure> {
+) -> Result<Worked<S>, Failure> {
     let config = settings.plex()?;
     let mut policy = settings.policy.clone();
     if let Some(limit) = limits.max_outage_ms {
@@ -106,7 +152,7 @@ pub(crate) async fn work<S: EventSink>(
                 "another plexsync{} is already processing the queue; it will sync what is queued",
                 pid.map_or(String::new(), |pid| format!(" (pid {pid})"))
             )),
-            other => Failure::Failed(other.to_string()),
+            other => other.into(),
         })?,
     );
     // A drain asked of Stash by a hook has started: this one.
@@ -186,7 +232,20 @@ pub(crate) async fn work<S: EventSink>(
             if ready == 1 { "it" } else { "them" }
         );
     };
-    Ok((reason, total, ports.events))
+    let left = ports
+        .queue
+        .stats(wall_ms())
+        .map_or(Left::default(), |s| Left {
+            ready: s.ready_now,
+            waiting: s.waiting_for_retry,
+            next_retry_at: s.earliest_retry_at,
+        });
+    Ok(Worked {
+        reason,
+        stats: total,
+        left,
+        sink: ports.events,
+    })
 }
 
 /// Says once what reading the queue found: damage (a warning), files kept aside, and files
@@ -248,14 +307,17 @@ async fn first_contact(
     }
 }
 
-/// Log lines for every event at its level; on a terminal a progress bar for a drain, and
-/// otherwise a progress line every ten seconds.
+/// Log lines for every event at its level; on a terminal a progress bar for a drain (jobs
+/// finished for good against jobs known, what it waits for while Plex is down, and an
+/// estimate while syncing), and otherwise a progress line every ten seconds.
 struct Progress {
     bar: Option<ProgressBar>,
     done: u64,
     expected: u64,
     last_line: Instant,
     mode: Mode,
+    /// When Plex went down, while it is.
+    down_since: Option<u64>,
 }
 
 impl Progress {
@@ -275,6 +337,7 @@ impl Progress {
             expected: expected as u64,
             last_line: Instant::now(),
             mode,
+            down_since: None,
         }
     }
 
@@ -283,34 +346,73 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+
+    /// The bar's words: why it stands still, or how long is left.
+    fn message(&self, event: &Event, now: u64) -> Option<String> {
+        if let Some(since) = self.down_since {
+            let down = engine::duration(now.saturating_sub(since));
+            return Some(match event {
+                Event::Probe { record } => match &record.report.failure {
+                    Some(e) => format!("waiting for Plex: down {down}, last check {}", e.kind()),
+                    None => format!("waiting for Plex: down {down}, last check healthy"),
+                },
+                _ => format!("waiting for Plex: down {down}"),
+            });
+        }
+        let bar = self.bar.as_ref()?;
+        let elapsed = bar.elapsed().as_secs_f64();
+        let left = self.expected.saturating_sub(self.done);
+        (self.done > 0 && elapsed >= 1.0).then(|| {
+            let eta = (elapsed / self.done as f64 * left as f64 * 1_000.0) as u64;
+            format!("about {} left", engine::duration(eta))
+        })
+    }
 }
 
 impl EventSink for Progress {
-    fn emit(&mut self, event: Event, _now: u64) {
+    fn emit(&mut self, event: Event, now: u64) {
         match &self.bar {
             Some(bar) => bar.suspend(|| logging::event(&event)),
             None => logging::event(&event),
         }
-        if let Event::Job { outcome, .. } = &event {
-            if !matches!(outcome, JobOutcome::LeaseLost) {
-                self.done += 1;
+        match &event {
+            Event::Transition { transition, .. } => {
+                self.down_since = match transition.to {
+                    breaker_core::State::Closed => None,
+                    _ => self.down_since.or(Some(transition.at)),
+                };
             }
-            if self.done > self.expected {
-                self.expected = self.done;
-            }
-            match &self.bar {
-                Some(bar) => {
-                    bar.set_length(self.expected);
-                    bar.set_position(self.done);
+            // A job counts once, when it is finished with: synced, or given up on.
+            Event::Job { outcome, .. } => match outcome {
+                JobOutcome::Updated { .. }
+                | JobOutcome::Unchanged
+                | JobOutcome::DeadLettered { .. } => {
+                    self.done += 1;
+                    self.expected = self.expected.max(self.done);
                 }
-                None if self.mode == Mode::Drain
-                    && self.last_line.elapsed() >= Duration::from_secs(10) =>
-                {
-                    self.last_line = Instant::now();
-                    tracing::info!("{} of {} jobs done", self.done, self.expected);
-                }
-                None => {}
+                JobOutcome::Retry { .. } | JobOutcome::LeaseLost => {}
+            },
+            _ => {}
+        }
+        let message = self.message(&event, now);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(self.expected);
+                bar.set_position(self.done);
+                bar.set_message(message.unwrap_or_default());
             }
+            None if self.mode == Mode::Drain
+                && self.last_line.elapsed() >= Duration::from_secs(10) =>
+            {
+                self.last_line = Instant::now();
+                tracing::info!(
+                    "{} of {} jobs done{}",
+                    self.done,
+                    self.expected,
+                    message.map_or(String::new(), |m| format!("; {m}"))
+                );
+            }
+            None => {}
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `plexsync stash`: plexsync as a Stash plugin (STASH.md). Reads Stash's JSON document from
+//! `plexsync stash`: plexsync as a Stash plugin (docs/stash.md). Reads Stash's JSON document from
 //! standard input and dispatches: a hook queues the scene and exits; a task drains, checks,
 //! reports or syncs in bulk.
 //!
@@ -153,7 +153,7 @@ const PLUGIN_FILE: &str = include_str!("../../plugin/plexsync.yml");
 
 #[cfg(test)]
 mod plugin_file {
-    //! plexsync.yml against Stash's plugin schema (STASH.md), which Stash applies strictly:
+    //! plexsync.yml against Stash's plugin schema (docs/stash.md), which Stash applies strictly:
     //! an unknown key fails the plugin's load.
     use std::collections::BTreeMap;
 

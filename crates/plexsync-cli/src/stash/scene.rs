@@ -172,7 +172,19 @@ pub(crate) fn job(scene: &Scene, settings: &PluginSettings, now: u64) -> Result<
         edit: MetadataEdit {
             title: nonempty(&scene.title),
             summary: nonempty(&scene.details),
-            originally_available_at: nonempty(&scene.date),
+            originally_available_at: nonempty(&scene.date).filter(|date| {
+                // Stash keeps whatever date it was given; one Plex cannot take is left out
+                // rather than holding up the rest of the scene.
+                let ok = plex_client::is_date(date);
+                if !ok {
+                    tracing::warn!(
+                        "scene {}: the date {:?} is not YYYY-MM-DD; the rest is synced without it",
+                        scene.id,
+                        crate::text::printable(date)
+                    );
+                }
+                ok
+            }),
             studio,
             actors: Some(names(&scene.performers)),
             genres: Some(names(&scene.tags)),

@@ -166,7 +166,7 @@ async fn process(settings: &Settings, auto: bool) -> Result<Value, String> {
         max_outage_ms: None,
         settle_ms: auto.then_some(SETTLE_MS),
     };
-    let (reason, s, _) = match work::work(settings, Mode::Drain, limits, Progress::new).await {
+    let worked = match work::work(settings, Mode::Drain, limits, Progress::new).await {
         Ok(done) => done,
         // Another drain holds the lock, and takes what was queued: nothing to do here.
         Err(Failure::Busy(why)) if auto => {
@@ -175,14 +175,19 @@ async fn process(settings: &Settings, auto: bool) -> Result<Value, String> {
         }
         Err(e) => return Err(e.to_string()),
     };
-    log::progress(1.0);
-    let summary = work::summary(&s, started.elapsed());
+    let (s, left) = (worked.stats, worked.left);
+    // Done only when nothing is left: a drain that stopped with jobs waiting says how far
+    // it got.
+    if left.ready + left.waiting == 0 {
+        log::progress(1.0);
+    }
+    let summary = work::summary(&s, &left, started.elapsed());
     tracing::info!("{summary}");
-    match reason {
+    match worked.reason {
         StopReason::Drained | StopReason::Requested => Ok(json!({
             "updated": s.updated,
             "unchanged": s.unchanged,
-            "retried": s.retried,
+            "waiting": left.waiting,
             "dead_lettered": s.dead_lettered,
             "summary": summary,
         })),
@@ -328,7 +333,8 @@ impl EventSink for Progress {
     fn emit(&mut self, event: Event, _now: u64) {
         logging::event(&event);
         if let Event::Job { outcome, .. } = &event {
-            if matches!(outcome, JobOutcome::LeaseLost) {
+            // A job counts once, when it is finished with.
+            if matches!(outcome, JobOutcome::LeaseLost | JobOutcome::Retry { .. }) {
                 return;
             }
             self.done += 1;
