@@ -297,3 +297,39 @@ fn a_new_setup_reports_no_availability_over_a_few_seconds_and_tells_a_restart_as
         "maintenance"
     );
 }
+
+#[test]
+fn a_run_paced_by_an_earlier_outage_says_so() {
+    let plex = Plex::start(3, ServerPhase::Ready);
+    let policy = crate::harness::QUICK_POLICY.replace("ramp_ms = 2000", "ramp_ms = 600000");
+    let data = DataDir::new(&plex.fake.url(), plex.fake.token(), &policy);
+    let ps = data.plexsync();
+    let quiet = ps.run(&["process"]);
+    assert!(!quiet.stderr.contains("pacing"), "{}", quiet.stderr);
+    plex.set_phase(ServerPhase::Refused);
+    assert_eq!(
+        ps.run(&enqueue_args("1", "/data/Movies/m0.mkv", &[]))
+            .status,
+        Some(0)
+    );
+    plex.schedule(std::time::Duration::from_millis(800), ServerPhase::Ready);
+    let mut worker = ps.spawn(&["process", "--max-outage", "never"]);
+    let first = crate::harness::wait(&mut worker, std::time::Duration::from_secs(60));
+    assert_eq!(first.status, Some(0), "{first:?}");
+    // The next run, with Plex long healthy, is still paced by that outage: it says so.
+    assert_eq!(
+        ps.run(&enqueue_args("2", "/data/Movies/m1.mkv", &[]))
+            .status,
+        Some(0)
+    );
+    let next = ps.run(&["process"]);
+    assert_eq!(next.status, Some(0), "{next:?}");
+    assert!(
+        next.stderr.contains("pacing after Plex's last outage: ")
+            && next
+                .stderr
+                .contains("jobs/s now, rising to 200 over the next 9 min"),
+        "{}",
+        next.stderr
+    );
+}

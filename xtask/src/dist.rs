@@ -58,6 +58,9 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
     let index = source.join("index.yml");
     std::fs::write(&index, index_yml(&packages)).map_err(|e| e.to_string())?;
     built.push(index);
+    let share = out.join("share");
+    let _ = std::fs::remove_dir_all(&share);
+    built.extend(crate::manuals::generate(&share)?);
     for archive in built {
         println!("{}", archive.display());
     }
@@ -89,7 +92,21 @@ fn c_compiler(arch: &str) -> Option<String> {
 }
 
 fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, String> {
-    cmd::run(Command::new("rustup").args(["target", "add", target]))?;
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == target)
+        })
+        .unwrap_or(false);
+    if !installed {
+        eprintln!(
+            "xtask: dist builds for {target}, which this toolchain lacks: adding it with rustup (once; about 30 MB)"
+        );
+        cmd::run(Command::new("rustup").args(["target", "add", target]))?;
+    }
     let env_target = target.replace('-', "_");
     cmd::run(
         cmd::cargo()

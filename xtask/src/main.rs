@@ -9,7 +9,9 @@ mod bench_queue;
 mod bench_stash;
 mod checks;
 mod cmd;
+mod contrib;
 mod dist;
+mod manuals;
 mod plex;
 mod stash;
 
@@ -32,9 +34,11 @@ Commands:
                             aarch64 where a C cross compiler is found) packed with plexsync.yml in
                             target/dist/*.tar.gz and as a Stash plugin source (stash-source/:
                             index.yml and a zip per architecture), checked static and run from
-                            the unpacked archive and the installed zip
+                            the unpacked archive and the installed zip; shell completions and
+                            man pages in target/dist/share
   fake-plex [--port N] [--token T] [--phase P] [--startup]
-                            serves the demo library on 127.0.0.1 until Ctrl-C; P is refused,
+                            serves the demo library on 127.0.0.1 (default port 32499, beside
+                            a real Plex's 32400) until Ctrl-C; P is refused,
                             unreachable, silent, maintenance, starting, slow, token-revoked
                             or ready; --startup walks through Plex's startup sequence
   fake-stash [--port N] [--plex-url URL] [--plex-token T]
@@ -69,17 +73,71 @@ Commands:
                             --dir puts the queues in D (e.g. /dev/shm, to see CPU cost alone)
 ";
 
+/// The entries of [`HELP`] for the command `words` names (flags left out); all of it when
+/// none matches.
+fn help_for(words: &[&str]) -> String {
+    let named: Vec<&str> = words
+        .iter()
+        .copied()
+        .take_while(|w| !w.starts_with('-'))
+        .collect();
+    let mut entries: Vec<String> = Vec::new();
+    for line in HELP
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+    {
+        match entries.last_mut() {
+            Some(entry) if line.starts_with("    ") => {
+                entry.push_str(line);
+                entry.push('\n');
+            }
+            _ => entries.push(format!("{line}\n")),
+        }
+    }
+    let matching: Vec<&String> = entries
+        .iter()
+        .filter(|e| {
+            let head: Vec<&str> = e.split_whitespace().take(named.len()).collect();
+            !named.is_empty() && head == named
+        })
+        .collect();
+    if matching.is_empty() {
+        return HELP.to_owned();
+    }
+    let mut out = format!("Usage: cargo xtask {} [options]\n\n", named.join(" "));
+    for e in matching {
+        out.push_str(e);
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         // The simulator is its own optimised binary: a debug build runs it ten times slower.
+        // Built in the open (its first build takes minutes), then run.
         ["simulate", rest @ ..] => {
+            if let Err(e) =
+                cmd::run(cmd::cargo().args(["build", "--release", "--package", "simulate"]))
+            {
+                eprintln!("xtask: {e}");
+                return ExitCode::FAILURE;
+            }
             return cmd::pass_through(
-                cmd::cargo()
-                    .args(["run", "--quiet", "--release", "--package", "simulate", "--"])
-                    .args(rest),
+                std::process::Command::new(
+                    std::env::var_os("CARGO_TARGET_DIR")
+                        .map_or_else(|| cmd::root().join("target"), std::path::PathBuf::from)
+                        .join("release/simulate"),
+                )
+                .args(rest),
             );
+        }
+        // Help for one command: its entry in the list, whatever else is on the line.
+        words if words.iter().any(|a| *a == "--help" || *a == "-h") => {
+            print!("{}", help_for(words));
+            Ok(())
         }
         ["proptest", rest @ ..] => checks::proptest(rest),
         ["mutants", rest @ ..] => checks::mutants(rest),
@@ -126,5 +184,37 @@ fn main() -> ExitCode {
             eprintln!("xtask: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::help_for;
+
+    #[test]
+    fn each_command_s_help_is_its_own_entry() {
+        let fake = help_for(&["fake-plex", "--help"]);
+        assert!(fake.starts_with("Usage: cargo xtask fake-plex"), "{fake}");
+        assert!(
+            fake.contains("--startup") && !fake.contains("bench hook"),
+            "{fake}"
+        );
+        let cli = help_for(&["bench", "cli", "-h"]);
+        assert!(
+            cli.contains("--backlog N") && !cli.contains("fake-plex"),
+            "{cli}"
+        );
+        let bench = help_for(&["bench", "--help"]);
+        for name in [
+            "bench breaker",
+            "bench cli",
+            "bench hook",
+            "bench stash",
+            "bench queue",
+        ] {
+            assert!(bench.contains(name), "{name} missing: {bench}");
+        }
+        assert!(!bench.contains("fake-stash"), "{bench}");
+        assert_eq!(help_for(&["--help"]), super::HELP);
     }
 }

@@ -23,7 +23,8 @@ fn phase(name: &str) -> Result<ServerPhase, String> {
 
 /// `cargo xtask fake-plex`: serves the demo library until Ctrl-C.
 pub(crate) fn fake_plex(args: &[&str]) -> Result<(), String> {
-    let mut port = 32400u16;
+    // Not 32400: a real Plex on this machine has that one.
+    let mut port = 32499u16;
     let mut token = Options::default().token;
     let mut start = ServerPhase::Ready;
     let mut startup = false;

@@ -174,6 +174,11 @@ impl Ramp {
                 && !self.is_halved())
     }
 
+    /// When the nominal rate reaches its target (a halved rate may hold it back longer).
+    pub fn full_speed_at(&self) -> u64 {
+        self.state.started_at.saturating_add(self.config.ramp_ms)
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &RampConfig {
         &self.config

@@ -332,6 +332,7 @@ fn ramp_rises_linearly_to_its_target() {
     assert_eq!(ramp.rate(T0 + 300_000), 20.0);
     assert_eq!(ramp.rate(T0 + 3_000_000), 20.0);
     assert_eq!(ramp.rate(T0 - 1), 5.0, "before the start is the start");
+    assert_eq!(ramp.full_speed_at(), T0 + 300_000);
     // One token at the start, then 5 per second.
     assert_eq!(ramp.try_acquire(T0), Ok(()));
     assert_eq!(ramp.try_acquire(T0), Err(T0 + 200));

@@ -171,10 +171,10 @@ pub(crate) async fn work<S: EventSink>(
         );
     }
     report_storage(&mut queue);
-    let (voided, reached) = states
+    let (voided, reached, ramp) = states
         .update_if_changed(|state| {
             let voided = engine::void_trials(state, &policy);
-            (voided, state.reached.clone())
+            (voided, state.reached.clone(), state.ramp)
         })
         .map_err(Failure::from)?;
     if voided > 0 {
@@ -184,6 +184,9 @@ pub(crate) async fn work<S: EventSink>(
     }
     first_contact(&client, reached.as_ref(), &mut states).await?;
     let expected = queue.stats(wall_ms()).map(|s| s.ready_now).unwrap_or(0);
+    if expected > 0 {
+        say_ramp(ramp, &policy);
+    }
     // A long-running or settling worker wakes the moment a job is queued.
     let watch =
         (mode == Mode::Run || policy.engine.settle_ms.is_some()).then_some(paths.queue.as_path());
@@ -246,6 +249,26 @@ pub(crate) async fn work<S: EventSink>(
         left,
         sink: ports.events,
     })
+}
+
+/// Says when the pace after an outage (the recovery ramp) still limits this run, which may
+/// begin long after the outage that started it.
+fn say_ramp(ramp: Option<scheduler::RampState>, policy: &engine::Policy) {
+    let now = wall_ms();
+    let Some(ramp) = ramp.and_then(|r| scheduler::Ramp::restore(policy.ramp, r).ok()) else {
+        return;
+    };
+    if ramp.is_finished(now) {
+        return;
+    }
+    let config = ramp.config();
+    let left = ramp.full_speed_at().saturating_sub(now);
+    tracing::info!(
+        "pacing after Plex's last outage: {:.0} jobs/s now, rising to {:.0} over the next {} (policy.ramp)",
+        ramp.rate(now),
+        config.target_per_sec,
+        engine::duration(left)
+    );
 }
 
 /// Says once what reading the queue found: damage (a warning), files kept aside, and files
@@ -414,5 +437,81 @@ impl EventSink for Progress {
             }
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use breaker_core::{Cause, State, Transition};
+    use plex_client::{HealthReport, PlexError};
+
+    fn transition(to: State, at: u64) -> Event {
+        Event::Transition {
+            transition: Transition {
+                from: State::Closed,
+                to,
+                at,
+                generation: 1,
+                cause: Cause::FailureThreshold,
+            },
+            first_failure: None,
+        }
+    }
+
+    fn probe(at: u64, kind: Option<FailureKind>) -> Event {
+        Event::Probe {
+            record: engine::ProbeRecord {
+                at,
+                outcome: scheduler::ProbeOutcome::Unreachable,
+                report: HealthReport {
+                    healthy: kind.is_none(),
+                    reached: None,
+                    stages: Vec::new(),
+                    identity: None,
+                    failure: kind.map(|k| PlexError::new(k, "http://plex", "x")),
+                    elapsed: Duration::ZERO,
+                },
+            },
+        }
+    }
+
+    /// While Plex is down, the bar's words say so, for how long, and what the last look found;
+    /// once it is back they no longer do.
+    #[test]
+    fn the_bar_says_why_it_stands_still() {
+        let mut p = Progress::new(Mode::Drain, 9);
+        let t0 = 1_000_000;
+        p.emit(transition(State::Open, t0), t0);
+        assert_eq!(
+            p.message(&probe(t0 + 25_000, Some(FailureKind::Refused)), t0 + 25_000)
+                .as_deref(),
+            Some("waiting for Plex: down 25 s, last check refused")
+        );
+        assert_eq!(
+            p.message(&probe(t0 + 30_000, None), t0 + 30_000).as_deref(),
+            Some("waiting for Plex: down 30 s, last check healthy")
+        );
+        p.emit(transition(State::Closed, t0 + 31_000), t0 + 31_000);
+        assert!(p.down_since.is_none());
+        let done = Event::Job {
+            at: t0 + 32_000,
+            key: "scene-1".into(),
+            outcome: JobOutcome::Unchanged,
+        };
+        let retry = Event::Job {
+            at: t0 + 32_000,
+            key: "scene-2".into(),
+            outcome: JobOutcome::Retry {
+                at: t0 + 60_000,
+                class: engine::ErrorClass::NotFound,
+                counted: true,
+                error: "x".into(),
+            },
+        };
+        p.emit(done, t0 + 32_000);
+        p.emit(retry.clone(), t0 + 32_000);
+        p.emit(retry, t0 + 33_000);
+        assert_eq!((p.done, p.expected), (1, 9), "a retried job is not done");
     }
 }
