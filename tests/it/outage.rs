@@ -139,7 +139,11 @@ fn an_outage_over_one_job_says_one_job() {
     let mut worker = ps.spawn(&["process", "--max-outage", "never"]);
     let run = wait(&mut worker, Duration::from_secs(60));
     assert_eq!(run.status, Some(0), "{run:?}");
-    assert!(run.stderr.contains("1 job held back)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 job failed during it)"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stdout
             .starts_with("1 synced (1 updated, 0 already up to date), 0 dead-lettered"),
@@ -148,7 +152,7 @@ fn an_outage_over_one_job_says_one_job() {
     );
     let history = ps.run(&["outages"]);
     assert!(
-        history.stdout.contains("1 job held back"),
+        history.stdout.contains("1 job failed during it"),
         "{}",
         history.stdout
     );

@@ -10,6 +10,7 @@ mod bench_stash;
 mod checks;
 mod cmd;
 mod contrib;
+mod demo;
 mod dist;
 mod manuals;
 mod plex;
@@ -23,6 +24,9 @@ Usage: cargo xtask <command> [options]
 Commands:
   simulate [--help]         outage simulation of the engine on a virtual clock: every scenario,
                             plexsync's defaults beside the predecessor's and a naive policy
+  demo                      plexsync riding through a Plex restart in about a minute: the real
+                            binary as a fake Stash's plugin, hooks after saves, the drain as a
+                            Stash job, a fake Plex stopped and started through its stages
   proptest [--cases N]      property tests of breaker-core and scheduler, N cases each (default 10000)
   mutants [--crate NAME]    cargo-mutants on breaker-core and scheduler (installs cargo-mutants if missing)
   nostd                     builds breaker-core for a bare-metal target without std
@@ -172,6 +176,7 @@ fn main() -> ExitCode {
         ["bench-child", rest @ ..] => bench_queue::child(rest),
         ["torture", rest @ ..] => checks::torture(rest),
         ["dist", rest @ ..] => dist::dist(rest),
+        ["demo", rest @ ..] => demo::demo(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
             Ok(())

@@ -12,7 +12,7 @@ use crate::cmd::{cargo, root, run};
 
 pub(crate) fn fake_stash(args: &[&str]) -> Result<(), String> {
     let mut port = 9999u16;
-    let mut plex_url = "http://127.0.0.1:32400".to_owned();
+    let mut plex_url = "http://127.0.0.1:32499".to_owned();
     let mut plex_token = fake_plex::Options::default().token;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {

@@ -234,14 +234,14 @@ impl Event {
                 Some(e) => format!("could not ask Plex to scan {folder}: {e}"),
             },
             Event::OutageSummary { at, outage } => format!(
-                "Plex still down after {}: {}, {} held back; first failure: {}",
+                "Plex still down after {}: {}, {} failed during it; first failure: {}",
                 duration(at.saturating_sub(outage.started_at)),
                 count(outage.probes, "probe", "probes"),
                 count(outage.jobs_affected, "job", "jobs"),
                 outage.error.as_deref().unwrap_or(&outage.cause)
             ),
             Event::OutageEnded { outage, .. } => format!(
-                "Plex is back after {} ({}; {}, {} held back)",
+                "Plex is back after {} ({}; {}, {} failed during it)",
                 duration(outage.duration(outage.ended_at.unwrap_or(outage.started_at))),
                 outage.story(),
                 count(outage.probes, "probe", "probes"),

@@ -25,7 +25,7 @@ pub struct Outage {
     pub ended_at: Option<u64>,
     /// Probes run during it.
     pub probes: u32,
-    /// Jobs it held back, each counted once however often it was tried (including those
+    /// Jobs that failed during it, each counted once however often it was tried (including those
     /// whose failures tripped the breaker).
     pub jobs_affected: u32,
     /// When the run of failures that opened it began (its first failing job was sent);

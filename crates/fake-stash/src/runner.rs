@@ -4,7 +4,7 @@
 //! under the arguments given, `pkg/plugin/args.go`), the whole standard output read as the
 //! `{"output", "error"}` result, standard error as log lines.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -96,14 +96,20 @@ impl Runner {
                     list[index].started_at = Some(Instant::now());
                     list[index].args.clone()
                 };
-                let (result, log) = run(&plugin, &connection, &args);
+                // The log grows as the task writes it, as Stash shows it.
+                let logged = worked.clone();
+                let result = run(&plugin, &connection, &args, move |line| {
+                    let (list, _) = &*logged;
+                    let mut list = lock(list);
+                    list[index].log.push_str(line);
+                    list[index].log.push('\n');
+                });
                 let (list, done) = &*worked;
                 let mut list = lock(list);
                 let job = &mut list[index];
                 job.status = JobStatus::Finished;
                 job.finished_at = Some(Instant::now());
                 job.result = result;
-                job.log = log;
                 done.notify_all();
             }
         });
@@ -198,13 +204,15 @@ pub(crate) fn input(plugin: &Plugin, connection: &Connection, args: &Map<String,
 }
 
 /// Runs the plugin once: its result object (or the raw output as `output`, as Stash takes
-/// output that is not one) and its standard error.
-fn run(plugin: &Plugin, connection: &Connection, args: &Map<String, Value>) -> (Value, String) {
+/// output that is not one); each line of its standard error goes to `log` as it comes.
+fn run(
+    plugin: &Plugin,
+    connection: &Connection,
+    args: &Map<String, Value>,
+    log: impl Fn(&str) + Send + 'static,
+) -> Value {
     let Some((program, rest)) = plugin.exec.split_first() else {
-        return (
-            json!({ "output": null, "error": "empty exec value" }),
-            String::new(),
-        );
+        return json!({ "output": null, "error": "empty exec value" });
     };
     let spawned = Command::new(program)
         .args(rest)
@@ -219,27 +227,27 @@ fn run(plugin: &Plugin, connection: &Connection, args: &Map<String, Value>) -> (
         Ok(child) => child,
         Err(e) => {
             let error = format!("error running plugin: {e}");
-            return (json!({ "output": null, "error": error }), String::new());
+            return json!({ "output": null, "error": error });
         }
     };
     let document = input(plugin, connection, args).to_string();
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(document.as_bytes());
     }
-    let mut stderr = child.stderr.take();
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(err) = stderr.as_mut() {
-            let _ = err.read_to_string(&mut text);
+    let stderr = child.stderr.take();
+    let logging = std::thread::spawn(move || {
+        if let Some(err) = stderr {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                log(&line);
+            }
         }
-        text
     });
     let mut out = String::new();
     if let Some(mut stdout) = child.stdout.take() {
         let _ = stdout.read_to_string(&mut out);
     }
     let status = child.wait();
-    let log = log.join().unwrap_or_default();
+    let _ = logging.join();
     let mut result: Value = serde_json::from_str(out.trim())
         .ok()
         .filter(Value::is_object)
@@ -249,5 +257,5 @@ fn run(plugin: &Plugin, connection: &Connection, args: &Map<String, Value>) -> (
             result["error"] = json!(status.to_string());
         }
     }
-    (result, log)
+    result
 }

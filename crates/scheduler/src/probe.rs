@@ -169,6 +169,14 @@ pub struct ProbeState {
     /// When the server began answering again, if it has since it was last unreachable.
     #[serde(default)]
     pub answering_since: Option<u64>,
+    /// Failed probes in a row on the current backoff: a probe that finds the server in a
+    /// state with another backoff (refused, then loading) starts that backoff from its base.
+    #[serde(default)]
+    pub streak: u32,
+    /// What the last failed probe found (`None`: none since the last healthy one, or state
+    /// written before this field existed, whose streak carries on from `failures`).
+    #[serde(default)]
+    pub last: Option<ProbeOutcome>,
 }
 
 impl Default for ProbeSchedule {
@@ -205,6 +213,8 @@ impl ProbeSchedule {
             return;
         }
         self.state.failures = 0;
+        self.state.streak = 0;
+        self.state.last = None;
         self.state.previous_ms = 0;
         self.state.armed_at = Some(now);
         self.state.answering_since = None;
@@ -241,7 +251,8 @@ impl ProbeSchedule {
     /// Records the outcome of a probe that began at `started` and returns when the next one
     /// is due, counted from that start (so that a probe that waited for a timeout does not
     /// push the next one back). A healthy probe starts the backoff over; a failed one widens
-    /// it along the backoff for its kind.
+    /// it along the backoff for its kind, from that backoff's base when the kind before it
+    /// followed another.
     pub fn record<R: Rng + ?Sized>(
         &mut self,
         outcome: ProbeOutcome,
@@ -250,9 +261,24 @@ impl ProbeSchedule {
     ) -> u64 {
         if outcome == ProbeOutcome::Healthy {
             self.state.failures = 0;
+            self.state.streak = 0;
+            self.state.last = None;
             self.state.previous_ms = 0;
         } else {
             self.state.failures = self.state.failures.saturating_add(1);
+            let same = self
+                .state
+                .last
+                .is_none_or(|last| self.plan.backoff(last) == self.plan.backoff(outcome));
+            self.state.streak = match self.state.last {
+                None => self.state.failures,
+                Some(_) if same => self.state.streak.saturating_add(1),
+                Some(_) => {
+                    self.state.previous_ms = 0;
+                    1
+                }
+            };
+            self.state.last = Some(outcome);
         }
         match outcome {
             ProbeOutcome::NotReady | ProbeOutcome::Loading => {
@@ -271,7 +297,7 @@ impl ProbeSchedule {
             0 => backoff.base_ms(),
             p => p,
         };
-        let mut interval = backoff.delay(self.state.failures, previous, rng);
+        let mut interval = backoff.delay(self.state.streak, previous, rng);
         if let (Some(early), Some(armed)) = (self.plan.early, self.state.armed_at) {
             // A clock that stepped back before the arming counts as a young outage.
             let answering = self.state.answering_since.map(|at| now.saturating_sub(at));

@@ -560,8 +560,10 @@ fn a_server_that_answers_but_is_not_ready_is_probed_on_its_own_backoff() {
         interval
     })
     .collect();
-    // Failures count together; each interval follows the plan of the kind just seen.
-    assert_eq!(intervals, [4_000, 8_000, 120_000, 16_000, 120_000, 30_000]);
+    // Each interval follows the plan of the kind just seen, from its base when the kind
+    // before followed another plan: a server that stops refusing and starts loading is
+    // looked at again after the loading plan's first step, however long it refused.
+    assert_eq!(intervals, [4_000, 8_000, 30_000, 2_000, 30_000, 4_000]);
     assert_eq!(p.plan().cap_ms(), 300_000);
     assert!(
         !p.is_due(now - 120_000),

@@ -91,13 +91,31 @@ proptest! {
                 prop_assert!(now - start >= (base_u / 2).min(every) && now - start <= base_u.min(every));
             }
         }
+        // Failed probes in a row on one backoff: another kind's backoff starts from its base.
+        let backoff_of = |o: ProbeOutcome| match o {
+            ProbeOutcome::NotReady => not_ready,
+            ProbeOutcome::Loading => loading,
+            ProbeOutcome::Healthy | ProbeOutcome::Unreachable => unreachable,
+        };
         let mut failures = 0u32;
+        let mut streak = 0u32;
+        let mut last: Option<Backoff> = None;
         for pick in outcomes {
             let outcome = [ProbeOutcome::Healthy, ProbeOutcome::Unreachable, ProbeOutcome::NotReady, ProbeOutcome::Loading][pick as usize];
             let deep = matches!(outcome, ProbeOutcome::NotReady | ProbeOutcome::Loading);
             prop_assert!(probes.is_due(now));
             let next = probes.record(outcome, now, &mut rng);
-            failures = if outcome == ProbeOutcome::Healthy { 0 } else { failures + 1 };
+            if outcome == ProbeOutcome::Healthy {
+                (failures, streak, last) = (0, 0, None);
+            } else {
+                failures += 1;
+                streak = match last {
+                    None => failures,
+                    Some(b) if b == backoff_of(outcome) => streak + 1,
+                    Some(_) => 1,
+                };
+                last = Some(backoff_of(outcome));
+            }
             let interval = next - now;
             let answering = probes.state().answering_since;
             prop_assert_eq!(answering.is_some(), deep, "answering since a probe that got an answer");
@@ -109,16 +127,16 @@ proptest! {
             match (outcome, bound) {
                 (_, Some(b)) => prop_assert!(interval <= b),
                 (ProbeOutcome::NotReady, None) => {
-                    prop_assert!(interval <= not_ready.ceiling(failures));
+                    prop_assert!(interval <= not_ready.ceiling(streak));
                     prop_assert!(interval <= cap_n);
                 }
                 (ProbeOutcome::Loading, None) => {
-                    let ceiling = loading.ceiling(failures);
+                    let ceiling = loading.ceiling(streak);
                     prop_assert!(interval >= ceiling / 2 && interval <= ceiling);
                     prop_assert!(interval <= cap_l);
                 }
                 (_, None) => {
-                    let ceiling = unreachable.ceiling(failures);
+                    let ceiling = unreachable.ceiling(streak);
                     prop_assert!(interval >= ceiling / 2 && interval <= ceiling);
                 }
             }

@@ -35,7 +35,7 @@ pub(crate) fn run(settings: &Settings, limit: usize, json: bool) -> Result<ExitC
     }
     if let Some(o) = report.current {
         say!(
-            "ongoing      since {} ({}), {}, {} held back, cause {}, last checked {}",
+            "ongoing      since {} ({}), {}, {} failed during it, cause {}, last checked {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
             count(o.probes, "probe", "probes"),
@@ -49,7 +49,7 @@ pub(crate) fn run(settings: &Settings, limit: usize, json: bool) -> Result<ExitC
     }
     for o in &report.recent {
         say!(
-            "{}  {:>12}  {}, {}, {} held back, {}",
+            "{}  {:>12}  {}, {}, {} failed during it, {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
             o.story(),

@@ -132,7 +132,7 @@ fn print_text(r: &Report<'_>) {
     }
     if let Some(o) = r.outage {
         say!(
-            "outage       ongoing since {} ({}): {}, {} held back, last checked {}",
+            "outage       ongoing since {} ({}): {}, {} failed during it, last checked {}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
             count(o.probes, "probe", "probes"),
