@@ -7,5 +7,6 @@ mod commands;
 mod faults;
 mod messages;
 mod outage;
+mod readme;
 mod stash;
 mod storage;

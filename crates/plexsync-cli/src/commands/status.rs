@@ -144,7 +144,7 @@ fn print_text(r: &Report<'_>) {
     say!("reliability  {}", super::outages::reliability_line(rel));
     for o in &r.recent_outages {
         say!(
-            "  {}  {:>12}  {}, {}, {}",
+            "  {}  {:>12}  {}, {}, {} failed during it",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
             o.story(),
