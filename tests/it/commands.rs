@@ -103,6 +103,16 @@ fn one_worker_at_a_time_and_a_signal_stops_it_promptly() {
     assert!(kill.success());
     let run = wait(&mut runner, Duration::from_secs(30));
     assert_eq!(run.status, Some(0), "{run:?}");
+    // It said what it watches when it started, and its summary is its output.
+    assert!(
+        run.stderr.contains(&format!(
+            "watching the queue and syncing to Plex at {}",
+            plex.fake.url()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.starts_with("1 synced"), "{}", run.stdout);
     assert!(
         signalled.elapsed() < Duration::from_secs(5),
         "took {:?} to stop",

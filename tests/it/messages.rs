@@ -188,7 +188,9 @@ fn the_queue_says_why_each_job_waits_and_when_it_runs() {
     // The summary names what is left: one job, waiting for a retry.
     assert!(
         run.stdout.contains("1 synced")
-            && run.stdout.contains("1 job waiting to retry (the next in"),
+            && run.stdout.contains(
+                "1 job waiting to retry (scene-2: not in Plex yet (waiting for a scan); the next in"
+            ),
         "{}",
         run.stdout
     );

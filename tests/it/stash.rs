@@ -707,6 +707,44 @@ fn save(stash: &Stash, id: u64) -> Value {
     check_protocol(&run)
 }
 
+/// A drain that ends with a job still waiting (its file not in Plex yet) does not tell Stash
+/// it is done; the job is counted once however often it was tried, and named.
+#[test]
+fn process_reports_progress_of_jobs_finished_and_not_done_while_one_waits() {
+    let plex = Plex::start(3, ServerPhase::Ready);
+    let stash = Stash::with_session();
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    for i in 0..3 {
+        stash.fake.add_scene(scene(
+            &(i + 1).to_string(),
+            &format!("Synced {i}"),
+            &format!("/data/Movies/m{i}.mkv"),
+        ));
+    }
+    stash
+        .fake
+        .add_scene(scene("9", "Not scanned", "/data/Movies/new/unscanned.mkv"));
+    check_protocol(&plugin(&stash.task("sync_all")));
+    let run = plugin(&stash.task("process"));
+    let doc = check_protocol(&run);
+    assert_eq!(doc["output"]["updated"], 3, "{doc}");
+    assert_eq!(doc["output"]["waiting"], 1, "{doc}");
+    let summary = doc["output"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("1 job waiting to retry (scene-9: not in Plex yet"),
+        "{summary}"
+    );
+    let progress: Vec<f64> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("\x01p\x02"))
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(!progress.is_empty(), "{}", run.stderr);
+    assert!(progress.iter().all(|p| *p <= 0.75 + 1e-9), "{progress:?}");
+}
+
 #[test]
 fn a_save_in_stash_reaches_plex_by_itself_through_a_stash_job() {
     let plex = Plex::start(3, ServerPhase::Ready);

@@ -135,6 +135,59 @@ mod tests {
         }
     }
 
+    /// The licences the manifests declare are in the repository (and in breaker-core's
+    /// package), and the docs stand alone: nothing cites notes outside the repository.
+    #[test]
+    fn licences_are_present_and_docs_cite_only_what_is_here() {
+        for dir in ["", "crates/breaker-core"] {
+            for file in ["LICENSE-MIT", "LICENSE-APACHE"] {
+                let path = root().join(dir).join(file);
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(text.contains(if file.ends_with("MIT") {
+                    "MIT License"
+                } else {
+                    "Apache License"
+                }));
+            }
+        }
+        let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+        assert!(manifest.contains(r#"license = "MIT OR Apache-2.0""#));
+        let mut files = vec![root().join("README.md"), root().join("CHANGELOG.md")];
+        let mut dirs = vec![
+            root().join("docs"),
+            root().join("crates"),
+            root().join("xtask/src"),
+            root().join("tests"),
+        ];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "md" || e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        // Spelled in two pieces so that this file does not cite them itself.
+        let outside = [
+            format!("../{}/", "shared"),
+            format!("{}.md", "STASH"),
+            format!("{}.md", "PLEX"),
+        ];
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for cited in &outside {
+                assert!(
+                    !text.contains(cited.as_str()),
+                    "{} cites {cited}, which is not in the repository",
+                    path.display()
+                );
+            }
+        }
+    }
+
     fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

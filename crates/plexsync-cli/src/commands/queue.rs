@@ -121,7 +121,7 @@ fn row(job: &Job, now: u64, blocked: bool, breaker: State) -> Row<'_> {
 }
 
 /// A stored failure class in words.
-fn class_words(class: &str) -> String {
+pub(crate) fn class_words(class: &str) -> String {
     match class.parse::<engine::ErrorClass>() {
         Ok(engine::ErrorClass::NotFound) => "not in Plex yet (waiting for a scan)".to_owned(),
         Ok(engine::ErrorClass::ServerDown) => "Plex was down".to_owned(),

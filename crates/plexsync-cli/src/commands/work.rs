@@ -63,10 +63,16 @@ pub(crate) async fn run(
 /// What a run did and what it left queued, in one line: jobs, each counted once.
 pub(crate) fn summary(s: &RunStats, left: &Left, took: Duration) -> String {
     let now = wall_ms();
+    // A few waiting jobs are named, with why they wait.
+    let named: String = left
+        .named
+        .iter()
+        .map(|(key, why)| format!("{key}: {why}; "))
+        .collect();
     let waiting = match (left.waiting, left.next_retry_at) {
         (0, _) => String::new(),
         (n, Some(at)) => format!(
-            ", {} waiting to retry (the next in {})",
+            ", {} waiting to retry ({named}the next in {})",
             engine::count(n as u64, "job", "jobs"),
             engine::duration(at.saturating_sub(now))
         ),
@@ -95,7 +101,7 @@ pub(crate) fn summary(s: &RunStats, left: &Left, took: Duration) -> String {
 }
 
 /// What a run leaves in the queue.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Left {
     /// Jobs that could run now (the run stopped before them).
     pub(crate) ready: usize,
@@ -103,7 +109,12 @@ pub(crate) struct Left {
     pub(crate) waiting: usize,
     /// When the first of those is due.
     pub(crate) next_retry_at: Option<u64>,
+    /// The waiting jobs' keys and why they wait, when there are only a few.
+    pub(crate) named: Vec<(String, String)>,
 }
+
+/// Waiting jobs named in a run's summary, at most.
+const NAMED: usize = 3;
 
 /// A finished run: why it stopped, what it did, what it left, and its event sink.
 pub(crate) struct Worked<S> {
@@ -235,14 +246,28 @@ pub(crate) async fn work<S: EventSink>(
             if ready == 1 { "it" } else { "them" }
         );
     };
-    let left = ports
-        .queue
-        .stats(wall_ms())
-        .map_or(Left::default(), |s| Left {
-            ready: s.ready_now,
-            waiting: s.waiting_for_retry,
-            next_retry_at: s.earliest_retry_at,
-        });
+    let now = wall_ms();
+    let mut left = ports.queue.stats(now).map_or(Left::default(), |s| Left {
+        ready: s.ready_now,
+        waiting: s.waiting_for_retry,
+        next_retry_at: s.earliest_retry_at,
+        named: Vec::new(),
+    });
+    if (1..=NAMED).contains(&left.waiting) {
+        if let Ok(jobs) = ports.queue.jobs() {
+            left.named = jobs
+                .iter()
+                .filter(|j| j.next_retry_at.is_some_and(|at| at > now))
+                .map(|j| {
+                    let why = j
+                        .history
+                        .last()
+                        .map_or("failed".to_owned(), |a| super::queue::class_words(&a.class));
+                    (crate::text::printable(&j.key).into_owned(), why)
+                })
+                .collect();
+        }
+    }
     Ok(Worked {
         reason,
         stats: total,
