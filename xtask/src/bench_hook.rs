@@ -41,7 +41,7 @@ fn compaction(dir: &std::path::Path) -> (String, bool) {
 }
 
 /// Runs `command` with `stdin`, timing it from spawn to exit; fails unless it exits 0.
-fn timed(command: &mut Command, stdin: &[u8]) -> Result<f64, String> {
+pub(crate) fn timed(command: &mut Command, stdin: &[u8]) -> Result<f64, String> {
     let start = Instant::now();
     let mut child = command
         .stdin(Stdio::piped())

@@ -6,17 +6,16 @@
 //! Plex. Beside it, the hook's own time with the automatic drain on and off, and with
 //! `--before`'s binary (which never asked for a drain).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fake_plex::{FakePlex, Library};
-use fake_stash::{FakeStash, Options, Plugin, scene};
+use fake_stash::{FakeStash, scene};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use serde_json::{Map, json};
+use serde_json::json;
 
 use crate::bench_cli::summary;
 use crate::cmd::{cargo, root, run};
@@ -74,8 +73,6 @@ fn measure(binary: &Path, edits: usize, auto: bool) -> Result<(Vec<f64>, Vec<f64
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&home);
-    let plugin_dir = home.join("plugins/plexsync");
-    std::fs::create_dir_all(&plugin_dir).map_err(|e| e.to_string())?;
     // The ramp off: it paces a drain after an outage, and there is none here.
     std::fs::create_dir_all(home.join("plexsync")).map_err(|e| e.to_string())?;
     std::fs::write(
@@ -95,22 +92,7 @@ fn measure(binary: &Path, edits: usize, auto: bool) -> Result<(Vec<f64>, Vec<f64
     let plex = runtime
         .block_on(FakePlex::start(library))
         .map_err(|e| e.to_string())?;
-    let mut process = Map::new();
-    process.insert("mode".into(), json!("process"));
-    let stash = runtime
-        .block_on(FakeStash::start(Options {
-            session: Some("bench".into()),
-            plugin: Some(Plugin {
-                id: "plexsync".into(),
-                exec: vec![binary.display().to_string(), "stash".into()],
-                tasks: vec![("Process Queue".into(), process)],
-                env: Vec::new(),
-                dir: home.clone(),
-                plugin_dir,
-            }),
-            ..Options::default()
-        }))
-        .map_err(|e| e.to_string())?;
+    let stash = crate::stash::with_plugin(&runtime, binary, &home, "bench")?;
     for i in 0..scenes {
         stash.add_scene(scene(
             &i.to_string(),
@@ -156,31 +138,7 @@ fn measure(binary: &Path, edits: usize, auto: bool) -> Result<(Vec<f64>, Vec<f64
 
 /// Runs the hook on `input`; its time, start to exit (ms).
 fn hook(binary: &Path, input: &[u8]) -> Result<f64, String> {
-    let start = Instant::now();
-    let mut child = Command::new(binary)
-        .arg("stash")
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    child
-        .stdin
-        .take()
-        .ok_or("no stdin")?
-        .write_all(input)
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let ms = start.elapsed().as_secs_f64() * 1e3;
-    if !out.status.success() {
-        return Err(format!(
-            "the hook failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(ms)
+    crate::bench_hook::timed(Command::new(binary).arg("stash").env_clear(), input)
 }
 
 /// The saves, in bursts; the hooks' times and, with the automatic drain on, each save's time

@@ -5,14 +5,13 @@
 //! plexsync's own output (the Stash job's log as Stash shows it), Plex's edits as they land,
 //! and `plexsync status` at the end.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fake_plex::{FakePlex, Library, ServerPhase};
-use fake_stash::{FakeStash, Options, Plugin, scene};
-use serde_json::{Map, json};
+use fake_stash::{FakeStash, scene};
+use serde_json::json;
 
 use crate::cmd::{cargo, root, run};
 
@@ -53,27 +52,10 @@ pub(crate) fn demo(args: &[&str]) -> Result<(), String> {
     let _entered = runtime.enter();
     let dir = std::env::temp_dir().join(format!("plexsync-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let plugin_dir = dir.join("plugins/plexsync");
-    std::fs::create_dir_all(&plugin_dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let plex = runtime
         .block_on(FakePlex::start(Library::demo()))
         .map_err(|e| e.to_string())?;
-    let mut process = Map::new();
-    process.insert("mode".into(), json!("process"));
-    let stash = runtime
-        .block_on(FakeStash::start(Options {
-            session: Some("demo".into()),
-            plugin: Some(Plugin {
-                id: "plexsync".into(),
-                exec: vec![binary.display().to_string(), "stash".into()],
-                tasks: vec![("Process Queue".into(), process)],
-                env: Vec::new(),
-                dir: dir.clone(),
-                plugin_dir,
-            }),
-            ..Options::default()
-        }))
-        .map_err(|e| e.to_string())?;
+    let stash = crate::stash::with_plugin(&runtime, &binary, &dir, "demo")?;
     for (id, title, file) in SCENES {
         stash.add_scene(scene(id, title, file));
     }
@@ -152,31 +134,12 @@ fn save(show: &mut Show<'_>, binary: &Path, id: &str, title: &str) -> Result<(),
     let input = show.stash.plugin_input(json!({
         "hookContext": { "id": id.parse::<u64>().unwrap_or(0), "type": "Scene.Update.Post", "input": { "id": id } }
     }));
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .arg("stash")
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    child
-        .stdin
-        .take()
-        .ok_or("no stdin")?
-        .write_all(input.to_string().as_bytes())
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "the hook failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        ));
-    }
+    let ms = crate::bench_hook::timed(
+        Command::new(binary).arg("stash").env_clear(),
+        input.to_string().as_bytes(),
+    )?;
     show.say(&format!(
-        "saved scene {id} as {title:?}; the hook returned in {:.0} ms",
-        started.elapsed().as_secs_f64() * 1e3
+        "saved scene {id} as {title:?}; the hook returned in {ms:.0} ms"
     ));
     Ok(())
 }

@@ -98,3 +98,32 @@ pub(crate) fn fake_stash(args: &[&str]) -> Result<(), String> {
         Ok(())
     })
 }
+
+/// A fake Stash (in `runtime`) with `binary` installed as the plexsync plugin, its
+/// configuration folder `dir` and its Process Queue task, as the benchmarks and the demo use
+/// it.
+pub(crate) fn with_plugin(
+    runtime: &tokio::runtime::Runtime,
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    session: &str,
+) -> Result<FakeStash, String> {
+    let plugin_dir = dir.join("plugins/plexsync");
+    std::fs::create_dir_all(&plugin_dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut process = Map::new();
+    process.insert("mode".into(), json!("process"));
+    runtime
+        .block_on(FakeStash::start(Options {
+            session: Some(session.into()),
+            plugin: Some(Plugin {
+                id: "plexsync".into(),
+                exec: vec![binary.display().to_string(), "stash".into()],
+                tasks: vec![("Process Queue".into(), process)],
+                env: Vec::new(),
+                dir: dir.to_owned(),
+                plugin_dir,
+            }),
+            ..Options::default()
+        }))
+        .map_err(|e| e.to_string())
+}
