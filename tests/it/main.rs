@@ -4,6 +4,7 @@ mod harness;
 
 mod cli;
 mod commands;
+mod doctor;
 mod faults;
 mod messages;
 mod outage;

@@ -337,6 +337,41 @@ fn the_readme_s_examples_are_what_the_binary_prints() {
         "plexsync dlq purge --until 2026-11-01",
         &both(&dps.run(&["dlq", "purge", "--until", "2026-11-01"])),
     );
+
+    // doctor, where Stash sees Plex's files under another folder.
+    let hour = {
+        let s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        ((s / 3_600) % 24) as u8
+    };
+    plex.fake.set_butler_hours((hour + 3) % 24, (hour + 6) % 24);
+    let elsewhere = DataDir::new(&plex.fake.url(), plex.fake.token(), "");
+    let eps = elsewhere.plexsync().env("TZ", "UTC");
+    for i in 0..2 {
+        plex.fake.with_library(|l| {
+            l.add_movie("1", &format!("M{i}"), &format!("/data/Movies/m{i}.mkv"));
+        });
+        let file = format!("/mnt/media/films/m{i}.mkv");
+        let run = eps.run(&[
+            "enqueue",
+            "--scene",
+            &i.to_string(),
+            "--file",
+            &file,
+            "--title",
+            "T",
+        ]);
+        assert_eq!(run.status, Some(0));
+    }
+    let doctor_normal = Normal::new(&[&elsewhere.path().display().to_string()]);
+    shown(
+        &examples,
+        &doctor_normal,
+        "plexsync doctor",
+        &both(&eps.run(&["doctor"])),
+    );
 }
 
 /// The examples of `command`s whose first output line starts with `start` (the README shows

@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod busy;
 mod library;
 mod phase;
 mod render;
@@ -68,6 +69,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use busy::Activity;
 pub use library::{Library, RecordedEdit, Refresh, SectionSpec};
 pub use phase::{ServerPhase, UnknownPhase};
 use server::{Shared, lock};
@@ -130,6 +132,8 @@ pub struct Options {
     pub version: String,
     /// The server's name (`friendlyName` at `/`), as its owner typed it.
     pub name: String,
+    /// A second token that may read but not change anything, as a managed user's may not.
+    pub read_only_token: Option<String>,
 }
 
 impl Default for Options {
@@ -143,6 +147,7 @@ impl Default for Options {
             machine_id: "fakeplex0000000000000000000000000000000a".into(),
             version: "1.40.0.7998-fake".into(),
             name: "fake-plex".into(),
+            read_only_token: None,
         }
     }
 }
@@ -177,6 +182,8 @@ impl FakePlex {
             machine_id: options.machine_id,
             version: options.version,
             name: options.name,
+            read_only_token: options.read_only_token,
+            busy: Mutex::default(),
             phase,
             applied,
             slow: Mutex::new(options.slow),
@@ -222,6 +229,17 @@ impl FakePlex {
             tokio::time::sleep(delay).await;
             sender.send_replace(phase);
         });
+    }
+
+    /// The activities `/activities` lists from now on (a scan, an optimisation).
+    pub fn set_activities(&self, activities: Vec<Activity>) {
+        lock(&self.shared.busy).activities = activities;
+    }
+
+    /// The scheduled-maintenance window `/:/prefs` reports (`ButlerStartHour`,
+    /// `ButlerEndHour`, hours of the server's day); Plex's defaults are 2 and 5.
+    pub fn set_butler_hours(&self, start: u8, end: u8) {
+        lock(&self.shared.busy).butler = Some((start, end));
     }
 
     /// How long every answer takes in [`ServerPhase::Slow`] from now on.

@@ -35,6 +35,9 @@ pub(crate) struct Shared {
     pub(crate) machine_id: String,
     pub(crate) version: String,
     pub(crate) name: String,
+    /// A token that may read but not change anything (a managed user's).
+    pub(crate) read_only_token: Option<String>,
+    pub(crate) busy: Mutex<crate::busy::Busy>,
     pub(crate) phase: watch::Sender<ServerPhase>,
     /// The phase the listener has caught up with (the port really closed or reopened).
     pub(crate) applied: watch::Sender<ServerPhase>,
@@ -316,7 +319,10 @@ async fn handle(
 
     if path != "/identity" {
         let token = header("x-plex-token").or(param("X-Plex-Token"));
-        if token != Some(shared.token.as_str()) {
+        let reads_only = token.is_some() && token == shared.read_only_token.as_deref();
+        if token != Some(shared.token.as_str())
+            && !(reads_only && parts.method == Method::GET && !path.ends_with("/refresh"))
+        {
             return Ok(status_response(401));
         }
     }
@@ -333,6 +339,12 @@ async fn handle(
     };
     let answer = match (&parts.method, segments.as_slice()) {
         (&Method::GET, [""]) => Answer::Container(root(&shared)),
+        (&Method::GET, ["activities"]) => {
+            Answer::Container(crate::busy::activities(&lock(&shared.busy)))
+        }
+        (&Method::GET, [":", "prefs"]) => {
+            Answer::Container(crate::busy::prefs(&lock(&shared.busy), &shared.name))
+        }
         (&Method::GET, ["identity"]) => Answer::Container(object(json!({
             "size": 0, "claimed": true,
             "machineIdentifier": shared.machine_id, "version": shared.version

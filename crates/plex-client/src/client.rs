@@ -325,7 +325,7 @@ fn parse<T: DeserializeOwned>(body: &[u8], shown: &str) -> Result<T, PlexError> 
 }
 
 /// Percent-encodes one path segment.
-fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -42,6 +42,7 @@ mod error;
 mod health;
 mod http;
 mod model;
+mod survey;
 mod walked;
 
 pub use client::{Applied, Located, PlexClient};
@@ -50,3 +51,4 @@ pub use edit::{Field, MetadataEdit, apply_pairs, is_date};
 pub use error::{ErrorClass, FailureKind, PlexError};
 pub use health::{HealthReport, Stage, StageResult};
 pub use model::{Identity, Item, Location, Media, Part, Section, ServerInfo};
+pub use survey::{Activity, ButlerWindow};

@@ -100,8 +100,8 @@ Examples:
     /// JSON object on standard output (plexsync.yml runs this; see the README).
     #[command(after_help = "\
 Hooks queue the scene and exit in milliseconds; tasks (args.mode) are process, health, status,
-sync_all, sync_recent (args.days, default 7), dlq_list, dlq_requeue, dlq_purge and
-reset_breaker. Settings come from Stash's plugin settings, then the environment (PLEX_URL,
+sync_all, sync_recent (args.days, default 7), dlq_list, dlq_requeue, dlq_purge,
+reset_breaker and doctor. Settings come from Stash's plugin settings, then the environment (PLEX_URL,
 PLEX_TOKEN, PLEXSYNC_DATA_DIR, STASH_API_KEY), then config.toml in the data directory.")]
     Stash(Stash),
     /// Show outage history with MTTR, MTBF and availability.
@@ -116,6 +116,16 @@ Examples:
   plexsync queue
   plexsync queue --json")]
     Queue(Queue),
+    /// Check the whole set-up: Plex, the token, what Plex is busy with, its maintenance
+    /// window, its libraries, whether it has the queued files, and the queue.
+    #[command(after_help = "\
+Each check says what it found and what to do. It changes nothing, and takes at most 10 s.
+Exit status: 0 without a problem, 1 with one, 2 for a setting that cannot work.
+
+Examples:
+  plexsync doctor
+  plexsync doctor --json")]
+    Doctor(Doctor),
 }
 
 /// `plexsync health`.
@@ -259,6 +269,14 @@ pub enum Breaker {
 /// `plexsync stash`.
 #[derive(Debug, Args)]
 pub struct Stash {}
+
+/// `plexsync doctor`.
+#[derive(Debug, Args)]
+pub struct Doctor {
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// `plexsync queue`.
 #[derive(Debug, Args)]

@@ -23,6 +23,12 @@ pub(crate) fn stash_time(ms: u64) -> String {
     stash_time_in(at, &zone)
 }
 
+/// The hour of the day (0-23) at `ms`, in this machine's time zone.
+pub(crate) fn local_hour(ms: u64) -> u8 {
+    let at = jiff::Timestamp::from_millisecond(ms as i64).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    u8::try_from(at.to_zoned(jiff::tz::TimeZone::system()).hour()).unwrap_or(0)
+}
+
 fn stash_time_in(at: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
     let local = at.to_zoned(zone.clone());
     let offset = local.offset().seconds();

@@ -2,6 +2,7 @@
 
 pub(crate) mod breaker;
 pub(crate) mod dlq;
+pub(crate) mod doctor;
 pub(crate) mod enqueue;
 pub(crate) mod health;
 pub(crate) mod outages;

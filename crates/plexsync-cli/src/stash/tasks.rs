@@ -37,11 +37,13 @@ pub(crate) enum Task {
     DlqPurge,
     /// Close the breaker.
     ResetBreaker,
+    /// Every check of `plexsync doctor`.
+    Doctor,
 }
 
 impl Task {
     /// Every task.
-    pub(crate) const ALL: [Task; 9] = [
+    pub(crate) const ALL: [Task; 10] = [
         Task::Process,
         Task::Health,
         Task::Status,
@@ -51,6 +53,7 @@ impl Task {
         Task::DlqRequeue,
         Task::DlqPurge,
         Task::ResetBreaker,
+        Task::Doctor,
     ];
 
     /// Its `args.mode`.
@@ -65,6 +68,7 @@ impl Task {
             Task::DlqRequeue => "dlq_requeue",
             Task::DlqPurge => "dlq_purge",
             Task::ResetBreaker => "reset_breaker",
+            Task::Doctor => "doctor",
         }
     }
 }
@@ -122,6 +126,7 @@ pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, S
             sync(&stash, &plugin, &settings, Some(since)).await
         }
         Task::DlqList => dead_letters(&settings),
+        Task::Doctor => doctor(&settings).await,
         Task::DlqRequeue => {
             let n = open_queue(&settings.paths)
                 .and_then(|mut q| q.requeue_dead(Selection::All, wall_ms()))
@@ -199,6 +204,25 @@ async fn process(settings: &Settings, auto: bool) -> Result<Value, String> {
             "the breaker is opened by hand; run the Reset breaker task to let jobs through".into(),
         ),
     }
+}
+
+/// Every check of `plexsync doctor`, each as a log line (a problem as an error, a warning as
+/// a warning) and all of them as the output.
+async fn doctor(settings: &Settings) -> Result<Value, String> {
+    use crate::commands::doctor::{Verdict, diagnose};
+    let report = diagnose(settings).await.map_err(|e| e.to_string())?;
+    for check in &report.checks {
+        let todo = check
+            .todo
+            .as_ref()
+            .map_or(String::new(), |t| format!(" → {t}"));
+        match check.verdict {
+            Verdict::Ok => tracing::info!("{}: {}{todo}", check.name, check.found),
+            Verdict::Warning => tracing::warn!("{}: {}{todo}", check.name, check.found),
+            Verdict::Problem => tracing::error!("{}: {}{todo}", check.name, check.found),
+        }
+    }
+    serde_json::to_value(&report).map_err(|e| e.to_string())
 }
 
 /// The health check, as `plexsync health` reports it, in the log and as the output.

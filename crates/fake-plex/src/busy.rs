@@ -1,0 +1,122 @@
+//! What a server is busy with, as `/activities` and `/:/prefs` tell it: activities in
+//! progress (a library scan, a media optimisation) and the scheduled-maintenance (Butler)
+//! window. Shapes from python-plexapi's `Activity` and `Setting` models.
+
+use serde_json::{Map, Value, json};
+
+/// One activity in progress, as `/activities` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activity {
+    /// Its kind, e.g. `library.update.section` for a scan.
+    pub kind: String,
+    /// What Plex calls it, e.g. `Scanning Movies`.
+    pub title: String,
+    /// More detail.
+    pub subtitle: String,
+    /// Percent done, 0 to 100.
+    pub progress: u8,
+    /// The library section it is about, if any.
+    pub section: Option<String>,
+}
+
+impl Activity {
+    /// A library scan of `section` (titled `title`), `progress` percent done.
+    pub fn scan(section: &str, title: &str, progress: u8) -> Activity {
+        Activity {
+            kind: "library.update.section".into(),
+            title: format!("Scanning {title}"),
+            subtitle: "Scanning".into(),
+            progress,
+            section: Some(section.into()),
+        }
+    }
+
+    /// Media being optimised (transcoded for devices), `progress` percent done.
+    pub fn optimization(progress: u8) -> Activity {
+        Activity {
+            kind: "media.optimize".into(),
+            title: "Optimizing".into(),
+            subtitle: "Optimizing media".into(),
+            progress,
+            section: None,
+        }
+    }
+}
+
+/// What the server is doing besides answering: activities, and the Butler window.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Busy {
+    pub(crate) activities: Vec<Activity>,
+    /// `ButlerStartHour` and `ButlerEndHour`; `None` leaves them at Plex's defaults (2 and 5).
+    pub(crate) butler: Option<(u8, u8)>,
+}
+
+pub(crate) fn activities(busy: &Busy) -> Map<String, Value> {
+    let list: Vec<Value> = busy
+        .activities
+        .iter()
+        .enumerate()
+        .map(|(n, a)| {
+            let mut activity = json!({
+                "uuid": format!("00000000-0000-4000-8000-{n:012}"),
+                "type": a.kind, "cancellable": false, "userID": 1,
+                "title": a.title, "subtitle": a.subtitle, "progress": a.progress,
+            });
+            if let Some(section) = &a.section {
+                activity["Context"] = json!({ "librarySectionID": section });
+            }
+            activity
+        })
+        .collect();
+    let mut container = Map::new();
+    container.insert("size".into(), json!(list.len()));
+    if !list.is_empty() {
+        container.insert("Activity".into(), Value::Array(list));
+    }
+    container
+}
+
+pub(crate) fn prefs(busy: &Busy, name: &str) -> Map<String, Value> {
+    let hours: String = (0..24)
+        .map(|h| format!("{h}:{h:02}:00"))
+        .collect::<Vec<_>>()
+        .join("|");
+    let (start, end) = busy.butler.unwrap_or((2, 5));
+    let setting = |id: &str, label: &str, value: Value, default: Value, kind: &str, group: &str| {
+        json!({
+            "id": id, "label": label, "summary": "", "type": kind, "default": default,
+            "value": value, "hidden": false, "advanced": false, "group": group,
+            "enumValues": if kind == "int" { hours.clone() } else { String::new() },
+        })
+    };
+    let list = vec![
+        setting(
+            "FriendlyName",
+            "Friendly name",
+            json!(name),
+            json!(""),
+            "text",
+            "general",
+        ),
+        setting(
+            "ButlerStartHour",
+            "Time at which tasks start to run",
+            json!(start),
+            json!(2),
+            "int",
+            "butler",
+        ),
+        setting(
+            "ButlerEndHour",
+            "Time at which tasks stop running",
+            json!(end),
+            json!(5),
+            "int",
+            "butler",
+        ),
+    ];
+    let mut container = Map::new();
+    container.insert("size".into(), json!(list.len()));
+    container.insert("Setting".into(), Value::Array(list));
+    container
+}

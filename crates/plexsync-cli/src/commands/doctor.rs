@@ -1,0 +1,624 @@
+//! `plexsync doctor`: what is wrong with this set-up, in one command. Each check says what it
+//! found, a verdict, and what to do; the whole fits in [`DEADLINE`], each check in its share.
+//! It changes nothing: the one request that could is an edit of no field, to learn whether
+//! the token may edit.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use breaker_core::State;
+use engine::{SyncJob, wall_ms};
+use plex_client::{Located, PlexClient, Section};
+use serde::Serialize;
+
+use super::{Failure, peek_state, print_json, read_queue, storage};
+use crate::config::Settings;
+use crate::text::say;
+use crate::time::ago;
+
+/// The most a whole `doctor` takes, however slow Plex is.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+/// The most one request to Plex may take.
+const EACH: Duration = Duration::from_secs(3);
+/// Queued or dead-lettered files looked up in Plex, at most.
+const SAMPLE: usize = 10;
+/// Items read per section to learn where Plex keeps its files.
+const PAGE: u32 = 500;
+
+/// How a check came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Verdict {
+    Ok,
+    Warning,
+    Problem,
+}
+
+/// One check: what it looked at, what it found, and what to do.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Check {
+    pub(crate) name: &'static str,
+    pub(crate) verdict: Verdict,
+    pub(crate) found: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) todo: Option<String>,
+}
+
+impl Check {
+    fn new(name: &'static str, verdict: Verdict, found: impl Into<String>) -> Check {
+        Check {
+            name,
+            verdict,
+            found: found.into(),
+            todo: None,
+        }
+    }
+
+    fn todo(mut self, todo: impl Into<String>) -> Check {
+        self.todo = Some(todo.into());
+        self
+    }
+}
+
+/// Every check's outcome.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    pub(crate) checks: Vec<Check>,
+    pub(crate) problems: usize,
+    pub(crate) warnings: usize,
+}
+
+/// Runs every check and prints them; exit status 0 with no problem, 1 with one.
+pub(crate) async fn run(settings: &Settings, json: bool) -> Result<ExitCode, Failure> {
+    let report = diagnose(settings).await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        for check in &report.checks {
+            let mark = match check.verdict {
+                Verdict::Ok => "ok     ",
+                Verdict::Warning => "warning",
+                Verdict::Problem => "PROBLEM",
+            };
+            say!("{mark}  {:<12} {}", check.name, check.found);
+            if let Some(todo) = &check.todo {
+                say!("         {:<12} → {todo}", "");
+            }
+        }
+        say!(
+            "{}, {}",
+            engine::count(report.problems as u64, "problem", "problems"),
+            engine::count(report.warnings as u64, "warning", "warnings")
+        );
+    }
+    Ok(if report.problems > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs every check within [`DEADLINE`].
+pub(crate) async fn diagnose(settings: &Settings) -> Result<Report, Failure> {
+    let started = Instant::now();
+    let config = settings.plex()?;
+    let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
+    let mut checks = Vec::new();
+    let budget = || {
+        DEADLINE
+            .saturating_sub(started.elapsed())
+            .min(EACH)
+            .max(Duration::from_millis(1))
+    };
+    let (health, server) =
+        match tokio::time::timeout(budget(), client.check_health_and_server()).await {
+            Ok(done) => done,
+            Err(_) => {
+                checks.push(
+                    Check::new("plex", Verdict::Problem, "no answer in time")
+                        .todo("check that Plex is running and that the Plex URL is right"),
+                );
+                return Ok(finish(checks, settings));
+            }
+        };
+    let url = client.config().redacted_url();
+    match &health.failure {
+        None => {
+            let about = server.as_ref().map_or(String::new(), |s| {
+                format!(
+                    ": {} (Plex Media Server {}{})",
+                    crate::text::printable(&s.name),
+                    s.version,
+                    if s.platform.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" on {}", s.platform)
+                    }
+                )
+            });
+            checks.push(Check::new(
+                "plex",
+                Verdict::Ok,
+                format!("{url} is healthy{about}"),
+            ));
+        }
+        Some(e) => {
+            let todo = if e.is_configuration() {
+                "fix the setting the message names, then run doctor again"
+            } else {
+                "plexsync waits for Plex by itself; if it stays like this, look at Plex's own log"
+            };
+            checks.push(Check::new("plex", Verdict::Problem, e.to_string()).todo(todo));
+            checks.push(Check::new(
+                "token",
+                Verdict::Warning,
+                "not checked: Plex did not pass its health check",
+            ));
+            return Ok(finish(checks, settings));
+        }
+    }
+    let sections = match tokio::time::timeout(budget(), client.sections()).await {
+        Ok(Ok(sections)) => sections,
+        Ok(Err(e)) => {
+            checks.push(Check::new("library", Verdict::Problem, e.to_string()));
+            return Ok(finish(checks, settings));
+        }
+        Err(_) => {
+            checks.push(Check::new("library", Verdict::Problem, "no answer in time"));
+            return Ok(finish(checks, settings));
+        }
+    };
+    let mut pages: Vec<(Section, Vec<plex_client::Item>, u64)> = Vec::new();
+    for section in &sections {
+        if let Ok(Ok(Some((items, total)))) =
+            tokio::time::timeout(budget(), client.section_page(section, PAGE)).await
+        {
+            pages.push((section.clone(), items, total));
+        }
+    }
+    checks.push(token(&client, &pages, budget()).await);
+    checks.push(library(&sections, &pages));
+    checks.push(busy(&client, budget()).await);
+    checks.push(window(&client, budget()).await);
+    checks.push(paths(&client, &sections, &pages, settings, started).await);
+    Ok(finish(checks, settings))
+}
+
+fn finish(mut checks: Vec<Check>, settings: &Settings) -> Report {
+    checks.push(queue(settings));
+    let problems = checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Problem)
+        .count();
+    let warnings = checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Warning)
+        .count();
+    Report {
+        checks,
+        problems,
+        warnings,
+    }
+}
+
+/// The token was accepted (the health check read the library with it); may it edit?
+async fn token(
+    client: &PlexClient,
+    pages: &[(Section, Vec<plex_client::Item>, u64)],
+    budget: Duration,
+) -> Check {
+    let Some((section, item)) = pages
+        .iter()
+        .find_map(|(s, items, _)| items.first().map(|i| (s, i)))
+    else {
+        return Check::new(
+            "token",
+            Verdict::Warning,
+            "accepted; whether it may edit is unknown (no movie or episode to try it on)",
+        );
+    };
+    let located = Located {
+        section: section.clone(),
+        item: item.clone(),
+    };
+    match tokio::time::timeout(budget, client.can_edit(&located)).await {
+        Ok(Ok(true)) => Check::new("token", Verdict::Ok, "accepted, and allowed to edit"),
+        Ok(Ok(false)) => Check::new(
+            "token",
+            Verdict::Problem,
+            "accepted for reading, refused for editing (a managed user's or a shared token?)",
+        )
+        .todo(
+            "use the server owner's token (Plex Web: any item → Get Info → View XML, X-Plex-Token)",
+        ),
+        Ok(Err(e)) => Check::new(
+            "token",
+            Verdict::Warning,
+            format!("accepted; an edit of nothing failed: {e}"),
+        ),
+        Err(_) => Check::new(
+            "token",
+            Verdict::Warning,
+            "accepted; an edit of nothing got no answer in time",
+        ),
+    }
+}
+
+fn library(sections: &[Section], pages: &[(Section, Vec<plex_client::Item>, u64)]) -> Check {
+    let described: Vec<String> = sections
+        .iter()
+        .map(|s| {
+            let count = pages.iter().find(|(p, _, _)| p.key == s.key).map_or(
+                String::new(),
+                |(_, _, total)| {
+                    format!(
+                        ", {}",
+                        engine::count(
+                            *total,
+                            if s.kind == "show" { "episode" } else { "item" },
+                            if s.kind == "show" {
+                                "episodes"
+                            } else {
+                                "items"
+                            }
+                        )
+                    )
+                },
+            );
+            format!("{} ({}{count})", crate::text::printable(&s.title), s.kind)
+        })
+        .collect();
+    if pages.is_empty() {
+        Check::new(
+            "library",
+            Verdict::Problem,
+            format!("no movie or TV section: {}", described.join(", ")),
+        )
+        .todo("plexsync syncs movies and episodes: add the folders Stash's scenes are in to a Movies or TV Shows library in Plex")
+    } else {
+        Check::new("library", Verdict::Ok, described.join(", "))
+    }
+}
+
+/// Scans, optimisations, database work in progress.
+async fn busy(client: &PlexClient, budget: Duration) -> Check {
+    match tokio::time::timeout(budget, client.activities()).await {
+        Ok(Ok(list)) if list.is_empty() => {
+            Check::new("activities", Verdict::Ok, "nothing in progress")
+        }
+        Ok(Ok(list)) => {
+            let named: Vec<String> = list
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}{}",
+                        crate::text::printable(&a.title),
+                        a.progress.map_or(String::new(), |p| format!(" ({p} %)"))
+                    )
+                })
+                .collect();
+            Check::new(
+                "activities",
+                Verdict::Warning,
+                format!("Plex is busy: {}", named.join(", ")),
+            )
+            .todo("syncs may be slow or wait until it is done; nothing to change")
+        }
+        Ok(Err(e)) => Check::new("activities", Verdict::Warning, format!("not known: {e}")),
+        Err(_) => Check::new(
+            "activities",
+            Verdict::Warning,
+            "not known: no answer in time",
+        ),
+    }
+}
+
+/// Plex's scheduled-maintenance window, and whether it is now.
+async fn window(client: &PlexClient, budget: Duration) -> Check {
+    let window = match tokio::time::timeout(budget, client.butler_window()).await {
+        Ok(Ok(window)) => window,
+        Ok(Err(e)) => {
+            return Check::new("maintenance", Verdict::Warning, format!("not known: {e}"));
+        }
+        Err(_) => {
+            return Check::new(
+                "maintenance",
+                Verdict::Warning,
+                "not known: no answer in time",
+            );
+        }
+    };
+    let hour = crate::time::local_hour(wall_ms());
+    let span = format!(
+        "{:02}:00 to {:02}:00{}",
+        window.start,
+        window.end,
+        if window.reported {
+            ""
+        } else {
+            " (Plex's default)"
+        }
+    );
+    if window.contains(hour) {
+        Check::new(
+            "maintenance",
+            Verdict::Warning,
+            format!("inside Plex's scheduled maintenance now ({span}, by this machine's clock)"),
+        )
+        .todo("Plex may be slow or restart until it ends; plexsync rides through it")
+    } else {
+        Check::new(
+            "maintenance",
+            Verdict::Ok,
+            format!("scheduled {span} (by this machine's clock), not now"),
+        )
+    }
+}
+
+/// Whether Plex has the files of queued and dead-lettered jobs; when most are missing, the
+/// path map that would find them.
+async fn paths(
+    client: &PlexClient,
+    sections: &[Section],
+    pages: &[(Section, Vec<plex_client::Item>, u64)],
+    settings: &Settings,
+    started: Instant,
+) -> Check {
+    let files = sample_files(settings);
+    if files.is_empty() {
+        return Check::new(
+            "paths",
+            Verdict::Ok,
+            "no queued or dead-lettered job to look up",
+        );
+    }
+    let mut missing = Vec::new();
+    let mut looked = 0;
+    for file in &files {
+        let left = DEADLINE.saturating_sub(started.elapsed());
+        if left < Duration::from_millis(500) {
+            break;
+        }
+        match tokio::time::timeout(left.min(EACH), client.find_by_file_in(sections, file)).await {
+            Ok(Ok(_)) => looked += 1,
+            Ok(Err(e)) if e.kind() == plex_client::FailureKind::NotFound => {
+                looked += 1;
+                missing.push(file.clone());
+            }
+            _ => break,
+        }
+    }
+    if looked == 0 {
+        return Check::new(
+            "paths",
+            Verdict::Warning,
+            "not checked: Plex did not answer in time",
+        );
+    }
+    if missing.is_empty() {
+        return Check::new(
+            "paths",
+            Verdict::Ok,
+            format!("Plex has the files of the {looked} jobs looked up"),
+        );
+    }
+    let plex_files: Vec<String> = pages
+        .iter()
+        .flat_map(|(_, items, _)| items.iter().flat_map(|i| i.files().map(str::to_owned)))
+        .collect();
+    let found = format!(
+        "Plex does not have {} of the {looked} files looked up, e.g. {}",
+        missing.len(),
+        crate::text::printable(&missing[0])
+    );
+    let verdict = if missing.len() * 2 > looked {
+        Verdict::Problem
+    } else {
+        Verdict::Warning
+    };
+    let todo = match guess_path_map(&missing, &plex_files) {
+        Some((from, to)) => format!(
+            "Plex has them under another folder: set Path map to `{from} => {to}` (Settings → Plugins → plexsync → Path map)"
+        ),
+        None => "if Plex has not scanned them yet, it will (plexsync asks for a scan of their folder); otherwise check that Plex's libraries include these folders".to_owned(),
+    };
+    Check::new("paths", verdict, found).todo(todo)
+}
+
+/// Files of queued jobs, then of dead letters, at most [`SAMPLE`].
+fn sample_files(settings: &Settings) -> Vec<String> {
+    let Ok(mut queue) = read_queue(&settings.paths) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    let jobs = queue.jobs().unwrap_or_default();
+    let dead = queue.dead_letters().unwrap_or_default();
+    for job in jobs.iter().chain(dead.iter().map(|d| &d.job)) {
+        if let Ok(sync) = job.payload.decode::<SyncJob>() {
+            if let Some(file) = sync.files.first() {
+                if !files.contains(file) {
+                    files.push(file.clone());
+                }
+            }
+        }
+        if files.len() >= SAMPLE {
+            break;
+        }
+    }
+    files
+}
+
+/// The prefix pair (`FROM`, `TO`, both ending in `/`) that turns most of `missing` into files
+/// Plex has: each missing file is matched with a Plex file of the same name, and the folders
+/// they do not share are the pair. `None` when no pair explains at least half of them.
+pub(crate) fn guess_path_map(
+    missing: &[String],
+    plex_files: &[String],
+) -> Option<(String, String)> {
+    let name = |path: &str| path.rsplit(['/', '\\']).next().unwrap_or("").to_owned();
+    let mut by_name: std::collections::HashMap<String, Vec<&String>> = Default::default();
+    for file in plex_files {
+        by_name.entry(name(file)).or_default().push(file);
+    }
+    let mut votes: std::collections::HashMap<(String, String), usize> = Default::default();
+    for file in missing {
+        let Some(candidates) = by_name.get(&name(file)) else {
+            continue;
+        };
+        for plex in candidates {
+            let ours: Vec<&str> = file.split('/').collect();
+            let theirs: Vec<&str> = plex.split('/').collect();
+            let shared = ours
+                .iter()
+                .rev()
+                .zip(theirs.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            if shared == 0 || shared >= ours.len() || shared >= theirs.len() {
+                continue;
+            }
+            let from = ours[..ours.len() - shared].join("/") + "/";
+            let to = theirs[..theirs.len() - shared].join("/") + "/";
+            *votes.entry((from, to)).or_default() += 1;
+        }
+    }
+    let ((from, to), count) = votes
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))?;
+    (count * 2 >= missing.len()).then_some((from, to))
+}
+
+/// The queue, the dead letters, the storage, the breaker and the last outage.
+fn queue(settings: &Settings) -> Check {
+    let now = wall_ms();
+    let paths = &settings.paths;
+    let (state, _) = peek_state(paths);
+    let (stats, storage) = storage::read(&paths.queue, now);
+    let Ok(stats) = stats else {
+        return Check::new(
+            "queue",
+            Verdict::Problem,
+            format!("unreadable: {}", stats.err().unwrap_or_default()),
+        );
+    };
+    let mut found = vec![format!(
+        "{} ready, {} waiting for a retry, {} dead-lettered",
+        stats.ready_now, stats.waiting_for_retry, stats.dead_lettered
+    )];
+    if let Some(age) = stats.oldest_age_ms {
+        found.push(format!(
+            "oldest job queued {}",
+            ago(now.saturating_sub(age), now)
+        ));
+    }
+    let mut verdict = Verdict::Ok;
+    let mut todo = Vec::new();
+    if let Ok(mut q) = read_queue(paths) {
+        let waiting_scan = q
+            .jobs()
+            .unwrap_or_default()
+            .iter()
+            .filter(|j| {
+                j.next_retry_at.is_some_and(|at| at > now)
+                    && j.history.last().is_some_and(|a| a.class == "not_found")
+            })
+            .count();
+        if waiting_scan > 0 {
+            found.push(format!(
+                "{} for Plex to scan {}",
+                engine::count(waiting_scan as u64, "job waits", "jobs wait"),
+                if waiting_scan == 1 {
+                    "its file"
+                } else {
+                    "their files"
+                }
+            ));
+        }
+        let mut by_class = std::collections::BTreeMap::<String, usize>::new();
+        for d in q.dead_letters().unwrap_or_default() {
+            *by_class.entry(d.class).or_default() += 1;
+        }
+        if !by_class.is_empty() {
+            let list: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+            found.push(format!("dead letters: {}", list.join(", ")));
+            verdict = Verdict::Warning;
+            todo.push("`plexsync dlq list` shows why; `plexsync dlq requeue` tries them again");
+        }
+    }
+    if storage.damaged() || !storage.moved_aside.is_empty() {
+        found.extend(storage.sentences());
+        verdict = Verdict::Warning;
+    }
+    match state.breaker.state() {
+        State::ForcedOpen => {
+            found.push("the breaker is opened by hand".into());
+            verdict = Verdict::Problem;
+            todo.push("`plexsync breaker reset` lets jobs through");
+        }
+        State::Open | State::HalfOpen => {
+            found.push(format!("the breaker is {}", state.breaker.state()));
+            verdict = verdict.max(Verdict::Warning);
+        }
+        State::Closed => {}
+    }
+    if let Some(o) = &state.outages.current {
+        found.push(format!(
+            "Plex down since {} ({})",
+            ago(o.started_at, now),
+            o.story()
+        ));
+    } else if let Some(o) = state.outages.recent.back() {
+        found.push(format!(
+            "last outage {} for {} ({})",
+            ago(o.started_at, now),
+            engine::duration(o.duration(now)),
+            o.story()
+        ));
+    }
+    let check = Check::new("queue", verdict, found.join("; "));
+    if todo.is_empty() {
+        check
+    } else {
+        check.todo(todo.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guess_path_map;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever folders Stash and Plex keep the same files under, the guessed pair turns
+        /// every file Stash names into the one Plex has.
+        #[test]
+        fn a_guessed_path_map_finds_plex_s_files(
+            ours in "(/[a-z]{1,8}){1,3}",
+            theirs in "(/[A-Za-z]{1,8}){1,3}",
+            names in proptest::collection::btree_set("[a-z]{1,6}/[a-z0-9 ]{1,10}\\.mkv", 1..8),
+            others in proptest::collection::vec("(/[a-z]{1,6}){1,3}/[a-z]{1,6}\\.mp4", 0..20),
+        ) {
+            prop_assume!(ours != theirs);
+            let missing: Vec<String> = names.iter().map(|n| format!("{ours}/{n}")).collect();
+            let mut plex: Vec<String> = names.iter().map(|n| format!("{theirs}/{n}")).collect();
+            plex.extend(others);
+            let (from, to) = guess_path_map(&missing, &plex).expect("a pair");
+            for (m, p) in missing.iter().zip(names.iter().map(|n| format!("{theirs}/{n}"))) {
+                let mapped = m.strip_prefix(from.as_str()).map(|rest| format!("{to}{rest}"));
+                prop_assert_eq!(mapped.as_deref(), Some(p.as_str()), "{} => {}", from, to);
+            }
+        }
+    }
+
+    #[test]
+    fn no_pair_when_plex_has_no_file_of_that_name() {
+        let missing = vec!["/data/Movies/a.mkv".to_owned()];
+        let plex = vec!["/media/Movies/b.mkv".to_owned()];
+        assert_eq!(guess_path_map(&missing, &plex), None);
+        let plex = vec!["/media/Movies/a.mkv".to_owned()];
+        assert_eq!(
+            guess_path_map(&missing, &plex),
+            Some(("/data/".to_owned(), "/media/".to_owned()))
+        );
+    }
+}
