@@ -59,7 +59,7 @@ fn a_healthy_set_up_passes_every_check() {
         check(&report, "library")["found"]
             .as_str()
             .unwrap()
-            .contains("Movies (movie, 7 items)"),
+            .contains("Movies (movie, Plex Video Files Scanner, 7 items)"),
         "{report}"
     );
     assert!(
@@ -103,8 +103,9 @@ fn a_token_that_may_only_read_is_a_problem() {
 }
 
 #[test]
-fn an_activity_in_progress_and_a_maintenance_window_now_are_warnings() {
+fn an_update_an_activity_in_progress_and_a_maintenance_window_now_are_warnings() {
     let plex = Plex::start(1, ServerPhase::Ready);
+    plex.fake.set_update(Some("1.41.3.9314"));
     plex.fake.set_activities(vec![
         Activity::scan("1", "Movies", 42),
         Activity::optimization(7),
@@ -116,6 +117,13 @@ fn an_activity_in_progress_and_a_maintenance_window_now_are_warnings() {
     let (report, text) = doctor(&data.plexsync().env("TZ", "UTC"));
     assert_eq!(text.status, Some(0), "warnings only: {text:?}");
     let busy = check(&report, "activities");
+    assert!(
+        check(&report, "clock")["found"]
+            .as_str()
+            .unwrap()
+            .starts_with("Plex's clock and this machine's agree"),
+        "{report}"
+    );
     assert_eq!(busy["verdict"], "warning", "{report}");
     assert_eq!(
         busy["found"],
@@ -130,7 +138,13 @@ fn an_activity_in_progress_and_a_maintenance_window_now_are_warnings() {
             .starts_with("inside Plex's scheduled maintenance now"),
         "{report}"
     );
-    assert_eq!(report["warnings"], 2, "{report}");
+    let update = check(&report, "update");
+    assert_eq!(update["verdict"], "warning", "{report}");
+    assert_eq!(
+        update["found"],
+        "Plex 1.41.3.9314 is waiting to be installed (available)"
+    );
+    assert_eq!(report["warnings"], 3, "{report}");
 }
 
 #[test]

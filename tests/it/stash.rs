@@ -376,6 +376,33 @@ fn tasks_sync_all_then_process_against_plex_with_progress() {
     assert_eq!(status["output"]["breaker"]["state"], "closed", "{status}");
     let health = check_protocol(&plugin(&stash.task("health")));
     assert_eq!(health["output"]["healthy"], true, "{health}");
+
+    // The Doctor task: every check in the output and in Stash's log, Stash itself among them.
+    let run = plugin(&stash.task("doctor"));
+    let doctor = check_protocol(&run);
+    let checks = doctor["output"]["checks"].as_array().unwrap();
+    let stash_check = checks.iter().find(|c| c["name"] == "stash").unwrap();
+    assert_eq!(stash_check["verdict"], "ok", "{doctor}");
+    let found = stash_check["found"].as_str().unwrap();
+    assert!(found.contains("Stash v0.28.1-fake"), "{found}");
+    assert!(
+        found.contains("plex_url") && found.contains("plex_token"),
+        "{found}"
+    );
+    assert!(
+        !run.stderr.contains(plex.fake.token()),
+        "a secret in the log"
+    );
+    assert!(
+        !run.stdout.contains(plex.fake.token()),
+        "a secret in the output"
+    );
+    assert!(
+        run.stderr
+            .contains("\x01i\x02token: accepted, and allowed to edit"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

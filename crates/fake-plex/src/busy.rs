@@ -49,6 +49,41 @@ pub(crate) struct Busy {
     pub(crate) activities: Vec<Activity>,
     /// `ButlerStartHour` and `ButlerEndHour`; `None` leaves them at Plex's defaults (2 and 5).
     pub(crate) butler: Option<(u8, u8)>,
+    /// A release found and not installed.
+    pub(crate) update: Option<String>,
+}
+
+/// `/butler`: the scheduled tasks (the shape of the Plex API description's `ButlerTasks`).
+pub(crate) fn butler() -> Value {
+    let task = |name: &str, title: &str, interval: u32, enabled: bool| {
+        json!({
+            "name": name, "interval": interval, "scheduleRandomized": false,
+            "enabled": enabled, "title": title, "description": "",
+        })
+    };
+    json!({ "ButlerTasks": { "ButlerTask": [
+        task("BackupDatabase", "Backup Database", 3, true),
+        task("OptimizeDatabase", "Optimize Database", 7, true),
+        task("CleanOldBundles", "Clean Old Bundles", 7, true),
+        task("RefreshLibraries", "Refresh Libraries", 1, false),
+    ]}})
+}
+
+/// `/updater/status`: the release waiting, if any (python-plexapi's `Release`).
+pub(crate) fn updater(busy: &Busy) -> Map<String, Value> {
+    let mut container = Map::new();
+    container.insert("size".into(), json!(usize::from(busy.update.is_some())));
+    container.insert("canInstall".into(), json!(busy.update.is_some()));
+    if let Some(version) = &busy.update {
+        container.insert(
+            "Release".into(),
+            json!([{
+                "key": "https://plex.tv/updater/releases/1", "version": version,
+                "added": "", "fixed": "", "downloadURL": "", "state": "available",
+            }]),
+        );
+    }
+    container
 }
 
 pub(crate) fn activities(busy: &Busy) -> Map<String, Value> {

@@ -236,6 +236,11 @@ impl FakePlex {
         lock(&self.shared.busy).activities = activities;
     }
 
+    /// The release `/updater/status` reports as waiting (`None`: up to date).
+    pub fn set_update(&self, version: Option<&str>) {
+        lock(&self.shared.busy).update = version.map(str::to_owned);
+    }
+
     /// The scheduled-maintenance window `/:/prefs` reports (`ButlerStartHour`,
     /// `ButlerEndHour`, hours of the server's day); Plex's defaults are 2 and 5.
     pub fn set_butler_hours(&self, start: u8, end: u8) {

@@ -342,6 +342,10 @@ async fn handle(
         (&Method::GET, ["activities"]) => {
             Answer::Container(crate::busy::activities(&lock(&shared.busy)))
         }
+        (&Method::GET, ["butler"]) => Answer::Document(crate::busy::butler()),
+        (&Method::GET, ["updater", "status"]) => {
+            Answer::Container(crate::busy::updater(&lock(&shared.busy)))
+        }
         (&Method::GET, [":", "prefs"]) => {
             Answer::Container(crate::busy::prefs(&lock(&shared.busy), &shared.name))
         }
@@ -483,6 +487,13 @@ async fn handle(
                 ("x-plex-container-total-size", total.to_string()),
             ],
         ),
+        Answer::Document(value) => {
+            let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
         Answer::Status(code) => status_response(code),
     })
 }
@@ -499,6 +510,9 @@ enum Answer {
         start: usize,
         total: usize,
     },
+    /// A JSON document whose top level is not a `MediaContainer` (`/butler`'s
+    /// `ButlerTasks`), sent as JSON whatever was asked.
+    Document(Value),
     /// An error status.
     Status(u16),
 }

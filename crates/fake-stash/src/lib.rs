@@ -323,6 +323,12 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             ),
         };
     }
+    if query.contains("version {") {
+        data.insert(
+            "version".into(),
+            json!({ "version": "v0.28.1-fake", "hash": "fake", "build_time": "" }),
+        );
+    }
     if query.contains("configuration") && query.contains("plugins(include:") {
         let plugins = lock(&shared.plugins);
         let included: Map<String, Value> = plugins

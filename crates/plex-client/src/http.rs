@@ -28,6 +28,9 @@ pub(crate) struct Transport {
     headers: HeaderMap,
     config: PlexConfig,
     token: HeaderValue,
+    /// The server's clock as its last answer's `Date` header gave it, and this machine's
+    /// clock when that answer came.
+    clock: std::sync::Mutex<Option<(SystemTime, SystemTime)>>,
 }
 
 impl Transport {
@@ -55,6 +58,7 @@ impl Transport {
             headers,
             config,
             token,
+            clock: std::sync::Mutex::new(None),
         })
     }
 
@@ -128,6 +132,16 @@ impl Transport {
             }
             Err(e) => return Err(PlexError::new(classify(&e), &shown, cause(&e))),
         };
+        if let Some(date) = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+        {
+            if let Ok(mut clock) = self.clock.lock() {
+                *clock = Some((date, SystemTime::now()));
+            }
+        }
         let status = response.status();
         if status.is_success() {
             return read_body(response, self.config.max_body_bytes, &shown).await;
@@ -153,6 +167,12 @@ impl Transport {
             body: &body,
         };
         Err(status_error(&refusal, &shown))
+    }
+
+    /// The server's clock from its last answer's `Date` header, and this machine's clock
+    /// when that answer came (to a second: that is all the header says).
+    pub(crate) fn server_clock(&self) -> Option<(SystemTime, SystemTime)> {
+        self.clock.lock().ok().and_then(|c| *c)
     }
 
     fn build(&self, client: &reqwest::Client, request: &Request<'_>) -> reqwest::RequestBuilder {

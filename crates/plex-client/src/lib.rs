@@ -51,4 +51,4 @@ pub use edit::{Field, MetadataEdit, apply_pairs, is_date};
 pub use error::{ErrorClass, FailureKind, PlexError};
 pub use health::{HealthReport, Stage, StageResult};
 pub use model::{Identity, Item, Location, Media, Part, Section, ServerInfo};
-pub use survey::{Activity, ButlerWindow};
+pub use survey::{Activity, ButlerWindow, Release};

@@ -60,6 +60,9 @@ pub struct Section {
     /// The folders it scans.
     #[serde(rename = "Location", default)]
     pub locations: Vec<Location>,
+    /// The scanner that reads its folders, e.g. `Plex Movie`.
+    #[serde(default)]
+    pub scanner: String,
 }
 
 /// A folder a section scans.

@@ -50,6 +50,23 @@ impl ButlerWindow {
     }
 }
 
+/// A Plex release waiting to be installed, as `/updater/status` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// Its version.
+    #[serde(default)]
+    pub version: String,
+    /// Where the update stands (e.g. `available`, `downloaded`).
+    #[serde(default)]
+    pub state: String,
+}
+
+#[derive(Deserialize)]
+struct ReleaseList {
+    #[serde(rename = "Release", default)]
+    releases: Vec<Release>,
+}
+
 #[derive(Deserialize)]
 struct ActivityList {
     #[serde(rename = "Activity", default)]
@@ -74,6 +91,24 @@ impl PlexClient {
     pub async fn activities(&self) -> Result<Vec<Activity>, PlexError> {
         let envelope: Envelope<ActivityList> = self.fetch(self.get("/activities", &[])).await?;
         Ok(envelope.container.activities)
+    }
+
+    /// A release Plex has found and not installed, as it last checked (this asks Plex for no
+    /// new check: that would be a request that changes something).
+    pub async fn update_waiting(&self) -> Result<Option<Release>, PlexError> {
+        let envelope: Envelope<ReleaseList> = self.fetch(self.get("/updater/status", &[])).await?;
+        Ok(envelope.container.releases.into_iter().next())
+    }
+
+    /// How far Plex's clock is ahead of this machine's (negative: behind), from the `Date`
+    /// header of the last answer; to the second at best. `None` before any answer had one.
+    pub fn clock_offset(&self) -> Option<i64> {
+        let (server, local) = self.transport.server_clock()?;
+        let ms = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        };
+        Some(ms(server) - ms(local))
     }
 
     /// The scheduled-maintenance window from Plex's preferences (2 to 5 when unset).

@@ -283,6 +283,7 @@ pub(crate) fn section() -> Section {
         locations: vec![Location {
             path: LIBRARY_ROOT.to_owned(),
         }],
+        scanner: "Plex Movie".to_owned(),
     }
 }
 

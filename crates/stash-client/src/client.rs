@@ -114,6 +114,18 @@ impl Stash {
         Ok((scene, settings(&data, plugin)))
     }
 
+    /// Stash's version, e.g. `v0.28.1` (`version { version }`).
+    pub async fn version(&self) -> Result<String, Error> {
+        let data = self
+            .query("query PlexsyncVersion { version { version } }", json!({}))
+            .await?;
+        Ok(data
+            .get("version")
+            .and_then(|v| v["version"].as_str())
+            .unwrap_or("unknown")
+            .to_owned())
+    }
+
     /// The saved settings of `plugin` (only values saved in Stash: Stash sends no defaults).
     pub async fn settings(&self, plugin: &str) -> Result<Map<String, Value>, Error> {
         let query = format!(

@@ -45,7 +45,7 @@ pub(crate) struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, verdict: Verdict, found: impl Into<String>) -> Check {
+    pub(crate) fn new(name: &'static str, verdict: Verdict, found: impl Into<String>) -> Check {
         Check {
             name,
             verdict,
@@ -54,7 +54,7 @@ impl Check {
         }
     }
 
-    fn todo(mut self, todo: impl Into<String>) -> Check {
+    pub(crate) fn todo(mut self, todo: impl Into<String>) -> Check {
         self.todo = Some(todo.into());
         self
     }
@@ -66,6 +66,18 @@ pub(crate) struct Report {
     pub(crate) checks: Vec<Check>,
     pub(crate) problems: usize,
     pub(crate) warnings: usize,
+}
+
+impl Report {
+    /// Adds a check made elsewhere (the Stash task's check of Stash).
+    pub(crate) fn push(&mut self, check: Check) {
+        match check.verdict {
+            Verdict::Problem => self.problems += 1,
+            Verdict::Warning => self.warnings += 1,
+            Verdict::Ok => {}
+        }
+        self.checks.push(check);
+    }
 }
 
 /// Runs every check and prints them; exit status 0 with no problem, 1 with one.
@@ -176,6 +188,8 @@ pub(crate) async fn diagnose(settings: &Settings) -> Result<Report, Failure> {
             pages.push((section.clone(), items, total));
         }
     }
+    checks.push(clock(&client));
+    checks.push(update(&client, budget()).await);
     checks.push(token(&client, &pages, budget()).await);
     checks.push(library(&sections, &pages));
     checks.push(busy(&client, budget()).await);
@@ -198,6 +212,61 @@ fn finish(mut checks: Vec<Check>, settings: &Settings) -> Report {
         checks,
         problems,
         warnings,
+    }
+}
+
+/// Plex's clock against this machine's, from the `Date` of its last answer.
+fn clock(client: &PlexClient) -> Check {
+    let Some(offset) = client.clock_offset() else {
+        return Check::new(
+            "clock",
+            Verdict::Warning,
+            "not known: Plex's answers carry no date",
+        );
+    };
+    // The header has whole seconds, and the answer took a moment to come.
+    let seconds = offset / 1_000;
+    let side = if offset > 0 { "ahead of" } else { "behind" };
+    if seconds.abs() <= 60 {
+        Check::new(
+            "clock",
+            Verdict::Ok,
+            format!(
+                "Plex's clock and this machine's agree (within {} s)",
+                seconds.abs().max(1)
+            ),
+        )
+    } else {
+        Check::new(
+            "clock",
+            Verdict::Warning,
+            format!(
+                "Plex's clock is {} {side} this machine's",
+                engine::duration(seconds.unsigned_abs() * 1_000)
+            ),
+        )
+        .todo(
+            "set both clocks by NTP: maintenance windows and outage times are compared across them",
+        )
+    }
+}
+
+/// A Plex release waiting to be installed, as Plex last checked.
+async fn update(client: &PlexClient, budget: Duration) -> Check {
+    match tokio::time::timeout(budget, client.update_waiting()).await {
+        Ok(Ok(None)) => Check::new("update", Verdict::Ok, "none waiting, as Plex last checked"),
+        Ok(Ok(Some(release))) => Check::new(
+            "update",
+            Verdict::Warning,
+            format!(
+                "Plex {} is waiting to be installed ({})",
+                crate::text::printable(&release.version),
+                crate::text::printable(&release.state)
+            ),
+        )
+        .todo("install it when convenient: Plex restarts to update, and plexsync rides through the restart"),
+        Ok(Err(e)) => Check::new("update", Verdict::Ok, format!("not known ({e})")),
+        Err(_) => Check::new("update", Verdict::Ok, "not known (no answer in time)"),
     }
 }
 
@@ -265,7 +334,16 @@ fn library(sections: &[Section], pages: &[(Section, Vec<plex_client::Item>, u64)
                     )
                 },
             );
-            format!("{} ({}{count})", crate::text::printable(&s.title), s.kind)
+            let scanner = if s.scanner.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", crate::text::printable(&s.scanner))
+            };
+            format!(
+                "{} ({}{scanner}{count})",
+                crate::text::printable(&s.title),
+                s.kind
+            )
         })
         .collect();
     if pages.is_empty() {

@@ -102,6 +102,7 @@ pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, S
     let task: Task = mode.parse()?;
     let stash = Stash::new(&input.server_connection, api_key(env)).map_err(|e| e.to_string())?;
     let plugin = stash.settings(PLUGIN_ID).await.map_err(|e| e.to_string())?;
+    let plugin_keys: Vec<String> = plugin.keys().cloned().collect();
     let plugin = PluginSettings::from_map(&plugin)?;
     let settings = resolve(input, &plugin, env)?;
     match task {
@@ -126,7 +127,7 @@ pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, S
             sync(&stash, &plugin, &settings, Some(since)).await
         }
         Task::DlqList => dead_letters(&settings),
-        Task::Doctor => doctor(&settings).await,
+        Task::Doctor => doctor(&settings, &stash, &plugin_keys).await,
         Task::DlqRequeue => {
             let n = open_queue(&settings.paths)
                 .and_then(|mut q| q.requeue_dead(Selection::All, wall_ms()))
@@ -208,9 +209,24 @@ async fn process(settings: &Settings, auto: bool) -> Result<Value, String> {
 
 /// Every check of `plexsync doctor`, each as a log line (a problem as an error, a warning as
 /// a warning) and all of them as the output.
-async fn doctor(settings: &Settings) -> Result<Value, String> {
-    use crate::commands::doctor::{Verdict, diagnose};
-    let report = diagnose(settings).await.map_err(|e| e.to_string())?;
+async fn doctor(settings: &Settings, stash: &Stash, keys: &[String]) -> Result<Value, String> {
+    use crate::commands::doctor::{Check, Verdict, diagnose};
+    let mut report = diagnose(settings).await.map_err(|e| e.to_string())?;
+    // Stash answered already (the settings came from it): its version, and what was set.
+    let version = stash
+        .version()
+        .await
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    let set = if keys.is_empty() {
+        "no plexsync setting saved".to_owned()
+    } else {
+        format!("plexsync settings saved: {}", keys.join(", "))
+    };
+    report.push(Check::new(
+        "stash",
+        Verdict::Ok,
+        format!("reachable, Stash {version}; {set}"),
+    ));
     for check in &report.checks {
         let todo = check
             .todo
