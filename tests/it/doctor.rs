@@ -239,3 +239,53 @@ fn a_server_that_never_answers_cannot_hold_doctor_up() {
     assert_eq!(check(&report, "plex")["verdict"], "problem", "{report}");
     assert_eq!(check(&report, "queue")["verdict"], "ok", "{report}");
 }
+
+/// With `STASH_URL`, the command checks Stash too: reachable, its version, what is saved.
+#[test]
+fn stash_is_checked_when_its_url_is_given() {
+    let plex = Plex::start(1, ServerPhase::Ready);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stash = runtime
+        .block_on(fake_stash::FakeStash::start(fake_stash::Options {
+            // Stash with a login: a client without the session needs the API key.
+            session: Some("browser-session".into()),
+            api_key: Some("stash-key".into()),
+            ..fake_stash::Options::default()
+        }))
+        .unwrap();
+    stash.set_plugin_settings(
+        "plexsync",
+        serde_json::json!({ "plex_url": plex.fake.url() }),
+    );
+    let data = DataDir::new(&plex.fake.url(), plex.fake.token(), "");
+    let url = format!("http://127.0.0.1:{}", stash.port());
+    let ps = data
+        .plexsync()
+        .env("STASH_URL", &url)
+        .env("STASH_API_KEY", "stash-key");
+    let (report, text) = doctor(&ps);
+    let found = check(&report, "stash");
+    assert_eq!(found["verdict"], "ok", "{report}");
+    assert_eq!(
+        found["found"],
+        "reachable, Stash v0.28.1-fake; plexsync settings saved: plex_url"
+    );
+    assert!(!text.stdout.contains("stash-key") && !text.stderr.contains("stash-key"));
+    // A wrong key: Stash refuses, and doctor says what to check.
+    let refused = data
+        .plexsync()
+        .env("STASH_URL", &url)
+        .env("STASH_API_KEY", "wrong");
+    let (report, _) = doctor(&refused);
+    assert_eq!(check(&report, "stash")["verdict"], "problem", "{report}");
+    assert!(
+        check(&report, "stash")["todo"]
+            .as_str()
+            .unwrap()
+            .contains("STASH_API_KEY")
+    );
+}

@@ -85,7 +85,7 @@ fn run(cli: &args::Cli, env: &config::Env) -> Result<ExitCode, Failure> {
         Command::Breaker(a) => commands::breaker::run(&settings, a),
         Command::Outages(a) => commands::outages::run(&settings, a.limit, a.json),
         Command::Queue(a) => commands::queue::run(&settings, a.json),
-        Command::Doctor(a) => runtime()?.block_on(commands::doctor::run(&settings, a.json)),
+        Command::Doctor(a) => runtime()?.block_on(commands::doctor::run(&settings, env, a.json)),
         // Handled in `main` before the arguments are parsed; here only for `--help`.
         Command::Stash(_) => Ok(stash::main(false)),
     }

@@ -80,9 +80,17 @@ impl Report {
     }
 }
 
-/// Runs every check and prints them; exit status 0 with no problem, 1 with one.
-pub(crate) async fn run(settings: &Settings, json: bool) -> Result<ExitCode, Failure> {
-    let report = diagnose(settings).await?;
+/// Runs every check and prints them; exit status 0 with no problem, 1 with one. With
+/// `STASH_URL` set (and `STASH_API_KEY` if Stash wants one), Stash is checked too.
+pub(crate) async fn run(
+    settings: &Settings,
+    env: &crate::config::Env,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let mut report = diagnose(settings).await?;
+    if let Some(url) = env.get("STASH_URL").filter(|u| !u.trim().is_empty()) {
+        report.push(stash(url, env.get("STASH_API_KEY").map(String::as_str)).await);
+    }
     if json {
         print_json(&report)?;
     } else {
@@ -213,6 +221,85 @@ fn finish(mut checks: Vec<Check>, settings: &Settings) -> Report {
         problems,
         warnings,
     }
+}
+
+/// Stash at `url`: reachable, its version, and plexsync's settings saved there.
+pub(crate) async fn stash(url: &str, api_key: Option<&str>) -> Check {
+    let Some(connection) = stash_connection(url) else {
+        return Check::new(
+            "stash",
+            Verdict::Problem,
+            format!("STASH_URL {:?} is not a URL", crate::text::printable(url)),
+        )
+        .todo("write it like http://localhost:9999");
+    };
+    let client = match stash_client::Stash::new(&connection, api_key) {
+        Ok(client) => client,
+        Err(e) => return Check::new("stash", Verdict::Problem, e.to_string()),
+    };
+    let version = match tokio::time::timeout(EACH, client.version()).await {
+        Ok(Ok(version)) => version,
+        Ok(Err(e)) => {
+            return Check::new("stash", Verdict::Problem, e.to_string())
+                .todo("check STASH_URL, and STASH_API_KEY if Stash asks for a login");
+        }
+        Err(_) => return Check::new("stash", Verdict::Problem, "no answer in time"),
+    };
+    match tokio::time::timeout(EACH, client.settings("plexsync")).await {
+        Ok(Ok(saved)) if saved.is_empty() => Check::new(
+            "stash",
+            Verdict::Warning,
+            format!("reachable, Stash {version}; no plexsync setting saved there"),
+        )
+        .todo("install plexsync as a Stash plugin and set its Plex URL and token there"),
+        Ok(Ok(saved)) => {
+            let keys: Vec<&str> = saved.keys().map(String::as_str).collect();
+            Check::new(
+                "stash",
+                Verdict::Ok,
+                format!(
+                    "reachable, Stash {version}; plexsync settings saved: {}",
+                    keys.join(", ")
+                ),
+            )
+        }
+        Ok(Err(e)) => Check::new(
+            "stash",
+            Verdict::Warning,
+            format!("reachable, Stash {version}; its plugin settings: {e}"),
+        ),
+        Err(_) => Check::new(
+            "stash",
+            Verdict::Warning,
+            format!("reachable, Stash {version}; its plugin settings: no answer in time"),
+        ),
+    }
+}
+
+/// `http://host:port` as the connection a plugin would be given.
+fn stash_connection(url: &str) -> Option<stash_client::Connection> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split('/').next()?;
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+        _ => (authority, if scheme == "https" { 443 } else { 80 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some(stash_client::Connection {
+        scheme: scheme.to_owned(),
+        host: host.to_owned(),
+        port,
+        session_cookie: None,
+        dir: None,
+        plugin_dir: None,
+    })
 }
 
 /// Plex's clock against this machine's, from the `Date` of its last answer.
@@ -685,6 +772,25 @@ mod tests {
                 let mapped = m.strip_prefix(from.as_str()).map(|rest| format!("{to}{rest}"));
                 prop_assert_eq!(mapped.as_deref(), Some(p.as_str()), "{} => {}", from, to);
             }
+        }
+    }
+
+    #[test]
+    fn stash_urls_read_as_a_plugin_s_connection() {
+        let c = super::stash_connection("http://localhost:9999/").unwrap();
+        assert_eq!(
+            (c.scheme.as_str(), c.host.as_str(), c.port),
+            ("http", "localhost", 9999)
+        );
+        let c = super::stash_connection("https://[::1]:8443").unwrap();
+        assert_eq!(
+            (c.scheme.as_str(), c.host.as_str(), c.port),
+            ("https", "::1", 8443)
+        );
+        let c = super::stash_connection("https://stash.example").unwrap();
+        assert_eq!(c.port, 443);
+        for bad in ["localhost:9999", "ftp://x:1", "http://:9", "http://h:port"] {
+            assert!(super::stash_connection(bad).is_none(), "{bad}");
         }
     }
 
