@@ -112,8 +112,13 @@ pub(crate) fn activities(busy: &Busy) -> Map<String, Value> {
 }
 
 pub(crate) fn prefs(busy: &Busy, name: &str) -> Map<String, Value> {
-    let hours: String = (0..24)
-        .map(|h| format!("{h}:{h:02}:00"))
+    let hours: String = (0..24u8)
+        .map(|h| match h {
+            0 => "0:Midnight".to_owned(),
+            12 => "12:Noon".to_owned(),
+            1..=11 => format!("{h}:{h} am"),
+            _ => format!("{h}:{} pm", h - 12),
+        })
         .collect::<Vec<_>>()
         .join("|");
     let (start, end) = busy.butler.unwrap_or((2, 5));

@@ -392,3 +392,63 @@ async fn plexsync_removes_tags_with_commas_and_percent_signs_as_themselves() {
             .is_empty()
     );
 }
+
+/// The fake's answers to what `doctor` asks carry every field of the shapes in
+/// plex-client's fixtures, at every level.
+#[tokio::test]
+async fn doctor_s_answers_have_the_fields_plex_sends() {
+    fn fields(value: &serde_json::Value, at: &str, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let here = format!("{at}/{k}");
+                    out.insert(here.clone());
+                    fields(v, &here, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    fields(item, &format!("{at}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let plex = FakePlex::start(Library::demo()).await.unwrap();
+    plex.set_activities(vec![
+        fake_plex::Activity::scan("1", "Movies", 42),
+        fake_plex::Activity::optimization(7),
+    ]);
+    plex.set_update(Some("1.41.3.9314"));
+    plex.set_butler_hours(23, 4);
+    for (route, name) in [
+        ("/activities", "activities.json"),
+        ("/:/prefs", "prefs.json"),
+        ("/updater/status", "updater_status.json"),
+        ("/butler", "butler.json"),
+    ] {
+        let text = std::fs::read_to_string(format!(
+            "{}/../plex-client/tests/data/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut expected = BTreeSet::new();
+        fields(&serde_json::from_str(&text).unwrap(), "", &mut expected);
+        let (status, body) = get(&format!("{}{route}", plex.url()), true, Some(plex.token())).await;
+        assert_eq!(status, 200, "{route}");
+        let mut served = BTreeSet::new();
+        fields(&serde_json::from_str(&body).unwrap(), "", &mut served);
+        let missing: Vec<&String> = expected.difference(&served).collect();
+        // A few fields say what a real server checked or holds: the fake need not invent them.
+        let optional = [
+            "/MediaContainer/checkedAt",
+            "/MediaContainer/downloadURL",
+            "/MediaContainer/status",
+        ];
+        let missing: Vec<&&String> = missing
+            .iter()
+            .filter(|m| !optional.contains(&m.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "{route} lacks {missing:?}");
+    }
+}
