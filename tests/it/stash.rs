@@ -1140,3 +1140,41 @@ fn saves_at_the_same_moment_ask_for_one_drain() {
         assert_eq!(waiting_beside.count(), 0, "{jobs:?}");
     }
 }
+
+/// The Doctor task looks up some of Stash's own scenes in Plex, as the Path map makes their
+/// files, and says which Path map would find the files Plex keeps elsewhere.
+#[test]
+fn the_doctor_task_looks_up_stash_s_scenes_and_guesses_the_path_map() {
+    let plex = Plex::start(4, ServerPhase::Ready);
+    let stash = Stash::with_session();
+    stash.quick_config();
+    stash.settings_for(&plex, json!({}));
+    for i in 0..4 {
+        stash.fake.add_scene(scene(
+            &(i + 1).to_string(),
+            "T",
+            &format!("/stash/library/movies/m{i}.mkv"),
+        ));
+    }
+    let doc = check_protocol(&plugin(&stash.task("doctor")));
+    let checks = doc["output"]["checks"].as_array().unwrap();
+    let paths = checks.iter().find(|c| c["name"] == "paths").unwrap();
+    assert_eq!(paths["verdict"], "problem", "{doc}");
+    assert!(
+        paths["todo"]
+            .as_str()
+            .unwrap()
+            .contains("`/stash/library/movies/ => /data/Movies/`"),
+        "{doc}"
+    );
+    // With that Path map, the same scenes are found.
+    stash.settings_for(
+        &plex,
+        json!({ "path_map": "/stash/library/movies/ => /data/Movies/" }),
+    );
+    let doc = check_protocol(&plugin(&stash.task("doctor")));
+    let checks = doc["output"]["checks"].as_array().unwrap();
+    let paths = checks.iter().find(|c| c["name"] == "paths").unwrap();
+    assert_eq!(paths["verdict"], "ok", "{doc}");
+    assert_eq!(paths["found"], "Plex has all 4 files looked up");
+}

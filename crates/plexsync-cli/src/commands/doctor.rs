@@ -120,6 +120,15 @@ pub(crate) async fn run(
 
 /// Runs every check within [`DEADLINE`].
 pub(crate) async fn diagnose(settings: &Settings) -> Result<Report, Failure> {
+    diagnose_with(settings, &[]).await
+}
+
+/// [`diagnose`], looking up `more_files` too (as Plex should see them) when the queue and the
+/// dead letters name fewer than [`SAMPLE`] files: the Stash task passes some scenes' files.
+pub(crate) async fn diagnose_with(
+    settings: &Settings,
+    more_files: &[String],
+) -> Result<Report, Failure> {
     let started = Instant::now();
     let config = settings.plex()?;
     let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
@@ -202,7 +211,16 @@ pub(crate) async fn diagnose(settings: &Settings) -> Result<Report, Failure> {
     checks.push(library(&sections, &pages));
     checks.push(busy(&client, budget()).await);
     checks.push(window(&client, budget()).await);
-    checks.push(paths(&client, &sections, &pages, settings, started).await);
+    let mut files = sample_files(settings);
+    for file in more_files {
+        if files.len() >= SAMPLE {
+            break;
+        }
+        if !files.contains(file) {
+            files.push(file.clone());
+        }
+    }
+    checks.push(paths(&client, &sections, &pages, &files, started).await);
     Ok(finish(checks, settings))
 }
 
@@ -520,26 +538,25 @@ async fn window(client: &PlexClient, budget: Duration) -> Check {
     }
 }
 
-/// Whether Plex has the files of queued and dead-lettered jobs; when most are missing, the
-/// path map that would find them.
+/// Whether Plex has `files` (of queued and dead-lettered jobs, and of scenes when Stash runs
+/// it); when most are missing, the path map that would find them.
 async fn paths(
     client: &PlexClient,
     sections: &[Section],
     pages: &[(Section, Vec<plex_client::Item>, u64)],
-    settings: &Settings,
+    files: &[String],
     started: Instant,
 ) -> Check {
-    let files = sample_files(settings);
     if files.is_empty() {
         return Check::new(
             "paths",
             Verdict::Ok,
-            "no queued or dead-lettered job to look up",
+            "nothing to look up: no job queued or dead-lettered",
         );
     }
     let mut missing = Vec::new();
     let mut looked = 0;
-    for file in &files {
+    for file in files {
         let left = DEADLINE.saturating_sub(started.elapsed());
         if left < Duration::from_millis(500) {
             break;
@@ -564,7 +581,7 @@ async fn paths(
         return Check::new(
             "paths",
             Verdict::Ok,
-            format!("Plex has the files of the {looked} jobs looked up"),
+            format!("Plex has all {looked} files looked up"),
         );
     }
     let plex_files: Vec<String> = pages

@@ -127,7 +127,7 @@ pub(super) async fn run(mode: &str, input: &Input, env: &Env) -> Result<Value, S
             sync(&stash, &plugin, &settings, Some(since)).await
         }
         Task::DlqList => dead_letters(&settings),
-        Task::Doctor => doctor(&settings, &stash, &plugin_keys).await,
+        Task::Doctor => doctor(&settings, &stash, &plugin, &plugin_keys).await,
         Task::DlqRequeue => {
             let n = open_queue(&settings.paths)
                 .and_then(|mut q| q.requeue_dead(Selection::All, wall_ms()))
@@ -209,9 +209,27 @@ async fn process(settings: &Settings, auto: bool) -> Result<Value, String> {
 
 /// Every check of `plexsync doctor`, each as a log line (a problem as an error, a warning as
 /// a warning) and all of them as the output.
-async fn doctor(settings: &Settings, stash: &Stash, keys: &[String]) -> Result<Value, String> {
-    use crate::commands::doctor::{Check, Verdict, diagnose};
-    let mut report = diagnose(settings).await.map_err(|e| e.to_string())?;
+async fn doctor(
+    settings: &Settings,
+    stash: &Stash,
+    plugin: &PluginSettings,
+    keys: &[String],
+) -> Result<Value, String> {
+    use crate::commands::doctor::{Check, Verdict, diagnose_with};
+    // A few of Stash's scenes, as Plex should see their files, for the paths check.
+    let now = wall_ms();
+    let scene_files: Vec<String> = match stash.scenes(1, 10, None).await {
+        Ok(page) => page
+            .scenes
+            .iter()
+            .filter_map(|scene| super::scene::job(scene, plugin, now).ok())
+            .filter_map(|job| job.files.into_iter().next())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut report = diagnose_with(settings, &scene_files)
+        .await
+        .map_err(|e| e.to_string())?;
     // Stash answered already (the settings came from it): its version, and what was set.
     let version = stash
         .version()
