@@ -118,6 +118,15 @@ fn dates_plex_cannot_take_are_refused_on_the_way_in_and_nothing_is_queued() {
             run.stderr
         );
     }
+    for (flag, what) in [("--tag", "genre"), ("--performer", "actor")] {
+        let run = ps.run(&enqueue_args("1", "/data/a.mkv", &[flag, "  "]));
+        assert_eq!(run.status, Some(2), "{run:?}");
+        assert!(
+            run.stderr.contains(&format!("a {what} name is blank")),
+            "{}",
+            run.stderr
+        );
+    }
     let queue = ps.run(&["queue", "--json"]).json();
     assert_eq!(queue, serde_json::json!([]), "nothing was queued");
     let run = ps.run(&enqueue_args("1", "/data/a.mkv", &["--date", "2024-02-29"]));

@@ -297,6 +297,35 @@ mod tests {
         assert!(job_of(&no_files).unwrap_err().contains("no files"));
     }
 
+    /// Whatever date Stash holds, a hook's job is one Plex can take: a real date is kept, any
+    /// other text is left out and the rest of the scene is synced.
+    #[test]
+    fn a_date_plex_cannot_take_is_left_out_and_the_rest_is_synced() {
+        for (date, kept) in [
+            ("2010-09-30", true),
+            ("2024-02-29", true),
+            ("2023-02-29", false),
+            ("2020-00-00", false),
+            ("2020", false),
+            ("30.09.2010", false),
+            ("2010-09-30\n", true), // trimmed, as every field is
+        ] {
+            let scene = Scene {
+                id: "7".into(),
+                title: Some("Sintel".into()),
+                date: Some(date.into()),
+                files: vec![File {
+                    path: "/data/a.mkv".into(),
+                }],
+                ..Scene::default()
+            };
+            let job = job_of(&scene).unwrap();
+            assert!(job.check().is_ok(), "{date:?}");
+            assert_eq!(job.edit.title.as_deref(), Some("Sintel"));
+            assert_eq!(job.edit.originally_available_at.is_some(), kept, "{date:?}");
+        }
+    }
+
     fn job_of(scene: &Scene) -> Result<SyncJob, String> {
         job(scene, &PluginSettings::default(), 0)
     }
