@@ -630,7 +630,21 @@ fn sample_files(settings: &Settings) -> Vec<String> {
     files
 }
 
-/// The prefix pair (`FROM`, `TO`, both ending in `/`) that turns most of `missing` into files
+/// A path's names, each with the byte where it starts, separated by `/` or `\\`.
+fn components(path: &str) -> Vec<(&str, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in path.char_indices() {
+        if c == '/' || c == '\\' {
+            out.push((&path[start..i], start));
+            start = i + 1;
+        }
+    }
+    out.push((&path[start..], start));
+    out
+}
+
+/// The prefix pair (`FROM`, `TO`, both ending in a separator) that turns most of `missing` into files
 /// Plex has: each missing file is matched with a Plex file of the same name, and the folders
 /// they do not share are the pair. `None` when no pair explains at least half of them.
 pub(crate) fn guess_path_map(
@@ -648,19 +662,20 @@ pub(crate) fn guess_path_map(
             continue;
         };
         for plex in candidates {
-            let ours: Vec<&str> = file.split('/').collect();
-            let theirs: Vec<&str> = plex.split('/').collect();
+            let ours = components(file);
+            let theirs = components(plex);
+            // Names compare as they are; a Windows side's case is kept as written.
             let shared = ours
                 .iter()
                 .rev()
                 .zip(theirs.iter().rev())
-                .take_while(|(a, b)| a == b)
+                .take_while(|((a, _), (b, _))| a == b)
                 .count();
             if shared == 0 || shared >= ours.len() || shared >= theirs.len() {
                 continue;
             }
-            let from = ours[..ours.len() - shared].join("/") + "/";
-            let to = theirs[..theirs.len() - shared].join("/") + "/";
+            let from = file[..ours[ours.len() - shared].1].to_owned();
+            let to = plex[..theirs[theirs.len() - shared].1].to_owned();
             *votes.entry((from, to)).or_default() += 1;
         }
     }
@@ -779,15 +794,23 @@ mod tests {
             theirs in "(/[A-Za-z]{1,8}){1,3}",
             names in proptest::collection::btree_set("[a-z]{1,6}/[a-z0-9 ]{1,10}\\.mkv", 1..8),
             others in proptest::collection::vec("(/[a-z]{1,6}){1,3}/[a-z]{1,6}\\.mp4", 0..20),
+            windows in proptest::bool::ANY,
         ) {
             prop_assume!(ours != theirs);
-            let missing: Vec<String> = names.iter().map(|n| format!("{ours}/{n}")).collect();
+            // Stash on Windows: a drive and backslashes.
+            let ours = if windows { format!("D:{}", ours.replace('/', "\\")) } else { ours };
+            let sep = if windows { "\\" } else { "/" };
+            let missing: Vec<String> = names
+                .iter()
+                .map(|n| format!("{ours}{sep}{}", n.replace('/', sep)))
+                .collect();
             let mut plex: Vec<String> = names.iter().map(|n| format!("{theirs}/{n}")).collect();
             plex.extend(others);
             let (from, to) = guess_path_map(&missing, &plex).expect("a pair");
+            // The line doctor prints, read as the Path map setting reads it.
+            let map = crate::stash::scene::PathMap::parse(&format!("{from} => {to}")).unwrap();
             for (m, p) in missing.iter().zip(names.iter().map(|n| format!("{theirs}/{n}"))) {
-                let mapped = m.strip_prefix(from.as_str()).map(|rest| format!("{to}{rest}"));
-                prop_assert_eq!(mapped.as_deref(), Some(p.as_str()), "{} => {}", from, to);
+                prop_assert_eq!(map.apply(m), p, "{} => {}", from, to);
             }
         }
     }

@@ -9,7 +9,7 @@ mod drain;
 mod hook;
 pub(crate) mod log;
 mod own_binary;
-mod scene;
+pub(crate) mod scene;
 mod tasks;
 
 use std::io::{IsTerminal, Read, Write};

@@ -113,15 +113,56 @@ impl PathMap {
         Ok(PathMap(pairs))
     }
 
-    /// `path` as Plex sees it.
+    /// `path` as Plex sees it. A Windows side (a drive letter, or backslashes) is matched
+    /// whatever its case and separators (`C:\\Media\\` matches `c:/media/`), and what follows
+    /// the prefix takes the other side's separators: `C:\\Media\\Movies\\x.mkv` through
+    /// `C:\\Media\\ => /media/` is `/media/Movies/x.mkv`, and `/data/x.mkv` through
+    /// `/data/ => D:\\Media\\` is `D:\\Media\\x.mkv`.
     pub(crate) fn apply(&self, path: &str) -> String {
         for (from, to) in &self.0 {
-            if let Some(rest) = path.strip_prefix(from.as_str()) {
-                return [to.as_str(), rest].concat();
+            let rest = if is_windows(from) {
+                strip_windows_prefix(path, from)
+            } else {
+                path.strip_prefix(from.as_str())
+            };
+            if let Some(rest) = rest {
+                // Separators change only between a Windows side and a POSIX one: on POSIX a
+                // backslash is part of a name.
+                let rest = match (is_windows(from), is_windows(to)) {
+                    (_, true) => rest.replace('/', "\\"),
+                    (true, false) => rest.replace('\\', "/"),
+                    (false, false) => rest.to_owned(),
+                };
+                return [to.as_str(), &rest].concat();
             }
         }
         path.to_owned()
     }
+}
+
+/// Whether `path` is a Windows one: a drive letter, a UNC share, or backslashes.
+fn is_windows(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    (bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':') || path.contains('\\')
+}
+
+/// What follows `prefix` in `path`, comparing as Windows does: case and separators aside.
+fn strip_windows_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let fold = |c: char| {
+        if c == '\\' {
+            '/'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    let mut chars = path.char_indices();
+    for p in prefix.chars() {
+        let (_, c) = chars.next()?;
+        if fold(c) != fold(p) {
+            return None;
+        }
+    }
+    Some(chars.next().map_or("", |(i, _)| &path[i..]))
 }
 
 /// What a scene becomes: its sync job, or why there is none (a scene without files).
@@ -247,6 +288,51 @@ mod tests {
             let error = PathMap::parse(bad).unwrap_err();
             assert!(error.contains("Path map"), "{error}");
         }
+    }
+
+    proptest::proptest! {
+        /// Stash on Windows and Plex on Linux, or the other way round: whatever the case and
+        /// separators Stash's paths come with, the map finds the prefix, and the rest keeps
+        /// its names with the other side's separators.
+        #[test]
+        fn windows_paths_map_whatever_their_case_and_separators(
+            drive in "[A-Za-z]",
+            folders in proptest::collection::vec("[A-Za-z0-9 ]{1,8}", 1..3),
+            rest in proptest::collection::vec("[A-Za-z0-9 ()]{1,10}", 1..4),
+            upper in proptest::bool::ANY,
+            slashes in proptest::bool::ANY,
+        ) {
+            let root = format!("{drive}:\\{}\\", folders.join("\\"));
+            let map = PathMap::parse(&format!("{root} => /media/")).unwrap();
+            let mut seen = format!("{root}{}", rest.join("\\"));
+            if upper {
+                seen = seen.to_uppercase();
+            }
+            if slashes {
+                seen = seen.replace('\\', "/");
+            }
+            let expected_rest = if upper { rest.join("/").to_uppercase() } else { rest.join("/") };
+            proptest::prop_assert_eq!(map.apply(&seen), format!("/media/{expected_rest}"));
+            // The other way: Plex on Windows.
+            let back = PathMap::parse(&format!("/data/ => {root}")).unwrap();
+            let linux = format!("/data/{}", rest.join("/"));
+            proptest::prop_assert_eq!(back.apply(&linux), format!("{root}{}", rest.join("\\")));
+        }
+    }
+
+    #[test]
+    fn a_posix_map_stays_exact() {
+        let map = PathMap::parse("/Data/ => /media/").unwrap();
+        assert_eq!(
+            map.apply("/data/x.mkv"),
+            "/data/x.mkv",
+            "POSIX paths are case-sensitive"
+        );
+        assert_eq!(
+            map.apply("/Data/a\\b.mkv"),
+            "/media/a\\b.mkv",
+            "a backslash is a name's"
+        );
     }
 
     #[test]
