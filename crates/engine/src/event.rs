@@ -92,6 +92,9 @@ pub enum Event {
     Probe {
         /// What it found.
         record: ProbeRecord,
+        /// When the next probe is due, if one is (ms since the epoch).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_at: Option<u64>,
     },
     /// A job was worked on.
     Job {
@@ -185,7 +188,7 @@ impl Event {
                     None => line,
                 }
             }
-            Event::Probe { record } => {
+            Event::Probe { record, .. } => {
                 let report = &record.report;
                 let stages: Vec<String> = report
                     .stages

@@ -69,6 +69,22 @@ fn an_outage_is_ridden_through_and_every_edit_lands() {
     assert!(world.queue.jobs().unwrap().is_empty());
     assert!(world.queue.dead_letters().unwrap().is_empty());
 
+    // Every probe says when the next one is due: later than itself while Plex is down.
+    let probes: Vec<(u64, bool, Option<u64>)> = world
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Probe { record, next_at } => Some((record.at, record.report.healthy, *next_at)),
+            _ => None,
+        })
+        .collect();
+    assert!(probes.len() >= 3, "{probes:?}");
+    for (at, healthy, next) in &probes {
+        if !healthy {
+            assert!(next.is_some_and(|n| n > *at), "{probes:?}");
+        }
+    }
+
     // The breaker opened, a healthy probe let a trial through, trials closed it.
     assert_eq!(
         transitions(&world.events),

@@ -117,6 +117,7 @@ impl Engine {
         });
         self.events.push_back(Event::Probe {
             record: state.probes.back().cloned().expect("just remembered"),
+            next_at: None,
         });
         if let Some(message) = configuration {
             state.halt = Some(Halt {
@@ -179,6 +180,16 @@ impl Engine {
         probes.record(outcome, started, rng);
         state.probe = probes.state();
         self.note(state, transitions, now, rng, cause.as_ref());
+        // The probe's event says when the next one is due, as the schedule now stands.
+        let due = state.probe.next_at;
+        if let Some(Event::Probe { next_at, .. }) = self
+            .events
+            .iter_mut()
+            .rev()
+            .find(|e| matches!(e, Event::Probe { .. }))
+        {
+            *next_at = due;
+        }
     }
 
     /// A job was queued: what the queue holds changed, and under a policy that probes on

@@ -400,10 +400,16 @@ impl Progress {
         if let Some(since) = self.down_since {
             let down = engine::duration(now.saturating_sub(since));
             return Some(match event {
-                Event::Probe { record } => match &record.report.failure {
-                    Some(e) => format!("waiting for Plex: down {down}, last check {}", e.kind()),
-                    None => format!("waiting for Plex: down {down}, last check healthy"),
-                },
+                Event::Probe { record, next_at } => {
+                    let last = match &record.report.failure {
+                        Some(e) => e.kind().to_string(),
+                        None => "healthy".to_owned(),
+                    };
+                    let next = next_at.map_or(String::new(), |at| {
+                        format!(", next in {}", engine::duration(at.saturating_sub(now)))
+                    });
+                    format!("waiting for Plex: down {down}, last check {last}{next}")
+                }
                 _ => format!("waiting for Plex: down {down}"),
             });
         }
@@ -486,6 +492,7 @@ mod tests {
 
     fn probe(at: u64, kind: Option<FailureKind>) -> Event {
         Event::Probe {
+            next_at: Some(at + 4_000),
             record: engine::ProbeRecord {
                 at,
                 outcome: scheduler::ProbeOutcome::Unreachable,
@@ -511,11 +518,11 @@ mod tests {
         assert_eq!(
             p.message(&probe(t0 + 25_000, Some(FailureKind::Refused)), t0 + 25_000)
                 .as_deref(),
-            Some("waiting for Plex: down 25 s, last check refused")
+            Some("waiting for Plex: down 25 s, last check refused, next in 4 s")
         );
         assert_eq!(
             p.message(&probe(t0 + 30_000, None), t0 + 30_000).as_deref(),
-            Some("waiting for Plex: down 30 s, last check healthy")
+            Some("waiting for Plex: down 30 s, last check healthy, next in 4 s")
         );
         p.emit(transition(State::Closed, t0 + 31_000), t0 + 31_000);
         assert!(p.down_since.is_none());
