@@ -84,10 +84,20 @@ impl Plexsync {
 
     /// Runs a copy of the binary at `program` to completion (at most two minutes).
     pub(crate) fn run_program(&self, program: &Path, args: &[&str]) -> Run {
-        let mut child = self
-            .command_of(program, args)
-            .spawn()
-            .expect("the program runs");
+        // A binary copied just now may still be open for writing in a child that another
+        // test thread forked meanwhile (it inherited the descriptor until its exec): Linux
+        // refuses to run it with ETXTBSY until that child has exec'd, moments later.
+        let mut attempts = 0;
+        let mut child = loop {
+            match self.command_of(program, args).spawn() {
+                Ok(child) => break child,
+                Err(e) if e.raw_os_error() == Some(26) && attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("{} does not run: {e}", program.display()),
+            }
+        };
         if let Some(bytes) = &self.stdin {
             let mut stdin = child.stdin.take().expect("stdin is piped");
             stdin.write_all(bytes).expect("stdin takes the input");
