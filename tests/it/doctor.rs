@@ -289,3 +289,73 @@ fn stash_is_checked_when_its_url_is_given() {
             .contains("STASH_API_KEY")
     );
 }
+
+/// A worker reads Plex's maintenance window (once a day): `status` shows it, and `outages`
+/// marks the outages that began inside it.
+#[test]
+fn plex_s_maintenance_window_is_read_shown_and_outages_inside_it_marked() {
+    let plex = Plex::start(2, ServerPhase::Ready);
+    let hour = utc_hour();
+    plex.fake.set_butler_hours(hour, (hour + 2) % 24);
+    let data = DataDir::new(
+        &plex.fake.url(),
+        plex.fake.token(),
+        crate::harness::QUICK_POLICY,
+    );
+    let ps = data.plexsync().env("TZ", "UTC");
+    assert_eq!(ps.run(&["process"]).status, Some(0));
+    let status = ps.run(&["status", "--json"]).json();
+    assert_eq!(
+        status["window"],
+        serde_json::json!({ "start": hour, "end": (hour + 2) % 24, "source": "plex" }),
+        "{status}"
+    );
+    let text = ps.run(&["status"]);
+    assert!(
+        text.stdout.contains(&format!(
+            "maintenance  window {hour:02}:00 to {:02}:00 local time, Plex's scheduled maintenance (its setting)",
+            (hour + 2) % 24
+        )),
+        "{}",
+        text.stdout
+    );
+    // An outage now, inside the window.
+    plex.set_phase(ServerPhase::Refused);
+    let run = ps.run(&[
+        "enqueue",
+        "--scene",
+        "1",
+        "--file",
+        "/data/Movies/m0.mkv",
+        "--title",
+        "T",
+    ]);
+    assert_eq!(run.status, Some(0));
+    plex.schedule(Duration::from_millis(1_500), ServerPhase::Ready);
+    let mut worker = ps.spawn(&["process", "--max-outage", "never"]);
+    let done = crate::harness::wait(&mut worker, Duration::from_secs(60));
+    assert_eq!(done.status, Some(0), "{done:?}");
+    let outages = ps.run(&["outages"]);
+    assert!(
+        outages
+            .stdout
+            .contains("recovered (inside the known window)"),
+        "{}",
+        outages.stdout
+    );
+    // Read once a day: the next run does not ask again.
+    let asked = |plex: &Plex| {
+        plex.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/:/prefs")
+            .count()
+    };
+    let before = asked(&plex);
+    assert_eq!(ps.run(&["process"]).status, Some(0));
+    assert_eq!(
+        asked(&plex),
+        before,
+        "the window was read again within a day"
+    );
+}

@@ -67,6 +67,7 @@ mod ports;
 mod real;
 mod state;
 mod sync;
+mod window;
 
 pub use crate::action::{
     Action, Disposition, Finished, Input, Mode, ProbeDepth, QueueCounts, RunStats, ScanTarget,
@@ -87,3 +88,4 @@ pub use state::{
     EngineState, Evidence, Failing, Halt, KEPT_PROBES, LastSync, ProbeRecord, Reached, STATE_SCHEMA,
 };
 pub use sync::{plan, sync_job};
+pub use window::{BUTLER_REFRESH_MS, ButlerHours, Window, WindowSource, learn as learn_window};

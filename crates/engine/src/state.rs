@@ -47,6 +47,9 @@ pub struct EngineState {
     /// is a setting to fix, not an outage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reached: Option<Reached>,
+    /// Plex's scheduled-maintenance window as last read from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub butler: Option<crate::window::ButlerHours>,
 }
 
 /// A run of outage-class failures: when its first job began, and what that job met.
@@ -178,6 +181,20 @@ pub struct Halt {
 }
 
 impl EngineState {
+    /// The window Plex is known to go away in: its own setting when read, else one learned
+    /// from the outages of the last week (the local day `offset_ms` ahead of UTC).
+    pub fn known_window(&self, now: u64, offset_ms: i64) -> Option<crate::window::Window> {
+        if let Some(b) = self.butler {
+            return Some(crate::window::Window {
+                start: b.start,
+                end: b.end,
+                source: crate::window::WindowSource::Plex,
+            });
+        }
+        let closed: Vec<&crate::outage::Outage> = self.outages.recent.iter().collect();
+        crate::window::learn(&closed, now, offset_ms)
+    }
+
     /// Remembers a probe.
     pub fn remember_probe(&mut self, record: ProbeRecord) {
         self.probes.push_back(record);

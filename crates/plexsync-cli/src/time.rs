@@ -23,6 +23,12 @@ pub(crate) fn stash_time(ms: u64) -> String {
     stash_time_in(at, &zone)
 }
 
+/// How far this machine's local time is ahead of UTC at `ms` (negative: behind).
+pub(crate) fn local_offset_ms(ms: u64) -> i64 {
+    let at = jiff::Timestamp::from_millisecond(ms as i64).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    i64::from(jiff::tz::TimeZone::system().to_offset(at).seconds()) * 1_000
+}
+
 /// The hour of the day (0-23) at `ms`, in this machine's time zone.
 pub(crate) fn local_hour(ms: u64) -> u8 {
     let at = jiff::Timestamp::from_millisecond(ms as i64).unwrap_or(jiff::Timestamp::UNIX_EPOCH);

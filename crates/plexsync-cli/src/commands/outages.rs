@@ -15,6 +15,11 @@ struct Report<'a> {
     current: Option<&'a engine::Outage>,
     recent: Vec<&'a engine::Outage>,
     reliability: engine::Reliability,
+    /// The window Plex is known to go away in (its setting, or learned from outages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<engine::Window>,
+    /// Of `recent`, those that began inside `window`, by `started_at`.
+    in_window: Vec<u64>,
 }
 
 /// Prints the outage history, newest first.
@@ -25,10 +30,24 @@ pub(crate) fn run(settings: &Settings, limit: usize, json: bool) -> Result<ExitC
         return Err(Failure::Failed(e));
     }
     let history = &state.outages;
+    let offset = crate::time::local_offset_ms(now);
+    let window = state.known_window(now, offset);
+    let recent: Vec<&engine::Outage> = history.recent.iter().rev().take(limit).collect();
+    let in_window = recent
+        .iter()
+        .filter(|o| {
+            window.is_some_and(|w| {
+                w.contains(o.started_at, crate::time::local_offset_ms(o.started_at))
+            })
+        })
+        .map(|o| o.started_at)
+        .collect();
     let report = Report {
         current: history.current.as_ref(),
-        recent: history.recent.iter().rev().take(limit).collect(),
+        recent,
         reliability: history.reliability(now),
+        window,
+        in_window,
     };
     if json {
         return print_json(&report).map(|()| ExitCode::SUCCESS);
@@ -49,17 +68,39 @@ pub(crate) fn run(settings: &Settings, limit: usize, json: bool) -> Result<ExitC
     }
     for o in &report.recent {
         say!(
-            "{}  {:>12}  {}, {}, {} failed during it, {}",
+            "{}  {:>12}  {}, {}, {} failed during it, {}{}",
             rfc3339(o.started_at),
             engine::duration(o.duration(now)),
             o.story(),
             count(o.probes, "probe", "probes"),
             count(o.jobs_affected, "job", "jobs"),
-            o.ended_by.as_deref().unwrap_or("")
+            o.ended_by.as_deref().unwrap_or(""),
+            if report.in_window.contains(&o.started_at) {
+                " (inside the known window)"
+            } else {
+                ""
+            }
         );
     }
     say!("{}", reliability_line(&report.reliability));
+    if let Some(w) = &report.window {
+        say!("{}", window_line(w));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The window Plex is known to go away in, for people.
+pub(crate) fn window_line(w: &engine::Window) -> String {
+    format!(
+        "window {:02}:00 to {:02}:00 local time, {}",
+        w.start,
+        w.end,
+        match w.source {
+            engine::WindowSource::Plex => "Plex's scheduled maintenance (its setting)",
+            engine::WindowSource::Learned =>
+                "learned: outages began then on 3 or more of the last 7 days",
+        }
+    )
 }
 
 /// Outages, MTTR, and (after a day of watching, when they mean something) MTBF and

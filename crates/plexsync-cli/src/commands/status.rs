@@ -31,6 +31,9 @@ struct Report<'a> {
     reliability: Reliability,
     last_sync: Option<&'a engine::LastSync>,
     halt: Option<&'a engine::Halt>,
+    /// The window Plex is known to go away in (its setting, or learned from outages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<engine::Window>,
     #[serde(skip_serializing_if = "Option::is_none")]
     state_error: Option<String>,
 }
@@ -55,6 +58,7 @@ pub(crate) fn run(settings: &Settings, json: bool, prometheus: bool) -> Result<E
         reliability: state.outages.reliability(now),
         last_sync: state.last_sync.as_ref(),
         halt: state.halt.as_ref(),
+        window: state.known_window(now, crate::time::local_offset_ms(now)),
         queue,
         storage,
         state_error,
@@ -142,6 +146,9 @@ fn print_text(r: &Report<'_>) {
     }
     let rel = &r.reliability;
     say!("reliability  {}", super::outages::reliability_line(rel));
+    if let Some(w) = &r.window {
+        say!("maintenance  {}", super::outages::window_line(w));
+    }
     for o in &r.recent_outages {
         say!(
             "  {}  {:>12}  {}, {}, {} failed during it",

@@ -182,10 +182,10 @@ pub(crate) async fn work<S: EventSink>(
         );
     }
     report_storage(&mut queue);
-    let (voided, reached, ramp) = states
+    let (voided, reached, ramp, butler) = states
         .update_if_changed(|state| {
             let voided = engine::void_trials(state, &policy);
-            (voided, state.reached.clone(), state.ramp)
+            (voided, state.reached.clone(), state.ramp, state.butler)
         })
         .map_err(Failure::from)?;
     if voided > 0 {
@@ -194,6 +194,7 @@ pub(crate) async fn work<S: EventSink>(
         );
     }
     first_contact(&client, reached.as_ref(), &mut states).await?;
+    read_butler(&client, butler, &mut states).await;
     let expected = queue.stats(wall_ms()).map(|s| s.ready_now).unwrap_or(0);
     if expected > 0 {
         say_ramp(ramp, &policy);
@@ -320,6 +321,30 @@ fn report_storage(queue: &mut persist::Queue) {
             engine::count(carried.len() as u64, "queue file", "queue files"),
             if carried.len() == 1 { "it" } else { "them" }
         );
+    }
+}
+
+/// Reads Plex's scheduled-maintenance window when it has not been read for a day: `status`
+/// shows it and `outages` marks the outages inside it. Best effort, and quick: a Plex that
+/// does not answer at once is asked again by the next run.
+async fn read_butler(
+    client: &PlexClient,
+    known: Option<engine::ButlerHours>,
+    states: &mut StateFile<engine::EngineState>,
+) {
+    let now = wall_ms();
+    if known.is_some_and(|b| !b.stale(now)) {
+        return;
+    }
+    if let Ok(Ok(window)) =
+        tokio::time::timeout(Duration::from_secs(2), client.butler_window()).await
+    {
+        let hours = engine::ButlerHours {
+            start: window.start,
+            end: window.end,
+            read_at: now,
+        };
+        let _ = states.update_if_changed(|state| state.butler = Some(hours));
     }
 }
 
