@@ -242,9 +242,17 @@ fn bench_one(binary: &std::path::Path, samples: usize, backlog: usize) -> Result
         .map(|s| s.pending + s.leased)
         .unwrap_or(0);
     let _ = drainer.wait();
+    // The bound on the slowest hook: how many missed it, and whether they fell
+    // while a snapshot was written.
+    let over = busy.iter().filter(|ms| **ms > 25.0).count();
+    let over_writing = overlapping.iter().filter(|ms| **ms > 25.0).count();
+    let total = busy.len();
     let _ = summary(
         &format!("plexsync stash, hook, beside a {backlog}-job drain"),
         busy,
+    );
+    println!(
+        "  {over} of {total} hooks took over 25 ms ({over_writing} of them while a snapshot was written)"
     );
     if !overlapping.is_empty() {
         let _ = summary("  of which while a snapshot was written", overlapping);
