@@ -11,7 +11,10 @@ use engine::{SyncJob, wall_ms};
 use plex_client::{Located, PlexClient, Section};
 use serde::Serialize;
 
-use super::{Failure, peek_state, print_json, read_queue, storage};
+use persist::{DeadJob, Job, Stats};
+
+use super::storage::Storage;
+use super::{Failure, peek_state, print_json, read_queue};
 use crate::config::Settings;
 use crate::text::say;
 use crate::time::ago;
@@ -132,6 +135,7 @@ pub(crate) async fn diagnose_with(
     let started = Instant::now();
     let config = settings.plex()?;
     let client = PlexClient::new(config).map_err(|e| Failure::Config(e.to_string()))?;
+    let stored = Stored::read(settings);
     let mut checks = Vec::new();
     let budget = || {
         DEADLINE
@@ -147,7 +151,7 @@ pub(crate) async fn diagnose_with(
                     Check::new("plex", Verdict::Problem, "no answer in time")
                         .todo("check that Plex is running and that the Plex URL is right"),
                 );
-                return Ok(finish(checks, settings));
+                return Ok(finish(checks, settings, &stored));
             }
         };
     let url = client.config().redacted_url();
@@ -183,18 +187,18 @@ pub(crate) async fn diagnose_with(
                 Verdict::Warning,
                 "not checked: Plex did not pass its health check",
             ));
-            return Ok(finish(checks, settings));
+            return Ok(finish(checks, settings, &stored));
         }
     }
     let sections = match tokio::time::timeout(budget(), client.sections()).await {
         Ok(Ok(sections)) => sections,
         Ok(Err(e)) => {
             checks.push(Check::new("library", Verdict::Problem, e.to_string()));
-            return Ok(finish(checks, settings));
+            return Ok(finish(checks, settings, &stored));
         }
         Err(_) => {
             checks.push(Check::new("library", Verdict::Problem, "no answer in time"));
-            return Ok(finish(checks, settings));
+            return Ok(finish(checks, settings, &stored));
         }
     };
     let mut pages: Vec<(Section, Vec<plex_client::Item>, u64)> = Vec::new();
@@ -211,7 +215,7 @@ pub(crate) async fn diagnose_with(
     checks.push(library(&sections, &pages));
     checks.push(busy(&client, budget()).await);
     checks.push(window(&client, budget()).await);
-    let mut files = sample_files(settings);
+    let mut files = sample_files(&stored);
     for file in more_files {
         if files.len() >= SAMPLE {
             break;
@@ -221,11 +225,11 @@ pub(crate) async fn diagnose_with(
         }
     }
     checks.push(paths(&client, &sections, &pages, &files, started).await);
-    Ok(finish(checks, settings))
+    Ok(finish(checks, settings, &stored))
 }
 
-fn finish(mut checks: Vec<Check>, settings: &Settings) -> Report {
-    checks.push(queue(settings));
+fn finish(mut checks: Vec<Check>, settings: &Settings, stored: &Stored) -> Report {
+    checks.push(queue(settings, stored));
     let problems = checks
         .iter()
         .filter(|c| c.verdict == Verdict::Problem)
@@ -607,15 +611,42 @@ async fn paths(
     Check::new("paths", verdict, found).todo(todo)
 }
 
+/// What the queue holds, read once for the checks that look at it (each read of a queue
+/// reads its whole journal).
+struct Stored {
+    now: u64,
+    stats: Result<Stats, String>,
+    storage: Storage,
+    jobs: Vec<Job>,
+    dead: Vec<DeadJob>,
+}
+
+impl Stored {
+    fn read(settings: &Settings) -> Stored {
+        let now = wall_ms();
+        match read_queue(&settings.paths) {
+            Ok(mut queue) => Stored {
+                now,
+                stats: queue.stats(now).map_err(|e| e.to_string()),
+                storage: queue.recovery().map(Storage::of).unwrap_or_default(),
+                jobs: queue.jobs().unwrap_or_default(),
+                dead: queue.dead_letters().unwrap_or_default(),
+            },
+            Err(e) => Stored {
+                now,
+                stats: Err(e.to_string()),
+                storage: Storage::default(),
+                jobs: Vec::new(),
+                dead: Vec::new(),
+            },
+        }
+    }
+}
+
 /// Files of queued jobs, then of dead letters, at most [`SAMPLE`].
-fn sample_files(settings: &Settings) -> Vec<String> {
-    let Ok(mut queue) = read_queue(&settings.paths) else {
-        return Vec::new();
-    };
+fn sample_files(stored: &Stored) -> Vec<String> {
     let mut files = Vec::new();
-    let jobs = queue.jobs().unwrap_or_default();
-    let dead = queue.dead_letters().unwrap_or_default();
-    for job in jobs.iter().chain(dead.iter().map(|d| &d.job)) {
+    for job in stored.jobs.iter().chain(stored.dead.iter().map(|d| &d.job)) {
         if let Ok(sync) = job.payload.decode::<SyncJob>() {
             if let Some(file) = sync.files.first() {
                 if !files.contains(file) {
@@ -686,17 +717,13 @@ pub(crate) fn guess_path_map(
 }
 
 /// The queue, the dead letters, the storage, the breaker and the last outage.
-fn queue(settings: &Settings) -> Check {
-    let now = wall_ms();
-    let paths = &settings.paths;
-    let (state, _) = peek_state(paths);
-    let (stats, storage) = storage::read(&paths.queue, now);
-    let Ok(stats) = stats else {
-        return Check::new(
-            "queue",
-            Verdict::Problem,
-            format!("unreadable: {}", stats.err().unwrap_or_default()),
-        );
+fn queue(settings: &Settings, stored: &Stored) -> Check {
+    let now = stored.now;
+    let (state, _) = peek_state(&settings.paths);
+    let storage = &stored.storage;
+    let stats = match &stored.stats {
+        Ok(stats) => stats,
+        Err(e) => return Check::new("queue", Verdict::Problem, format!("unreadable: {e}")),
     };
     let mut found = vec![format!(
         "{} ready, {} waiting for a retry, {} dead-lettered",
@@ -710,37 +737,34 @@ fn queue(settings: &Settings) -> Check {
     }
     let mut verdict = Verdict::Ok;
     let mut todo = Vec::new();
-    if let Ok(mut q) = read_queue(paths) {
-        let waiting_scan = q
-            .jobs()
-            .unwrap_or_default()
-            .iter()
-            .filter(|j| {
-                j.next_retry_at.is_some_and(|at| at > now)
-                    && j.history.last().is_some_and(|a| a.class == "not_found")
-            })
-            .count();
-        if waiting_scan > 0 {
-            found.push(format!(
-                "{} for Plex to scan {}",
-                engine::count(waiting_scan as u64, "job waits", "jobs wait"),
-                if waiting_scan == 1 {
-                    "its file"
-                } else {
-                    "their files"
-                }
-            ));
-        }
-        let mut by_class = std::collections::BTreeMap::<String, usize>::new();
-        for d in q.dead_letters().unwrap_or_default() {
-            *by_class.entry(d.class).or_default() += 1;
-        }
-        if !by_class.is_empty() {
-            let list: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
-            found.push(format!("dead letters: {}", list.join(", ")));
-            verdict = Verdict::Warning;
-            todo.push("`plexsync dlq list` shows why; `plexsync dlq requeue` tries them again");
-        }
+    let waiting_scan = stored
+        .jobs
+        .iter()
+        .filter(|j| {
+            j.next_retry_at.is_some_and(|at| at > now)
+                && j.history.last().is_some_and(|a| a.class == "not_found")
+        })
+        .count();
+    if waiting_scan > 0 {
+        found.push(format!(
+            "{} for Plex to scan {}",
+            engine::count(waiting_scan as u64, "job waits", "jobs wait"),
+            if waiting_scan == 1 {
+                "its file"
+            } else {
+                "their files"
+            }
+        ));
+    }
+    let mut by_class = std::collections::BTreeMap::<&str, usize>::new();
+    for d in &stored.dead {
+        *by_class.entry(d.class.as_str()).or_default() += 1;
+    }
+    if !by_class.is_empty() {
+        let list: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        found.push(format!("dead letters: {}", list.join(", ")));
+        verdict = Verdict::Warning;
+        todo.push("`plexsync dlq list` shows why; `plexsync dlq requeue` tries them again");
     }
     if storage.damaged() || !storage.moved_aside.is_empty() {
         found.extend(storage.sentences());
