@@ -220,6 +220,35 @@ fn a_queue_with_dead_letters_and_a_breaker_opened_by_hand_says_what_to_do() {
     );
 }
 
+/// A job whose file Plex has not scanned yet: doctor says it waits, and since when.
+#[test]
+fn a_job_waiting_for_a_scan_is_told_with_how_long() {
+    let plex = Plex::start(1, ServerPhase::Ready);
+    let data = DataDir::new(&plex.fake.url(), plex.fake.token(), "");
+    let ps = data.plexsync();
+    let run = ps.run(&[
+        "enqueue",
+        "--scene",
+        "9",
+        "--file",
+        "/data/Movies/new/later.mkv",
+        "--title",
+        "T",
+    ]);
+    assert_eq!(run.status, Some(0));
+    assert_eq!(ps.run(&["process"]).status, Some(0));
+    let (report, _) = doctor(&ps);
+    let found = check(&report, "queue")["found"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        found.contains("1 job waits for Plex to scan its file, the first since just now")
+            || found.contains("1 job waits for Plex to scan its file, the first since 1 s ago"),
+        "{found}"
+    );
+}
+
 /// A server that accepts connections and never answers: every check is bounded, and the
 /// whole stays inside the documented ten seconds.
 #[test]

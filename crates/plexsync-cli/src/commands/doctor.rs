@@ -737,23 +737,34 @@ fn queue(settings: &Settings, stored: &Stored) -> Check {
     }
     let mut verdict = Verdict::Ok;
     let mut todo = Vec::new();
-    let waiting_scan = stored
+    let waiting_scan: Vec<&Job> = stored
         .jobs
         .iter()
         .filter(|j| {
             j.next_retry_at.is_some_and(|at| at > now)
                 && j.history.last().is_some_and(|a| a.class == "not_found")
         })
-        .count();
-    if waiting_scan > 0 {
+        .collect();
+    // Since Plex first did not have one of their files.
+    let since = waiting_scan
+        .iter()
+        .filter_map(|j| {
+            j.history
+                .iter()
+                .find(|a| a.class == "not_found")
+                .map(|a| a.at)
+        })
+        .min();
+    if let Some(since) = since {
         found.push(format!(
-            "{} for Plex to scan {}",
-            engine::count(waiting_scan as u64, "job waits", "jobs wait"),
-            if waiting_scan == 1 {
+            "{} for Plex to scan {}, the first since {}",
+            engine::count(waiting_scan.len() as u64, "job waits", "jobs wait"),
+            if waiting_scan.len() == 1 {
                 "its file"
             } else {
                 "their files"
-            }
+            },
+            ago(since, now)
         ));
     }
     let mut by_class = std::collections::BTreeMap::<&str, usize>::new();
