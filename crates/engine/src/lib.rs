@@ -88,4 +88,6 @@ pub use state::{
     EngineState, Evidence, Failing, Halt, KEPT_PROBES, LastSync, ProbeRecord, Reached, STATE_SCHEMA,
 };
 pub use sync::{plan, sync_job};
-pub use window::{BUTLER_REFRESH_MS, ButlerHours, Window, WindowSource, learn as learn_window};
+pub use window::{
+    BUTLER_REFRESH_MS, ButlerHours, Window, WindowSource, learn as learn_window, local_hour,
+};

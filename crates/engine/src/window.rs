@@ -67,8 +67,8 @@ impl Window {
     }
 }
 
-/// The hour of the local day (0-23) at `at`.
-pub(crate) fn local_hour(at: u64, offset_ms: i64) -> u8 {
+/// The hour of the local day (0-23) at `at`, the local day being `offset_ms` ahead of UTC.
+pub fn local_hour(at: u64, offset_ms: i64) -> u8 {
     let local = (at as i64)
         .saturating_add(offset_ms)
         .rem_euclid(DAY_MS as i64) as u64;

@@ -29,12 +29,6 @@ pub(crate) fn local_offset_ms(ms: u64) -> i64 {
     i64::from(jiff::tz::TimeZone::system().to_offset(at).seconds()) * 1_000
 }
 
-/// The hour of the day (0-23) at `ms`, in this machine's time zone.
-pub(crate) fn local_hour(ms: u64) -> u8 {
-    let at = jiff::Timestamp::from_millisecond(ms as i64).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    u8::try_from(at.to_zoned(jiff::tz::TimeZone::system()).hour()).unwrap_or(0)
-}
-
 fn stash_time_in(at: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
     let local = at.to_zoned(zone.clone());
     let offset = local.offset().seconds();

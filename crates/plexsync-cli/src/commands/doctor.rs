@@ -515,7 +515,8 @@ async fn window(client: &PlexClient, budget: Duration) -> Check {
             );
         }
     };
-    let hour = crate::time::local_hour(wall_ms());
+    let now = wall_ms();
+    let hour = engine::local_hour(now, crate::time::local_offset_ms(now));
     let span = format!(
         "{:02}:00 to {:02}:00{}",
         window.start,
