@@ -56,7 +56,7 @@ pub(crate) fn run(settings: &Settings, json: bool) -> Result<ExitCode, Failure> 
         };
         say!(
             "{:<14} {:<18} runs {:<12} queued {}  {}",
-            crate::text::printable(r.key),
+            r.key,
             r.state,
             next,
             ago(r.enqueued_at, now),
