@@ -1,11 +1,11 @@
 //! `plexsync doctor` against the fake Plex: each verdict, in text and JSON.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use fake_plex::{Activity, Options, ServerPhase};
 use serde_json::Value;
 
-use crate::harness::{DataDir, Plex, Plexsync};
+use crate::harness::{DataDir, Plex, Plexsync, utc_hour};
 
 fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
@@ -21,15 +21,6 @@ fn doctor(ps: &Plexsync) -> (Value, crate::harness::Run) {
     let text = ps.run(&["doctor"]);
     assert_eq!(json.status, text.status, "{json:?}\n{text:?}");
     (json.json(), text)
-}
-
-/// The hour now in UTC, which the binary's local time is with `TZ=UTC`.
-fn utc_hour() -> u8 {
-    let s = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    ((s / 3_600) % 24) as u8
 }
 
 #[test]

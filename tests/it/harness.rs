@@ -333,3 +333,12 @@ pub(crate) fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// The hour now in UTC, which the binary's local time is with `TZ=UTC`.
+pub(crate) fn utc_hour() -> u8 {
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    ((s / 3_600) % 24) as u8
+}

@@ -12,19 +12,17 @@ use regex::Regex;
 
 use crate::harness::{DataDir, Plex, Plexsync, QUICK_POLICY, Run, wait};
 
-/// Each example in the README: its command line (the first line, without `$ `), and the
-/// output lines shown under it.
-fn examples() -> HashMap<String, Vec<String>> {
+/// Each example in the README, in order: its command line (the first line, without `$ `),
+/// and the output lines shown under it.
+fn all_examples() -> Vec<(String, Vec<String>)> {
     let readme = include_str!("../../README.md");
-    let mut found = HashMap::new();
+    let mut found = Vec::new();
     let mut in_block = false;
     let mut current: Option<(String, Vec<String>)> = None;
     let mut continued = false;
     for line in readme.lines() {
         if line.starts_with("```") {
-            if let Some((command, lines)) = current.take() {
-                found.insert(command, lines);
-            }
+            found.extend(current.take());
             in_block = !in_block;
             continue;
         }
@@ -32,9 +30,7 @@ fn examples() -> HashMap<String, Vec<String>> {
             continue;
         }
         if let Some(command) = line.strip_prefix("$ ") {
-            if let Some((command, lines)) = current.take() {
-                found.insert(command, lines);
-            }
+            found.extend(current.take());
             continued = command.ends_with('\\');
             current = Some((command.to_owned(), Vec::new()));
         } else if continued {
@@ -44,6 +40,11 @@ fn examples() -> HashMap<String, Vec<String>> {
         }
     }
     found
+}
+
+/// The README's examples by command line (the last, where a command is shown more than once).
+fn examples() -> HashMap<String, Vec<String>> {
+    all_examples().into_iter().collect()
 }
 
 /// A line with what changes from run to run taken out.
@@ -339,13 +340,7 @@ fn the_readme_s_examples_are_what_the_binary_prints() {
     );
 
     // doctor, where Stash sees Plex's files under another folder.
-    let hour = {
-        let s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        ((s / 3_600) % 24) as u8
-    };
+    let hour = crate::harness::utc_hour();
     plex.fake.set_butler_hours((hour + 3) % 24, (hour + 6) % 24);
     let elsewhere = DataDir::new(&plex.fake.url(), plex.fake.token(), "");
     let eps = elsewhere.plexsync().env("TZ", "UTC");
@@ -377,22 +372,8 @@ fn the_readme_s_examples_are_what_the_binary_prints() {
 /// The examples of `command`s whose first output line starts with `start` (the README shows
 /// `plexsync health` several times, each in another setting).
 fn examples_with_output_starting(start: &str) -> HashMap<String, Vec<String>> {
-    let readme = include_str!("../../README.md");
-    let mut found = HashMap::new();
-    let mut lines = readme.lines().peekable();
-    while let Some(line) = lines.next() {
-        if let Some(command) = line.strip_prefix("$ ") {
-            let mut output = Vec::new();
-            while let Some(next) = lines.peek() {
-                if next.starts_with("$ ") || next.starts_with("```") {
-                    break;
-                }
-                output.push(lines.next().unwrap_or_default().to_owned());
-            }
-            if output.first().is_some_and(|l| l.starts_with(start)) {
-                found.insert(command.to_owned(), output);
-            }
-        }
-    }
-    found
+    all_examples()
+        .into_iter()
+        .filter(|(_, output)| output.first().is_some_and(|l| l.starts_with(start)))
+        .collect()
 }
