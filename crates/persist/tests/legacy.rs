@@ -73,6 +73,13 @@ fn contents(queue: &mut Queue) -> (Pairs, Pairs) {
     (live, dead)
 }
 
+/// The live jobs both fixtures hold: the last edit of each scene.
+const EDITED: [(&str, &str); 3] = [
+    ("scene-1", "Sintel, edited"),
+    ("scene-2", "Big Buck Bunny, edited"),
+    ("scene-3", "Elephants Dream, edited"),
+];
+
 fn pairs(items: &[(&str, &str)]) -> Pairs {
     items
         .iter()
@@ -89,15 +96,7 @@ fn a_reader_sees_every_job_of_an_older_format_and_changes_nothing() {
         let before = files(&dir);
         let mut queue = Queue::open_read_only(&dir, QueueOptions::default()).unwrap();
         let (live, dead) = contents(&mut queue);
-        assert_eq!(
-            live,
-            pairs(&[
-                ("scene-1", "Sintel, edited"),
-                ("scene-2", "Big Buck Bunny, edited"),
-                ("scene-3", "Elephants Dream, edited"),
-            ]),
-            "{commit}"
-        );
+        assert_eq!(live, pairs(&EDITED), "{commit}");
         assert!(dead.is_empty());
         let stats = queue.stats(T + 60_000).unwrap();
         assert_eq!((stats.pending, stats.ready_now), (3, 3), "{commit}");
@@ -114,15 +113,7 @@ fn an_older_snapshot_keeps_its_retries_its_lease_and_its_dead_letters() {
         let (_tmp, dir) = fixture(&format!("{commit}/snapshot"));
         let mut queue = Queue::open_read_only(&dir, QueueOptions::default()).unwrap();
         let (live, dead) = contents(&mut queue);
-        assert_eq!(
-            live,
-            pairs(&[
-                ("scene-1", "Sintel, edited"),
-                ("scene-2", "Big Buck Bunny, edited"),
-                ("scene-3", "Elephants Dream, edited"),
-            ]),
-            "{commit}"
-        );
+        assert_eq!(live, pairs(&EDITED), "{commit}");
         assert_eq!(dead, pairs(&[("scene-9", "not in Plex")]), "{commit}");
         let jobs = queue.jobs().unwrap();
         assert_eq!(jobs[0].next_retry_at, Some(T + 20), "{commit}");
