@@ -11,3 +11,4 @@ mod outage;
 mod readme;
 mod stash;
 mod storage;
+mod watch;

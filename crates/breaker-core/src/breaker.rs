@@ -348,6 +348,32 @@ impl Breaker {
         out
     }
 
+    /// Keeps an OPEN breaker OPEN until at least `until`: for a caller that knows calls will
+    /// fail before then (a `Retry-After`, a server's nightly maintenance that lasts about as
+    /// long every night). The open wait is never shortened, and no other state changes.
+    ///
+    /// ```
+    /// use breaker_core::{Breaker, Config, FailureClass, Outcome, State};
+    ///
+    /// let config = Config::builder().failure_threshold(1).open_wait_ms(60_000).build()?;
+    /// let mut breaker = Breaker::new(config);
+    /// # let breaker_core::Decision::Permit(p) = breaker.acquire(1_000).decision else { panic!() };
+    /// let _ = breaker.report(p, Outcome::Failure(FailureClass::Outage), 1_000); // OPEN until 61 s
+    /// let _ = breaker.hold_open(600_000, 2_000); // known to be away for ten minutes
+    /// assert_eq!(breaker.poll_timeout(), Some(600_000));
+    /// let _ = breaker.hold_open(5_000, 3_000); // never shorter
+    /// assert_eq!(breaker.poll_timeout(), Some(600_000));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
+    pub fn hold_open(&mut self, until: u64, now: u64) -> Transitions {
+        let out = self.handle_timeout(now);
+        if let Phase::Open { until: at } = &mut self.core.phase {
+            *at = (*at).max(until);
+        }
+        out
+    }
+
     /// Opens the breaker until [`Breaker::reset`], whatever it was doing: for maintenance, or
     /// an operator who knows better. Its [`Rejection`]s carry no `retry_at`.
     ///

@@ -749,3 +749,47 @@ fn abandoned_trials_free_their_slots_at_once_and_keep_the_counts() {
     let _ = b.force_open(T0 + 2_000);
     assert_eq!(b.abandon_trials(), 0, "FORCED_OPEN has no trials");
 }
+
+#[test]
+fn a_held_breaker_stays_open_until_then_and_only_an_open_one_is_held() {
+    let mut b = tripped(config(1));
+    let opened = b.poll_timeout().unwrap();
+    assert!(b.hold_open(T0 + 600_000, T0 + 10).is_empty());
+    assert_eq!(b.poll_timeout(), Some(T0 + 600_000));
+    // Never shorter.
+    let _ = b.hold_open(opened, T0 + 20);
+    assert_eq!(b.poll_timeout(), Some(T0 + 600_000));
+    assert!(matches!(
+        b.acquire(T0 + 599_999).decision,
+        Decision::Reject(_)
+    ));
+    assert!(b.handle_timeout(T0 + 599_999).is_empty());
+    let t: Vec<Transition> = b.handle_timeout(T0 + 600_000).iter().collect();
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].to, t[0].cause),
+        (State::HalfOpen, Cause::OpenWaitElapsed)
+    );
+    // HALF_OPEN, CLOSED and FORCED_OPEN are left as they are.
+    let before = b.snapshot();
+    let _ = b.hold_open(T0 + 9_000_000, T0 + 600_000);
+    assert_eq!(b.snapshot(), before);
+    let mut closed = Breaker::new(config(1));
+    let _ = closed.hold_open(T0 + 9_000_000, T0);
+    assert_eq!(closed.state(), State::Closed);
+    assert!(matches!(closed.acquire(T0).decision, Decision::Permit(_)));
+    let mut forced = Breaker::new(config(1));
+    let _ = forced.force_open(T0);
+    let _ = forced.hold_open(T0 + 1, T0);
+    assert_eq!(forced.poll_timeout(), None);
+}
+
+#[test]
+fn holding_lets_an_open_wait_that_is_already_over_move_on_first() {
+    let mut b = tripped(config(1));
+    let over = b.poll_timeout().unwrap();
+    // The wait ran out before the hold came: HALF_OPEN, as handle_timeout says.
+    let t: Vec<Transition> = b.hold_open(over + 60_000, over).iter().collect();
+    assert_eq!(t.len(), 1);
+    assert_eq!(b.state(), State::HalfOpen);
+}

@@ -174,6 +174,8 @@ pub enum Input {
     Scanned(Result<(), PlexError>),
     /// Something changed outside (a job was queued): look again.
     Nudged,
+    /// The watch heard something from Plex (at any time, like [`Input::Nudged`]).
+    Notice(crate::watch::Notice),
 }
 
 impl Input {
@@ -187,6 +189,7 @@ impl Input {
             Input::Finished(_) => "Finished",
             Input::Scanned(_) => "Scanned",
             Input::Nudged => "Nudged",
+            Input::Notice(_) => "Notice",
         }
     }
 }

@@ -60,6 +60,14 @@ where
             engine.request_stop();
         }
         let now = ports.clock.now();
+        engine.set_utc_offset(ports.clock.utc_offset_ms(now));
+        while let Some(notice) = ports.clock.take_notice() {
+            let rng = &mut ports.rng;
+            ports
+                .state
+                .update(|s| engine.handle(s, Input::Notice(notice), now, rng))
+                .map_err(state_error)??;
+        }
         let rng = &mut ports.rng;
         let action = ports
             .state

@@ -130,6 +130,13 @@ pub enum Event {
         /// The outage, closed.
         outage: Outage,
     },
+    /// The watch on Plex heard something worth a line.
+    Watch {
+        /// When (ms since the epoch).
+        at: u64,
+        /// What.
+        what: WatchEvent,
+    },
     /// Work stopped.
     Stopped {
         /// When the engine decided to stop (ms since the epoch).
@@ -167,6 +174,12 @@ impl Event {
             Event::Scan { .. } => Level::Warn,
             Event::OutageSummary { .. } => Level::Warn,
             Event::OutageEnded { .. } => Level::Info,
+            Event::Watch { what, .. } => match what {
+                WatchEvent::Connected { first: true, .. }
+                | WatchEvent::Optimising { .. }
+                | WatchEvent::Optimised { .. } => Level::Info,
+                WatchEvent::Connected { first: false, .. } | WatchEvent::Lost => Level::Debug,
+            },
             Event::Stopped { reason, .. } => match reason {
                 StopReason::Configuration(_) => Level::Error,
                 StopReason::OutageTooLong { .. } | StopReason::ForcedOpen => Level::Warn,
@@ -250,6 +263,16 @@ impl Event {
                 count(outage.probes, "probe", "probes"),
                 count(outage.jobs_affected, "job", "jobs")
             ),
+            Event::Watch { what, .. } => match what {
+                WatchEvent::Connected { via, .. } => format!("watching Plex: {}", via.as_str()),
+                WatchEvent::Lost => "the watch lost Plex; checking it now".to_owned(),
+                WatchEvent::Optimising { title } => {
+                    format!("Plex says it is busy: {title}; jobs wait until it is done")
+                }
+                WatchEvent::Optimised { title, took_ms } => {
+                    format!("Plex is done: {title} (took {})", duration(*took_ms))
+                }
+            },
             Event::Stopped { reason, at } => match reason {
                 StopReason::Drained => "queue drained".to_owned(),
                 StopReason::Requested => "stopped on request".to_owned(),
@@ -265,6 +288,33 @@ impl Event {
             },
         }
     }
+}
+
+/// What the watch heard that is worth a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "what")]
+pub enum WatchEvent {
+    /// It reaches Plex (`first`: for the first time in this run).
+    Connected {
+        /// How.
+        via: crate::watch::WatchVia,
+        /// Whether it is the run's first.
+        first: bool,
+    },
+    /// It lost Plex.
+    Lost,
+    /// Plex announced a database optimisation.
+    Optimising {
+        /// What Plex calls it.
+        title: String,
+    },
+    /// Plex said the optimisation is over.
+    Optimised {
+        /// What Plex calls it.
+        title: String,
+        /// How long it lasted, as heard.
+        took_ms: u64,
+    },
 }
 
 fn cause_text(cause: Cause) -> &'static str {

@@ -67,6 +67,7 @@ mod ports;
 mod real;
 mod state;
 mod sync;
+mod watch;
 mod window;
 
 pub use crate::action::{
@@ -75,7 +76,7 @@ pub use crate::action::{
 };
 pub use crate::core::Engine;
 pub use driver::{DriveError, Ports, drive};
-pub use event::{Event, JobOutcome, Level, StopReason, count, duration};
+pub use event::{Event, JobOutcome, Level, StopReason, WatchEvent, count, duration};
 pub use job::{InvalidJob, SyncJob};
 pub use manual::{force_open_breaker, reset_breaker, void_trials};
 pub use memory::{MemoryState, VirtualClock, block_on};
@@ -88,6 +89,7 @@ pub use state::{
     EngineState, Evidence, Failing, Halt, KEPT_PROBES, LastSync, ProbeRecord, Reached, STATE_SCHEMA,
 };
 pub use sync::{plan, sync_job};
+pub use watch::{Notice, Optimising, WatchState, WatchVia};
 pub use window::{
     BUTLER_REFRESH_MS, ButlerHours, Window, WindowSource, learn as learn_window, local_hour,
 };

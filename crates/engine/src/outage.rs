@@ -43,6 +43,10 @@ pub struct Outage {
     /// `maintenance`): a restart reads as the stages it went through.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<String>,
+    /// When a probe first found Plex answering with its library not ready (loading,
+    /// optimising): how long that lasts is what a nightly window teaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loading_since: Option<u64>,
     /// How it ended: `recovered`, `reset`, or `closed by another process`.
     pub ended_by: Option<String>,
     /// Its transitions, oldest first (the first ones, if there were many).
@@ -135,6 +139,7 @@ impl History {
                 failing_since,
                 last_evidence_at: at,
                 stages: Vec::new(),
+                loading_since: None,
                 cause: cause.to_owned(),
                 error,
                 ended_by: None,
@@ -182,6 +187,13 @@ impl History {
                 }
             }
             outage.last_evidence_at = outage.last_evidence_at.max(at);
+        }
+    }
+
+    /// A probe at `at` found Plex answering with its library not ready.
+    pub fn note_loading(&mut self, at: u64) {
+        if let Some(outage) = &mut self.current {
+            outage.loading_since.get_or_insert(at);
         }
     }
 

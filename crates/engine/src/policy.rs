@@ -76,6 +76,16 @@ pub struct Knobs {
     /// the next job, counting the probe as a call: a server in trouble meets one job, not
     /// five, and an outage is known sooner.
     pub probe_after_failure: bool,
+    /// Whether probes keep Plex's rhythm: during an outage that began inside its known
+    /// maintenance window, deep probes of a library that loads for about as long every night
+    /// wait until about when it has been ready on the nights before, and near the usual end
+    /// of the window's outages the cheap probes come every second (`docs/policy.md`).
+    pub maintenance_windows: bool,
+    /// Whether `plexsync run` watches Plex while nothing fails, on its notification socket
+    /// (or a light check of `/identity` every few minutes where the socket cannot be
+    /// opened): a socket that closes makes the probes look at once, and a database
+    /// optimisation Plex announces holds back what needs its library until it is over.
+    pub watch_plex: bool,
     /// What to sync.
     pub sync: SyncOptions,
 }
@@ -131,6 +141,8 @@ impl Default for Knobs {
             probe_closes_half_open: false,
             probe_depth: ProbeDepth::Library,
             probe_after_failure: true,
+            maintenance_windows: true,
+            watch_plex: true,
             sync: SyncOptions::default(),
         }
     }
@@ -203,12 +215,15 @@ impl Policy {
                 probe_after_failure: false,
                 probe_on_invocation_ms: Some(5_000),
                 max_outage_wait_ms: None,
+                maintenance_windows: false,
+                watch_plex: false,
                 ..Knobs::default()
             },
         }
     }
 
-    /// A deep probe every 60 s, no backoff and no jitter; everything else plexsync's.
+    /// A deep probe every 60 s, no backoff and no jitter, blind to Plex's rhythm;
+    /// everything else plexsync's.
     pub fn naive() -> Policy {
         let every_minute = backoff(60_000, 1.0, 60_000, Jitter::None);
         Policy {
@@ -219,14 +234,30 @@ impl Policy {
                 first: FirstProbe::Fixed(60_000),
                 early: None,
             },
+            engine: Knobs {
+                maintenance_windows: false,
+                watch_plex: false,
+                ..Knobs::default()
+            },
             ..Policy::default()
         }
     }
 
-    /// A preset by name: `plexsync` (or `default`), `naive`.
+    /// plexsync's defaults blind to Plex's rhythm, neither keeping its maintenance window
+    /// nor watching it: the defaults before they did, which the simulator's `nightly`
+    /// scenario holds them against.
+    pub fn window_blind() -> Policy {
+        let mut policy = Policy::default();
+        policy.engine.maintenance_windows = false;
+        policy.engine.watch_plex = false;
+        policy
+    }
+
+    /// A preset by name: `plexsync` (or `default`), `plexsync-blind`, `naive`.
     pub fn preset(name: &str) -> Option<Policy> {
         match name {
             "plexsync" | "default" => Some(Policy::default()),
+            "plexsync-blind" => Some(Policy::window_blind()),
             "naive" => Some(Policy::naive()),
             _ => None,
         }

@@ -134,6 +134,16 @@ pub trait Clock {
     fn sleep_until(&mut self, at: u64) -> impl Future<Output = Wake>;
     /// Whether the driver should stop (a signal arrived, the simulation is over).
     fn stop_requested(&self) -> bool;
+    /// How far the local day is ahead of UTC at `now` (Plex's maintenance hours are local).
+    /// UTC unless said otherwise.
+    fn utc_offset_ms(&self, _now: u64) -> i64 {
+        0
+    }
+    /// What the watch on Plex heard since it was last asked, oldest first; a notice also
+    /// ends a sleep as [`Wake::Nudged`]. Nothing, for a clock with no watch beside it.
+    fn take_notice(&mut self) -> Option<crate::watch::Notice> {
+        None
+    }
 }
 
 /// Why a sleep ended.

@@ -50,6 +50,9 @@ pub struct EngineState {
     /// Plex's scheduled-maintenance window as last read from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub butler: Option<crate::window::ButlerHours>,
+    /// What `plexsync run`'s watch on Plex last heard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<crate::watch::WatchState>,
 }
 
 /// A run of outage-class failures: when its first job began, and what that job met.

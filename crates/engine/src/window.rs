@@ -136,6 +136,7 @@ mod tests {
             cause: "refused".into(),
             error: None,
             stages: Vec::new(),
+            loading_since: None,
             ended_by: Some("recovered".into()),
             transitions: Vec::new(),
         }

@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 /// One activity in progress, as `/activities` lists it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Activity {
+    /// Its id (`uuid` in Plex's answers); empty: one is given when it is listed.
+    pub uuid: String,
     /// Its kind, e.g. `library.update.section` for a scan.
     pub kind: String,
     /// What Plex calls it, e.g. `Scanning Movies`.
@@ -23,6 +25,7 @@ impl Activity {
     /// A library scan of `section` (titled `title`), `progress` percent done.
     pub fn scan(section: &str, title: &str, progress: u8) -> Activity {
         Activity {
+            uuid: String::new(),
             kind: "library.update.section".into(),
             title: format!("Scanning {title}"),
             subtitle: "Scanning".into(),
@@ -34,12 +37,61 @@ impl Activity {
     /// Media being optimised (transcoded for devices), `progress` percent done.
     pub fn optimization(progress: u8) -> Activity {
         Activity {
+            uuid: String::new(),
             kind: "media.optimize".into(),
             title: "Optimizing".into(),
             subtitle: "Optimizing media".into(),
             progress,
             section: None,
         }
+    }
+}
+
+impl Activity {
+    /// The nightly database optimisation (the Butler's `OptimizeDatabase`), `progress`
+    /// percent done. How Plex announces it is not in any public capture: this kind and title
+    /// are plexsync's assumption (docs/plex.md).
+    pub fn database_optimization(progress: u8) -> Activity {
+        Activity {
+            uuid: String::new(),
+            kind: "database.optimize".into(),
+            title: "Optimizing database".into(),
+            subtitle: "Optimizing".into(),
+            progress,
+            section: None,
+        }
+    }
+
+    /// Its `Activity` object, as `/activities` and notifications carry it; `n` names it if
+    /// it has no id of its own.
+    pub(crate) fn json(&self, n: usize) -> Value {
+        let uuid = if self.uuid.is_empty() {
+            format!("00000000-0000-4000-8000-{n:012}")
+        } else {
+            self.uuid.clone()
+        };
+        let mut activity = json!({
+            "uuid": uuid,
+            "type": self.kind, "cancellable": false, "userID": 1,
+            "title": self.title, "subtitle": self.subtitle, "progress": self.progress,
+        });
+        if let Some(section) = &self.section {
+            activity["Context"] = json!({ "librarySectionID": section });
+        }
+        activity
+    }
+
+    /// A notification of `event` (`started`, `updated`, `ended`) about it, as Plex's
+    /// notification socket sends one (python-plexapi's `AlertListener` reads this shape).
+    pub(crate) fn notification(&self, event: &str) -> String {
+        let activity = self.json(0);
+        json!({ "NotificationContainer": {
+            "type": "activity", "size": 1,
+            "ActivityNotification": [{
+                "event": event, "uuid": activity["uuid"], "Activity": activity,
+            }],
+        }})
+        .to_string()
     }
 }
 
@@ -91,17 +143,7 @@ pub(crate) fn activities(busy: &Busy) -> Map<String, Value> {
         .activities
         .iter()
         .enumerate()
-        .map(|(n, a)| {
-            let mut activity = json!({
-                "uuid": format!("00000000-0000-4000-8000-{n:012}"),
-                "type": a.kind, "cancellable": false, "userID": 1,
-                "title": a.title, "subtitle": a.subtitle, "progress": a.progress,
-            });
-            if let Some(section) = &a.section {
-                activity["Context"] = json!({ "librarySectionID": section });
-            }
-            activity
-        })
+        .map(|(n, a)| a.json(n))
         .collect();
     let mut container = Map::new();
     container.insert("size".into(), json!(list.len()));

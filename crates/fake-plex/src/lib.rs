@@ -59,6 +59,7 @@ mod library;
 mod phase;
 mod render;
 mod server;
+mod socket;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -189,6 +190,8 @@ impl FakePlex {
             slow: Mutex::new(options.slow),
             idle_timeout: options.idle_timeout,
             connections: Default::default(),
+            notify: tokio::sync::broadcast::channel(64).0,
+            sockets: Default::default(),
         });
         let task = tokio::spawn(server::run(listener, addr, shared.clone()));
         Ok(FakePlex { addr, shared, task })
@@ -229,6 +232,38 @@ impl FakePlex {
             tokio::time::sleep(delay).await;
             sender.send_replace(phase);
         });
+    }
+
+    /// Plex begins `activity`: `/activities` lists it, and every notification socket open
+    /// hears it started. Returns its id (the one it has, or one given now).
+    pub fn begin_activity(&self, mut activity: Activity) -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        if activity.uuid.is_empty() {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            activity.uuid = format!("a0000000-0000-4000-8000-{n:012x}");
+        }
+        let _ = self.shared.notify.send(activity.notification("started"));
+        let uuid = activity.uuid.clone();
+        lock(&self.shared.busy).activities.push(activity);
+        uuid
+    }
+
+    /// The activity `uuid` ends: `/activities` no longer lists it, and every notification
+    /// socket open hears it ended.
+    pub fn end_activity(&self, uuid: &str) {
+        let mut busy = lock(&self.shared.busy);
+        if let Some(at) = busy.activities.iter().position(|a| a.uuid == uuid) {
+            let mut ended = busy.activities.remove(at);
+            ended.progress = 100;
+            let _ = self.shared.notify.send(ended.notification("ended"));
+        }
+    }
+
+    /// Notification sockets open now.
+    pub fn notification_sockets(&self) -> usize {
+        self.shared
+            .sockets
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The activities `/activities` lists from now on (a scan, an optimisation).

@@ -47,9 +47,13 @@ pub(crate) struct Shared {
     pub(crate) idle_timeout: Option<Duration>,
     /// Connections accepted so far.
     pub(crate) connections: std::sync::atomic::AtomicUsize,
+    /// What the notification sockets send (JSON text), to every one open.
+    pub(crate) notify: tokio::sync::broadcast::Sender<String>,
+    /// Notification sockets open now.
+    pub(crate) sockets: std::sync::atomic::AtomicUsize,
 }
 
-type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// The faults injected, each with the requests it applies to.
 #[derive(Default)]
@@ -170,14 +174,19 @@ async fn connection(mut socket: TcpStream, phase: ServerPhase, shared: Arc<Share
         let activity = seen.clone();
         let shared = shared.clone();
         async move {
+            if crate::socket::asked(&request) {
+                return Ok(crate::socket::open(shared, request).await);
+            }
             let served = activity.begin();
             let answer = handle(shared, request, served).await;
             activity.end();
             answer
         }
     });
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service);
+    // With upgrades: the notification socket is a WebSocket.
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(socket), service)
+        .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     let Some(idle) = idle_timeout else {
         let _ = connection.await;
@@ -735,7 +744,7 @@ fn ok(
     response
 }
 
-fn status_response(code: u16) -> Response<Body> {
+pub(crate) fn status_response(code: u16) -> Response<Body> {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (body, kind) = match code {
         503 => (MAINTENANCE.to_owned(), "text/xml;charset=utf-8"),

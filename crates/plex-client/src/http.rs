@@ -66,6 +66,16 @@ impl Transport {
         &self.config
     }
 
+    /// The headers every request carries (the token aside).
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The token, as a header value marked sensitive.
+    pub(crate) fn token(&self) -> &HeaderValue {
+        &self.token
+    }
+
     /// The pooled client, or the one that opens a connection per request.
     fn client(&self, connection: Connection) -> Result<&reqwest::Client, PlexError> {
         let slot = match connection {

@@ -44,6 +44,7 @@ mod http;
 mod model;
 mod survey;
 mod walked;
+mod watch;
 
 pub use client::{Applied, Located, PlexClient};
 pub use config::{ConfigError, PlexConfig, Token};
@@ -52,3 +53,4 @@ pub use error::{ErrorClass, FailureKind, PlexError};
 pub use health::{HealthReport, Stage, StageResult};
 pub use model::{Identity, Item, Location, Media, Part, Section, ServerInfo};
 pub use survey::{Activity, ButlerWindow, Release};
+pub use watch::{ActivityEvent, Heard, NotificationSocket, SocketError};

@@ -13,6 +13,9 @@ use crate::model::{Envelope, Item, ItemList, Section};
 /// Something Plex is doing, as `/activities` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {
+    /// Plex's id for it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uuid: String,
     /// Its kind, e.g. `library.update.section` (a scan).
     #[serde(rename = "type", default)]
     pub kind: String,

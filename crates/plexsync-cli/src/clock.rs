@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use engine::{Clock, Wake, wall_ms};
+use engine::{Clock, Notice, Wake, wall_ms};
 use tokio::sync::Notify;
 
 /// The wall clock, with SIGINT/SIGTERM and queue nudges.
@@ -22,9 +22,33 @@ struct Inner {
     stop: AtomicBool,
     nudged: AtomicBool,
     signals: AtomicU8,
+    /// What the watch on Plex heard, not yet taken by the driver.
+    notices: std::sync::Mutex<std::collections::VecDeque<Notice>>,
+}
+
+/// Where the watch on Plex sends what it hears: to the clock, which wakes the driver.
+#[derive(Clone, Debug)]
+pub(crate) struct Notices(Arc<Inner>);
+
+impl Notices {
+    /// Passes `notice` on, and wakes the driver for it.
+    pub(crate) fn send(&self, notice: Notice) {
+        self.0
+            .notices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(notice);
+        self.0.nudged.store(true, Ordering::SeqCst);
+        self.0.wake.notify_one();
+    }
 }
 
 impl WallClock {
+    /// Where a watch on Plex sends its notices.
+    pub(crate) fn notices(&self) -> Notices {
+        Notices(self.inner.clone())
+    }
+
     /// A clock that stops on SIGINT or SIGTERM (a second one exits at once). With `queue`,
     /// it also wakes whenever a file in the queue directory changes: a job was queued.
     pub(crate) fn new(queue: Option<&Path>) -> WallClock {
@@ -109,5 +133,17 @@ impl Clock for WallClock {
 
     fn stop_requested(&self) -> bool {
         self.inner.stop.load(Ordering::SeqCst)
+    }
+
+    fn utc_offset_ms(&self, now: u64) -> i64 {
+        crate::time::local_offset_ms(now)
+    }
+
+    fn take_notice(&mut self) -> Option<Notice> {
+        self.inner
+            .notices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 }

@@ -15,6 +15,7 @@ mod paths;
 mod stash;
 mod text;
 mod time;
+mod watch;
 
 use std::process::ExitCode;
 

@@ -177,6 +177,17 @@ pub struct ProbeState {
     /// written before this field existed, whose streak carries on from `failures`).
     #[serde(default)]
     pub last: Option<ProbeOutcome>,
+    /// How far ahead [`ProbeSchedule::defer_to`] put the next probe, past what the plan
+    /// gives (0: it did not): such a due time is not a clock that stepped back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferred_ms: u64,
+}
+
+/// The streak a deferred probe carries on from: far enough along the backoff to be at its cap.
+const DEFERRED_STREAK: u32 = 32;
+
+fn is_zero(ms: &u64) -> bool {
+    *ms == 0
 }
 
 impl Default for ProbeSchedule {
@@ -218,6 +229,7 @@ impl ProbeSchedule {
         self.state.previous_ms = 0;
         self.state.armed_at = Some(now);
         self.state.answering_since = None;
+        self.state.deferred_ms = 0;
         match self.plan.first {
             FirstProbe::Fixed(delay_ms) => {
                 self.state.previous_ms = delay_ms;
@@ -239,7 +251,29 @@ impl ProbeSchedule {
     pub fn is_due(&self, now: u64) -> bool {
         match self.state.next_at {
             None => false,
-            Some(at) => now >= at || at - now > self.plan.cap_ms(),
+            Some(at) => now >= at || at - now > self.plan.cap_ms().max(self.state.deferred_ms),
+        }
+    }
+
+    /// Puts the next probe off to `at` (`now` being the time), if it is due earlier, and
+    /// says whether it did: for a caller that knows the server will not be ready before then
+    /// (a library that takes about this long every night). The probes after it start their
+    /// backoff over, so that the end is seen soon once it may come.
+    pub fn defer_to(&mut self, at: u64, now: u64) -> bool {
+        if self.state.next_at.is_none_or(|next| next >= at) {
+            return false;
+        }
+        self.state.next_at = Some(at);
+        self.state.deferred_ms = at.saturating_sub(now);
+        self.state.streak = self.state.streak.max(DEFERRED_STREAK);
+        true
+    }
+
+    /// Brings the next probe forward to `at`, if it is due later: for a caller that knows the
+    /// server is likely back about now.
+    pub fn hasten_to(&mut self, at: u64) {
+        if self.state.next_at.is_some_and(|next| next > at) {
+            self.state.next_at = Some(at);
         }
     }
 
@@ -306,6 +340,7 @@ impl ProbeSchedule {
             }
         }
         self.state.previous_ms = interval;
+        self.state.deferred_ms = 0;
         let at = now.saturating_add(interval);
         self.state.next_at = Some(at);
         at

@@ -887,3 +887,43 @@ fn every_failure_class_has_one_name_one_scope_and_one_rule() {
         "{error}"
     );
 }
+
+#[test]
+fn a_deferred_probe_waits_past_the_cap_and_the_next_record_forgets_it() {
+    let mut rng = rng();
+    let mut p = ProbeSchedule::default();
+    p.arm(T0, &mut rng);
+    let planned = p.poll_timeout().unwrap();
+    // Earlier than planned: nothing moves.
+    p.defer_to(planned - 1, T0);
+    assert_eq!(p.poll_timeout(), Some(planned));
+    // Twenty minutes on, far past the 60 s cap: not taken for a clock step.
+    let later = T0 + 1_200_000;
+    p.defer_to(later, T0);
+    assert_eq!(p.poll_timeout(), Some(later));
+    assert!(!p.is_due(T0));
+    assert!(!p.is_due(later - 1));
+    assert!(p.is_due(later));
+    // It survives a restore, as the state file carries it.
+    let restored = ProbeSchedule::restore(*p.plan(), p.state());
+    assert!(!restored.is_due(T0));
+    // The next probe's record plans from the backoff again, and a due time a cap ahead is
+    // once more a clock step.
+    let next = p.record(ProbeOutcome::Unreachable, later, &mut rng);
+    assert!(next - later <= 60_000);
+    assert!(p.is_due(next - 60_001));
+    // Hastened: brought forward, never put back.
+    p.hasten_to(next - 1);
+    assert_eq!(p.poll_timeout(), Some(next - 1));
+    p.hasten_to(next + 5);
+    assert_eq!(p.poll_timeout(), Some(next - 1));
+}
+
+#[test]
+fn an_idle_schedule_is_neither_deferred_nor_hastened() {
+    let mut p = ProbeSchedule::default();
+    p.defer_to(T0 + 1_000_000, T0);
+    p.hasten_to(T0);
+    assert_eq!(p.poll_timeout(), None);
+    assert_eq!(p.state(), ProbeSchedule::default().state());
+}

@@ -39,6 +39,7 @@ mod run;
 mod scenario;
 mod suite;
 mod timeline;
+mod watch;
 mod workload;
 mod world;
 
@@ -47,7 +48,9 @@ pub use metrics::{FALSE_CLOSURE_WINDOW_MS, Metrics};
 pub use plex::{Latency, ProbeSeen};
 pub use plot::{PlotError, plot};
 pub use predecessor::Variant;
-pub use report::{Figure, Miss, Summary, legend, percentile, seconds, summarize, table, targets};
+pub use report::{
+    BLIND, Figure, Miss, Summary, legend, percentile, seconds, summarize, table, targets, windows,
+};
 pub use run::{Contender, Run, RunError, Trace, run, run_contender};
 pub use scenario::{Intended, START, Scenario, Setup, Target, scenario, scenarios};
 pub use suite::{Outcome, Suite};

@@ -148,6 +148,7 @@ fn simulate(args: &[&str]) -> Result<(), String> {
             "predecessor-warm".into(),
             "predecessor-cold".into(),
             "naive".into(),
+            simulate::BLIND.into(),
         ]
     } else {
         o.policies.clone()
@@ -172,6 +173,12 @@ fn simulate(args: &[&str]) -> Result<(), String> {
         seeds: o.seed.map_or_else(|| (1..=o.seeds).collect(), |s| vec![s]),
         threads: o.threads,
         traces: o.plot.is_some() || o.log,
+        // Asked for by name, it runs everywhere.
+        window_only: if o.policies.is_empty() {
+            vec![simulate::BLIND.into()]
+        } else {
+            Vec::new()
+        },
     };
     let started = Instant::now();
     let outcome = suite.run().map_err(|e| e.to_string())?;
@@ -206,6 +213,10 @@ fn simulate(args: &[&str]) -> Result<(), String> {
         );
     } else {
         print!("{}", simulate::table(&outcome.summaries));
+        let windows = simulate::windows(&outcome.summaries);
+        if !windows.is_empty() {
+            print!("\n{windows}");
+        }
         let shown: Vec<&str> = names.iter().map(String::as_str).collect();
         print!("\n{}", simulate::legend(&shown));
         if checked {

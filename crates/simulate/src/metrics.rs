@@ -34,6 +34,13 @@ pub struct Metrics {
     /// Requests that needed the library (deep probes, trial and other jobs) and reached a
     /// server that was up but not ready.
     pub deep_not_ready: u64,
+    /// Of those, the ones sent inside Plex's maintenance window (0 without one).
+    pub deep_not_ready_in_window: u64,
+    /// Of `delays_ms`, those of recoveries from outages that began inside Plex's maintenance
+    /// window; the others are in `delays_outside_ms` (both empty without a window).
+    pub delays_in_window_ms: Vec<Option<u64>>,
+    /// Those of recoveries from outages that began outside it.
+    pub delays_outside_ms: Vec<Option<u64>>,
     /// Closures while Plex was not ready, re-opened within a minute.
     pub false_closures: u64,
     /// Scenes whose latest edit is neither in Plex, nor queued, nor dead-lettered.
@@ -75,7 +82,16 @@ pub(crate) fn measure(
     restarts: u32,
 ) -> Metrics {
     let seen = &plex.seen;
-    let (delays_ms, drain_ms) = recoveries(setup, recorder, depth);
+    let (delays_ms, drain_ms, began) = recoveries(setup, recorder, depth);
+    let split = |inside: bool| -> Vec<Option<u64>> {
+        delays_ms
+            .iter()
+            .zip(&began)
+            .filter(|(_, from)| setup.butler.is_some() && setup.in_window(**from) == inside)
+            .map(|(d, _)| *d)
+            .collect()
+    };
+    let (delays_in_window_ms, delays_outside_ms) = (split(true), split(false));
     let (lost, left_queued, outage_dead_letters, dead_letters) = accounts(setup, left, plex);
     Metrics {
         delays_ms,
@@ -88,6 +104,13 @@ pub(crate) fn measure(
         requests: seen.requests,
         requests_not_ready: seen.requests_not_ready,
         deep_not_ready: seen.deep_not_ready,
+        deep_not_ready_in_window: seen
+            .deep_not_ready_at
+            .iter()
+            .filter(|at| setup.in_window(**at))
+            .count() as u64,
+        delays_in_window_ms,
+        delays_outside_ms,
         false_closures: false_closures(setup, &recorder.breaker),
         lost,
         outage_dead_letters,
@@ -104,12 +127,15 @@ pub(crate) fn measure(
     }
 }
 
-/// Detection delays and drain times, one per recovery with work waiting for it.
+/// Detection delays and drain times, one per recovery with work waiting for it, and when
+/// the outage of each began.
 fn recoveries(
     setup: &Setup,
     recorder: &Recorder,
     depth: &[(u64, usize)],
-) -> (Vec<Option<u64>>, Option<u64>) {
+) -> (Vec<Option<u64>>, Option<u64>, Vec<u64>) {
+    let outages = setup.timeline.spans(|s| s != ServerPhase::Ready);
+    let mut began = Vec::new();
     // Jobs of files Plex has yet to scan wait for a scan, not for Plex: leave them out.
     let unscanned: HashSet<String> = setup
         .unscanned
@@ -139,6 +165,12 @@ fn recoveries(
             .find(|(_, key)| waiting.contains(key))
             .map(|(at, _)| at - ready);
         delays.push(first);
+        began.push(
+            outages
+                .iter()
+                .find(|(_, to)| *to == ready)
+                .map_or(ready, |(from, _)| *from),
+        );
         let emptied = depth
             .iter()
             .find(|(at, d)| *at >= ready && *d == 0)
@@ -149,7 +181,7 @@ fn recoveries(
             (Some(Some(a)), Some(b)) => Some(a.max(b)),
         });
     }
-    (delays, drain.flatten())
+    (delays, drain.flatten(), began)
 }
 
 /// Lines an outage costs: about Plex's health, from its start to five minutes after it ended.

@@ -103,6 +103,8 @@ pub(crate) struct Seen {
     /// Requests that needed the library (a probe's last phase, every job request) and
     /// reached a server that was up but not ready: what a loading server pays for.
     pub(crate) deep_not_ready: u64,
+    /// When each of those came.
+    pub(crate) deep_not_ready_at: Vec<u64>,
     pub(crate) scans: u64,
 }
 
@@ -166,6 +168,7 @@ impl SimPlex {
             self.seen.requests_not_ready += 1;
             if library {
                 self.seen.deep_not_ready += 1;
+                self.seen.deep_not_ready_at.push(start);
             }
         }
         let give_up = start.saturating_add(timeout_ms).min(deadline.max(start));

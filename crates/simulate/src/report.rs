@@ -19,6 +19,17 @@ pub enum Figure {
 }
 
 impl Figure {
+    /// Whether it is later than `other`: never is later than any time, and no sample at
+    /// all is earlier.
+    pub fn later_than(self, other: Figure) -> bool {
+        let rank = |f: Figure| match f {
+            Figure::Absent => (0, 0),
+            Figure::Ms(ms) => (1, ms),
+            Figure::Never => (2, 0),
+        };
+        rank(self) > rank(other)
+    }
+
     /// Whether it is at most `ms` (an absent figure is).
     pub fn within(self, ms: u64) -> bool {
         match self {
@@ -74,6 +85,14 @@ pub struct Summary {
     pub requests_not_ready_mean: f64,
     /// Requests needing the library reaching a live-but-not-ready server per run, mean.
     pub deep_not_ready_mean: f64,
+    /// Those sent inside Plex's maintenance window, per run, mean.
+    pub deep_not_ready_in_window_mean: f64,
+    /// Detection delay after outages that began inside Plex's maintenance window, p95.
+    pub delay_in_window_p95_ms: Figure,
+    /// Detection delay after outages that began outside it, p95.
+    pub delay_outside_p95_ms: Figure,
+    /// The same, mean (ms; `None`: no such recovery, or one never seen).
+    pub delay_outside_mean_ms: Option<f64>,
     /// False closures, all runs.
     pub false_closures: u64,
     /// Jobs lost, all runs.
@@ -107,10 +126,10 @@ pub fn summarize(runs: &[&Run], target: Target) -> Summary {
     let mean = |f: &dyn Fn(&Run) -> u64| runs.iter().map(|r| f(r) as f64).sum::<f64>() / n;
     let sum = |f: &dyn Fn(&Run) -> u64| runs.iter().map(|r| f(r)).sum::<u64>();
     let max = |f: &dyn Fn(&Run) -> u64| runs.iter().map(|r| f(r)).max().unwrap_or(0);
-    let delays: Vec<Option<u64>> = runs
-        .iter()
-        .flat_map(|r| r.metrics.delays_ms.iter().copied())
-        .collect();
+    let all = |f: &dyn Fn(&Run) -> &Vec<Option<u64>>| -> Vec<Option<u64>> {
+        runs.iter().flat_map(|r| f(r).iter().copied()).collect()
+    };
+    let delays = all(&|r| &r.metrics.delays_ms);
     let drains: Vec<Option<u64>> = runs
         .iter()
         .filter(|r| !r.metrics.delays_ms.is_empty())
@@ -129,6 +148,10 @@ pub fn summarize(runs: &[&Run], target: Target) -> Summary {
         probes_not_ready_mean: mean(&|r| r.metrics.probes_not_ready),
         requests_not_ready_mean: mean(&|r| r.metrics.requests_not_ready),
         deep_not_ready_mean: mean(&|r| r.metrics.deep_not_ready),
+        deep_not_ready_in_window_mean: mean(&|r| r.metrics.deep_not_ready_in_window),
+        delay_in_window_p95_ms: percentile(&all(&|r| &r.metrics.delays_in_window_ms), 0.95),
+        delay_outside_p95_ms: percentile(&all(&|r| &r.metrics.delays_outside_ms), 0.95),
+        delay_outside_mean_ms: mean_of(&all(&|r| &r.metrics.delays_outside_ms)),
         false_closures: sum(&|r| r.metrics.false_closures),
         lost: sum(&|r| r.metrics.lost),
         outage_dead_letters: sum(&|r| r.metrics.outage_dead_letters),
@@ -142,6 +165,13 @@ pub fn summarize(runs: &[&Run], target: Target) -> Summary {
         outage_log_lines_max: max(&|r| r.metrics.outage_log_lines),
         left_queued: sum(&|r| r.metrics.left_queued),
     }
+}
+
+/// The mean of `samples`, if there are any and all came.
+fn mean_of(samples: &[Option<u64>]) -> Option<f64> {
+    let all: Option<Vec<u64>> = samples.iter().copied().collect();
+    let all = all.filter(|a| !a.is_empty())?;
+    Some(all.iter().sum::<u64>() as f64 / all.len() as f64)
 }
 
 /// The nearest-rank percentile; a sample that never came counts as the longest.
@@ -232,6 +262,29 @@ pub fn table(summaries: &[Summary]) -> String {
     out
 }
 
+/// For scenarios with a maintenance window: what happened inside it and outside, per
+/// contender; empty if none has one.
+pub fn windows(summaries: &[Summary]) -> String {
+    let mut out = String::new();
+    for s in summaries.iter().filter(|s| s.target == Target::Nightly) {
+        if out.is_empty() {
+            out.push_str("Plex's maintenance window        deep at not-ready inside  delay p95 inside  delay p95 outside  mean outside\n");
+        }
+        let _ = writeln!(
+            out,
+            "{:<14} {:<18} {:>24.1}  {:>16}  {:>17}  {:>12}",
+            s.scenario,
+            s.policy,
+            s.deep_not_ready_in_window_mean,
+            s.delay_in_window_p95_ms.show(),
+            s.delay_outside_p95_ms.show(),
+            s.delay_outside_mean_ms
+                .map_or("never".into(), |m| seconds(m as u64))
+        );
+    }
+    out
+}
+
 /// What the table's columns and contenders mean, for the contenders in `names`.
 pub fn legend(names: &[&str]) -> String {
     const COLUMNS: [(&str, &str); 9] = [
@@ -263,7 +316,7 @@ pub fn legend(names: &[&str]) -> String {
             "log lines a user sees during outages and five minutes after, per run, mean",
         ),
     ];
-    const CONTENDERS: [(&str, &str); 4] = [
+    const CONTENDERS: [(&str, &str); 5] = [
         ("plexsync", "this build's defaults (docs/policy.md)"),
         (
             "predecessor-warm",
@@ -276,6 +329,10 @@ pub fn legend(names: &[&str]) -> String {
         (
             "naive",
             "plexsync with a deep probe every minute, no backoff, no jitter",
+        ),
+        (
+            BLIND,
+            "this build's defaults blind to Plex's maintenance window (run where a scenario has one)",
         ),
     ];
     let rows: Vec<(&str, &str)> = COLUMNS
@@ -340,6 +397,7 @@ pub fn targets(summaries: &[Summary], policy: &str, baselines: &[&str]) -> Vec<M
                     ));
                 }
             }
+            Target::Nightly => nightly(s, summaries, &mut miss),
             Target::Quick | Target::None => {}
         }
         for (count, what) in [
@@ -380,6 +438,50 @@ pub fn targets(summaries: &[Summary], policy: &str, baselines: &[&str]) -> Vec<M
     misses
 }
 
+/// The contender the `nightly` scenario holds the defaults against: the same defaults,
+/// blind to Plex's maintenance window.
+pub const BLIND: &str = "plexsync-blind";
+
+/// How much later the mean recovery from an outage outside the window may be seen than the
+/// blind defaults' before it counts as an effect. Jitter alone moves that mean by a second or
+/// two between runs (`docs/policy.md`); the rhythm acting outside its window would put a
+/// loading library's probes off by minutes.
+pub(crate) const OUTSIDE_MEAN_NOISE_MS: f64 = 5_000.0;
+
+/// The `nightly` targets: against the defaults blind to Plex's rhythm, on the same runs.
+fn nightly(s: &Summary, summaries: &[Summary], miss: &mut dyn FnMut(String)) {
+    let Some(blind) = summaries
+        .iter()
+        .find(|o| o.policy == BLIND && o.scenario == s.scenario)
+    else {
+        return;
+    };
+    if s.deep_not_ready_in_window_mean * 3.0 > blind.deep_not_ready_in_window_mean {
+        miss(format!(
+            "{:.1} deep requests reach a not-ready server inside the window, more than a third of {BLIND}'s {:.1}",
+            s.deep_not_ready_in_window_mean, blind.deep_not_ready_in_window_mean
+        ));
+    }
+    if s.delay_in_window_p95_ms
+        .later_than(blind.delay_in_window_p95_ms)
+    {
+        miss(format!(
+            "recovery inside the window seen {} after Plex was back (p95), later than {BLIND}'s {}",
+            s.delay_in_window_p95_ms.show(),
+            blind.delay_in_window_p95_ms.show()
+        ));
+    }
+    match (s.delay_outside_mean_ms, blind.delay_outside_mean_ms) {
+        (Some(mine), Some(theirs)) if mine <= theirs + OUTSIDE_MEAN_NOISE_MS => {}
+        (None, None) => {}
+        (mine, theirs) => miss(format!(
+            "recovery outside the window seen {} after Plex was back on average, later than {BLIND}'s {}",
+            mine.map_or("never".into(), |m| seconds(m as u64)),
+            theirs.map_or("never".into(), |m| seconds(m as u64))
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +500,10 @@ mod tests {
             probes_not_ready_mean: 0.0,
             requests_not_ready_mean: 0.0,
             deep_not_ready_mean: 0.0,
+            deep_not_ready_in_window_mean: 0.0,
+            delay_in_window_p95_ms: Figure::Absent,
+            delay_outside_p95_ms: Figure::Absent,
+            delay_outside_mean_ms: None,
             false_closures: 0,
             lost: 0,
             outage_dead_letters: 0,

@@ -4,7 +4,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use breaker_core::State;
-use engine::{Engine, Level, Mode, Policy, Ports, StopReason, block_on, drive};
+use engine::{Engine, Level, Mode, Policy, Ports, StateStore, StopReason, block_on, drive};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::Serialize;
@@ -102,6 +102,21 @@ pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Resu
         setup.end,
         setup.end + OVERTIME_MS,
     );
+    if policy.engine.watch_plex {
+        world.watch(crate::watch::notices(
+            &setup.timeline,
+            setup.start,
+            setup.end + OVERTIME_MS,
+        ));
+    }
+    if let Some((start, end)) = setup.butler {
+        let hours = engine::ButlerHours {
+            start,
+            end,
+            read_at: setup.start,
+        };
+        let _ = SimState(Rc::clone(&world)).update(|s| s.butler = Some(hours));
+    }
     let mut plex = SimPlex::new(
         Rc::clone(&world),
         setup.timeline.clone(),

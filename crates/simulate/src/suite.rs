@@ -24,6 +24,9 @@ pub struct Suite {
     pub threads: usize,
     /// Keep the trace of the first seed's runs (for pictures).
     pub traces: bool,
+    /// Contenders, by name, run only on scenarios with a maintenance window (elsewhere they
+    /// would run exactly as the defaults do).
+    pub window_only: Vec<String>,
 }
 
 /// What a suite gave.
@@ -43,8 +46,20 @@ impl Suite {
             .collect();
         // One task per run, so that the heavy runs spread over the threads; each scenario
         // and seed is drawn once and shared by its runs.
+        let windowed: Vec<bool> = self
+            .scenarios
+            .iter()
+            .map(|s| {
+                self.seeds
+                    .first()
+                    .is_some_and(|seed| s.setup(*seed).butler.is_some())
+            })
+            .collect();
         let tasks: Vec<(usize, usize)> = (0..setups.len())
             .flat_map(|i| (0..self.policies.len()).map(move |p| (i, p)))
+            .filter(|&(i, p)| {
+                windowed[setups[i].0] || !self.window_only.contains(&self.policies[p].0)
+            })
             .collect();
         let drawn: Vec<std::sync::OnceLock<crate::scenario::Setup>> =
             setups.iter().map(|_| std::sync::OnceLock::new()).collect();

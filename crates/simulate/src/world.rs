@@ -41,6 +41,8 @@ pub(crate) struct World {
     limit: u64,
     /// Queue depth after each change, for the pictures.
     depth: RefCell<Vec<(u64, usize)>>,
+    /// What the watch on Plex will hear, and when (empty: no watch).
+    notices: RefCell<std::collections::VecDeque<(u64, engine::Notice)>>,
 }
 
 impl World {
@@ -61,7 +63,13 @@ impl World {
             end,
             limit,
             depth: RefCell::new(vec![(start, 0)]),
+            notices: RefCell::new(std::collections::VecDeque::new()),
         })
+    }
+
+    /// The watch on Plex will hear `notices` (in time order).
+    pub(crate) fn watch(&self, notices: std::collections::VecDeque<(u64, engine::Notice)>) {
+        *self.notices.borrow_mut() = notices;
     }
 
     pub(crate) fn now(&self) -> u64 {
@@ -183,6 +191,14 @@ impl Clock for SimClock {
         let now = world.now();
         let at = at.max(now);
         let heard = world.heard.get();
+        // The watch hears something before the deadline and before the next hook.
+        let notice = world.notices.borrow().front().map(|(t, _)| *t);
+        if let Some(t) = notice.filter(|t| {
+            *t <= at && world.hooks.get(heard).is_none_or(|h| h.at > *t) && *t < world.limit
+        }) {
+            world.now.set(now.max(t));
+            return std::future::ready(Wake::Nudged);
+        }
         let wake = match world.hooks.get(heard) {
             // A hook came while the worker was busy, or comes before the deadline.
             Some(hook) if hook.at <= at => {
@@ -213,6 +229,14 @@ impl Clock for SimClock {
 
     fn stop_requested(&self) -> bool {
         self.0.stop_due()
+    }
+
+    fn take_notice(&mut self) -> Option<engine::Notice> {
+        let mut notices = self.0.notices.borrow_mut();
+        if notices.front().is_some_and(|(t, _)| *t <= self.0.now()) {
+            return notices.pop_front().map(|(_, n)| n);
+        }
+        None
     }
 }
 
@@ -254,6 +278,7 @@ impl EventSink for Recorder {
                 Event::Transition { .. }
                 | Event::OutageSummary { .. }
                 | Event::OutageEnded { .. }
+                | Event::Watch { .. }
                 | Event::Stopped { .. } => true,
                 Event::Job {
                     outcome:

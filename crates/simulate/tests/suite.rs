@@ -56,6 +56,7 @@ fn every_scenario_keeps_every_job_and_lands_every_edit() {
         seeds: vec![1, 2],
         threads: 2,
         traces: false,
+        window_only: Vec::new(),
     };
     let outcome = suite.run().unwrap();
     assert_eq!(outcome.runs.len(), scenarios().len() * 4 * 2);

@@ -59,7 +59,7 @@ impl Engine {
     }
 
     /// Emits a summary line if one is due; returns when the next is.
-    fn summary_due(&mut self, state: &EngineState, now: u64) -> Option<u64> {
+    pub(super) fn summary_due(&mut self, state: &EngineState, now: u64) -> Option<u64> {
         let outage = state.outages.current.as_ref()?;
         let knobs = &self.policy.engine;
         let at = match self.timers.get(Timer::Summary) {
@@ -98,6 +98,7 @@ impl Engine {
     ) {
         self.stats.probes += 1;
         self.queue = None;
+        let counts = std::mem::take(&mut self.probe_counts);
         let outcome = probe_outcome(&report);
         let started = now.saturating_sub(u64::try_from(report.elapsed.as_millis()).unwrap_or(0));
         let configuration = report
@@ -131,12 +132,16 @@ impl Engine {
         if healthy {
             state.halt = None;
             state.evidence.working(now);
+            // The library answered: whatever the watch last heard, it is not held.
+            if let Some(watch) = state.watch.as_mut() {
+                watch.optimising = None;
+            }
         } else {
             state.evidence.failing(now);
         }
         let mut breaker = self.breaker(state);
         let knobs = &self.policy.engine;
-        let transitions = match breaker.state() {
+        let mut transitions = match breaker.state() {
             State::HalfOpen if (knobs.probe_closes_half_open || self.nothing_ready) && healthy => {
                 // With no job to try (or as the predecessor did), a passing probe in
                 // HALF_OPEN is a successful trial.
@@ -149,7 +154,9 @@ impl Engine {
             }
             // A look after a failed job, in CLOSED, counts as a call: a failure moves the
             // breaker towards opening as a job's would, a success clears the count.
-            State::Closed if knobs.probe_after_failure && breaker.consecutive_failures() > 0 => {
+            State::Closed
+                if counts || (knobs.probe_after_failure && breaker.consecutive_failures() > 0) =>
+            {
                 let admission = breaker.acquire(now);
                 let mut all = admission.transitions.into_iter().collect::<Vec<_>>();
                 if let Decision::Permit(permit) = admission.decision {
@@ -176,8 +183,17 @@ impl Engine {
                 .collect(),
         };
         state.breaker = breaker.snapshot();
+        if outcome == ProbeOutcome::Loading {
+            state.outages.note_loading(started);
+        }
         let mut probes = self.probes(state);
         probes.record(outcome, started, rng);
+        if let Some(until) = self.keep_rhythm(state, &mut probes, outcome, now) {
+            // No trial either before the probes look again.
+            let mut breaker = self.breaker(state);
+            transitions.extend(breaker.hold_open(until, now));
+            state.breaker = breaker.snapshot();
+        }
         state.probe = probes.state();
         self.note(state, transitions, now, rng, cause.as_ref());
         // The probe's event says when the next one is due, as the schedule now stands.

@@ -8,7 +8,9 @@
 
 mod down;
 mod job;
+mod rhythm;
 mod timers;
+mod watch;
 
 use std::collections::VecDeque;
 
@@ -78,8 +80,11 @@ pub struct Engine {
     queue: Option<QueueCounts>,
     /// The last lease found nothing ready; cleared by a nudge, or when the idle wait ends.
     nothing_ready: bool,
-    /// A hook arrived while the breaker was not closed, and the policy probes then.
+    /// A probe comes first: a hook arrived while the breaker was not closed and the policy
+    /// probes then, or the watch said something.
     probe_asked: bool,
+    /// The next probe counts as a call in CLOSED: the watch lost Plex.
+    probe_counts: bool,
     /// A folder to have Plex scan before anything else.
     scan: Option<ScanTarget>,
     /// Why the engine stops at its next decision.
@@ -87,6 +92,8 @@ pub struct Engine {
     timers: Timers,
     events: VecDeque<Event>,
     stats: RunStats,
+    /// How far the local day (Plex's maintenance hours) is ahead of UTC.
+    utc_offset_ms: i64,
 }
 
 impl Engine {
@@ -99,12 +106,20 @@ impl Engine {
             queue: None,
             nothing_ready: false,
             probe_asked: false,
+            probe_counts: false,
             scan: None,
             stop: None,
             timers: Timers::default(),
             events: VecDeque::new(),
             stats: RunStats::default(),
+            utc_offset_ms: 0,
         }
+    }
+
+    /// Where the local day stands against UTC (the driver says so before every decision,
+    /// as its clock tells it): Plex's maintenance hours are local.
+    pub fn set_utc_offset(&mut self, offset_ms: i64) {
+        self.utc_offset_ms = offset_ms;
     }
 
     /// The policy in force.
@@ -195,10 +210,19 @@ impl Engine {
         now: u64,
         rng: &mut R,
     ) -> Result<(), UnexpectedInput> {
-        if input == Input::Nudged {
-            self.nudged(state, now);
-            return Ok(());
-        }
+        let input = match input {
+            Input::Nudged => {
+                self.nudged(state, now);
+                return Ok(());
+            }
+            Input::Notice(notice) => {
+                if self.policy.engine.watch_plex {
+                    self.noticed(state, notice, now);
+                }
+                return Ok(());
+            }
+            other => other,
+        };
         match (std::mem::replace(&mut self.phase, Phase::Idle), input) {
             (Phase::Probing, Input::Probed(report)) => self.probed(state, report, now, rng),
             (Phase::Inspecting, Input::Inspected(counts)) => self.queue = Some(counts),
@@ -276,6 +300,15 @@ impl Engine {
         {
             return Action::Stop(StopReason::OutageTooLong { since });
         }
+        // Plex said it is optimising its database: nothing that needs the library goes out
+        // until it says it is done (a nudge), or until a deep look is due all the same.
+        if let Some(look) = self.optimising_until(state) {
+            if now >= look {
+                return self.probe_action(state, now);
+            }
+            let summary = self.summary_due(state, now);
+            return self.wait(summary.map_or(look, |s| s.min(look)), now);
+        }
         match breaker.state() {
             State::Open | State::ForcedOpen => self.while_down(state, &breaker, now, rng),
             State::HalfOpen
@@ -309,16 +342,17 @@ impl Engine {
                     .unwrap_or(now.saturating_add(self.policy.engine.idle_recheck_ms));
                 self.wait(until, now)
             }
-            State::Closed if self.nothing_ready => match self.mode {
-                Mode::Drain => self.drained(now),
-                Mode::Run => self.idle(now),
-            },
-            // A job just met an outage: look before sending the next one.
+            // A job (or a probe the watch asked for) just met an outage: look again before
+            // anything else, whether or not more work is ready.
             State::Closed
                 if self.policy.engine.probe_after_failure && breaker.consecutive_failures() > 0 =>
             {
                 self.probe_action(state, now)
             }
+            State::Closed if self.nothing_ready => match self.mode {
+                Mode::Drain => self.drained(now),
+                Mode::Run => self.idle(now),
+            },
             State::HalfOpen | State::Closed => self.take_or_wait(state, now),
         }
     }

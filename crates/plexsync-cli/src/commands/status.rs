@@ -34,6 +34,9 @@ struct Report<'a> {
     /// The window Plex is known to go away in (its setting, or learned from outages).
     #[serde(skip_serializing_if = "Option::is_none")]
     window: Option<engine::Window>,
+    /// What the running worker's watch on Plex last heard (none without a `plexsync run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch: Option<&'a engine::WatchState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     state_error: Option<String>,
 }
@@ -45,13 +48,17 @@ pub(crate) fn run(settings: &Settings, json: bool, prometheus: bool) -> Result<E
     let (state, state_error) = peek_state(paths);
     let (queue, storage) = storage::read(&paths.queue, now);
     let probes: Vec<engine::ProbeRecord> = state.probes.iter().cloned().collect();
+    let worker_pid = WorkerLock::holder(&paths.worker_lock)
+        .ok()
+        .flatten()
+        .flatten();
     let report = Report {
         now,
         breaker: Breaker::of(&state),
-        worker_pid: WorkerLock::holder(&paths.worker_lock)
-            .ok()
-            .flatten()
-            .flatten(),
+        worker_pid,
+        // A watch is only as alive as the worker that keeps it (one killed leaves its last
+        // word in the state).
+        watch: state.watch.as_ref().filter(|_| worker_pid.is_some()),
         probes: &probes,
         outage: state.outages.current.as_ref(),
         recent_outages: state.outages.recent.iter().rev().take(5).collect(),
@@ -100,6 +107,22 @@ fn print_text(r: &Report<'_>) {
     }
     if let Some(pid) = r.worker_pid {
         say!("worker       pid {pid} is processing the queue");
+    }
+    if let Some(w) = r.watch {
+        let via = w.via.map_or("Plex", engine::WatchVia::as_str);
+        let how_long = engine::duration(now.saturating_sub(w.since));
+        if w.connected {
+            say!("watch        connected to Plex ({via}) for {how_long}");
+        } else {
+            say!("watch        lost Plex ({via}) {how_long} ago; checking it");
+        }
+        if let Some(o) = &w.optimising {
+            say!(
+                "             Plex is busy: {} (since {}): jobs wait until it is done",
+                o.title,
+                ago(o.since, now)
+            );
+        }
     }
     match r.last_sync {
         Some(last) => say!(

@@ -203,11 +203,15 @@ pub(crate) async fn work<S: EventSink>(
     let watch =
         (mode == Mode::Run || policy.engine.settle_ms.is_some()).then_some(paths.queue.as_path());
     let seed = wall_ms() ^ u64::from(std::process::id()).rotate_left(32);
+    let clock = WallClock::new(watch);
+    // A long-running worker watches Plex while nothing fails.
+    let watcher = (mode == Mode::Run && policy.engine.watch_plex)
+        .then(|| tokio::spawn(crate::watch::watch(client.clone(), clock.notices())));
     let mut ports = Ports {
         plex: RealPlex::new(client),
         queue,
         state: state_file(paths),
-        clock: WallClock::new(watch),
+        clock,
         events: sink(expected),
         rng: SmallRng::seed_from_u64(seed),
     };
@@ -247,6 +251,11 @@ pub(crate) async fn work<S: EventSink>(
             if ready == 1 { "it" } else { "them" }
         );
     };
+    if let Some(watcher) = watcher {
+        watcher.abort();
+        // Nobody watches now: `status` says so.
+        let _ = ports.state.update(|s| s.watch = None);
+    }
     let now = wall_ms();
     let mut left = ports.queue.stats(now).map_or(Left::default(), |s| Left {
         ready: s.ready_now,
