@@ -22,8 +22,6 @@ use plex_client::{
 };
 use rand::SeedableRng;
 
-use crate::cmd::{cargo, root, run};
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -98,12 +96,8 @@ pub(crate) fn samples_and_backlog(args: &[&str]) -> Result<(usize, usize), Strin
 /// `cargo xtask bench cli [--samples N] [--backlog N]`.
 pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
     let (samples, backlog) = samples_and_backlog(args)?;
-    run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
-    let binary = root().join("target/release/plexsync");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let binary = crate::cmd::release_plexsync()?;
+    let runtime = crate::cmd::runtime()?;
     let mut library = Library::demo();
     for i in 0..backlog {
         library.add_movie(

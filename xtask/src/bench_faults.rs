@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use fake_plex::{FakePlex, Fault, Library, Options, ServerPhase};
 
-use crate::cmd::{cargo, json_output, root, run};
+use crate::cmd::{json_output, root};
 
 /// `cargo xtask bench faults [--minutes N] [--before BINARY]`: N is 5 by default; with
 /// `--before`, every measurement runs with that binary too (an earlier build), for a
@@ -36,11 +36,8 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
-    run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    crate::cmd::release_plexsync()?;
+    let runtime = crate::cmd::runtime()?;
     let mut binaries = vec![("this build", root().join("target/release/plexsync"))];
     if let Some(before) = before {
         binaries.push(("--before", before));

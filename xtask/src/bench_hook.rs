@@ -18,7 +18,7 @@ use plex_client::MetadataEdit;
 use serde_json::json;
 
 use crate::bench_cli::{samples_and_backlog, summary};
-use crate::cmd::{cargo, root, run};
+use crate::cmd::root;
 
 /// Movies in the fake Plex for the backlog's jobs.
 const MOVIES: usize = 1_000;
@@ -76,7 +76,7 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
         .partition(|pair| pair.first() == Some(&"--before"));
     let rest: Vec<&str> = rest.concat();
     let (samples, backlog) = samples_and_backlog(&rest)?;
-    run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
+    crate::cmd::release_plexsync()?;
     let mut binaries = vec![(
         "this build".to_owned(),
         root().join("target/release/plexsync"),

@@ -18,7 +18,6 @@ use rand::{RngExt, SeedableRng};
 use serde_json::json;
 
 use crate::bench_cli::summary;
-use crate::cmd::{cargo, root, run};
 
 pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
     let mut edits = 200usize;
@@ -32,8 +31,7 @@ pub(crate) fn bench(args: &[&str]) -> Result<(), String> {
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
-    run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
-    let binary = root().join("target/release/plexsync");
+    let binary = crate::cmd::release_plexsync()?;
     println!(
         "a save in Stash to the edit in Plex, release build, fake Stash (running plexsync's jobs as Stash does) and fake Plex on loopback"
     );

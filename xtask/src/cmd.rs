@@ -70,3 +70,17 @@ pub(crate) fn json_output(mut command: Command) -> Result<serde_json::Value, Str
     }
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
+
+/// Builds the release binary; its path.
+pub(crate) fn release_plexsync() -> Result<std::path::PathBuf, String> {
+    run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
+    Ok(root().join("target/release/plexsync"))
+}
+
+/// A multi-threaded runtime for the fakes a bench starts.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}

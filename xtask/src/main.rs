@@ -7,6 +7,7 @@ mod bench_faults;
 mod bench_hook;
 mod bench_queue;
 mod bench_stash;
+mod bench_watch;
 mod checks;
 mod cmd;
 mod contrib;
@@ -70,6 +71,10 @@ Commands:
                             the binary against a misbehaving fake Plex: a poison item among
                             good jobs under `run` for N minutes (default 5), 1,000 jobs on
                             connections the server closes, a worker killed mid-trial
+  bench watch [--trials N]  `run`, idle, against a fake Plex stopped and started N times
+                            (default 10): how soon it knows Plex stopped, and how soon the job
+                            queued meanwhile reaches Plex once it is back; with the watch on
+                            Plex's notification socket and without
   bench queue [--compare] [--backlog N] [--dir D]
                             durable queue throughput, one enqueue from a fresh process, and peak
                             memory and disk draining a backlog of N jobs (default 100000);
@@ -170,6 +175,7 @@ fn main() -> ExitCode {
         ["bench", "hook", rest @ ..] => bench_hook::bench(rest),
         ["bench", "stash", rest @ ..] => bench_stash::bench(rest),
         ["bench", "faults", rest @ ..] => bench_faults::bench(rest),
+        ["bench", "watch", rest @ ..] => bench_watch::bench(rest),
         ["fake-plex", rest @ ..] => plex::fake_plex(rest),
         ["fake-stash", rest @ ..] => stash::fake_stash(rest),
         ["compat"] => plex::compat(),

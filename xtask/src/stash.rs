@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use fake_stash::{FakeStash, Options, Plugin, scene};
 use serde_json::{Map, json};
 
-use crate::cmd::{cargo, root, run};
-
 pub(crate) fn fake_stash(args: &[&str]) -> Result<(), String> {
     let mut port = 9999u16;
     let mut plex_url = "http://127.0.0.1:32499".to_owned();
@@ -28,8 +26,7 @@ pub(crate) fn fake_stash(args: &[&str]) -> Result<(), String> {
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
-    run(cargo().args(["build", "--quiet", "--release", "--package", "plexsync"]))?;
-    let binary = root().join("target/release/plexsync");
+    let binary = crate::cmd::release_plexsync()?;
     let dir: PathBuf = std::env::temp_dir().join(format!("plexsync-fake-stash-{port}"));
     let plugin_dir = dir.join("plugins/plexsync");
     std::fs::create_dir_all(&plugin_dir).map_err(|e| format!("{}: {e}", dir.display()))?;

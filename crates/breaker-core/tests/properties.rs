@@ -29,8 +29,13 @@ enum Kind {
 #[derive(Clone, Debug)]
 enum Event {
     Acquire,
-    Report { pick: usize, outcome: ModelOutcome },
+    Report {
+        pick: usize,
+        outcome: ModelOutcome,
+    },
     Probe(bool),
+    /// Held open until this long from now.
+    HoldOpen(u64),
     ForceOpen,
     Reset,
     Timeout,
@@ -83,6 +88,7 @@ fn event() -> impl Strategy<Value = Event> {
         6 => Just(Event::Acquire),
         8 => (any::<usize>(), outcome()).prop_map(|(pick, outcome)| Event::Report { pick, outcome }),
         2 => any::<bool>().prop_map(Event::Probe),
+        1 => prop_oneof![0u64..200_000, any::<u64>()].prop_map(Event::HoldOpen),
         1 => Just(Event::ForceOpen),
         1 => Just(Event::Reset),
         1 => Just(Event::Timeout),
@@ -302,6 +308,15 @@ fn run(config: ModelConfig, start: u64, script: Vec<(Step, Event)>) {
                 };
                 let out = real.probe(health, now);
                 model.probe(healthy, now);
+                for t in out.iter() {
+                    watch.saw(&t, &config);
+                }
+                same_transitions(out.into_iter(), model.take_log());
+            }
+            Event::HoldOpen(ahead) => {
+                let until = now.saturating_add(ahead);
+                let out = real.hold_open(until, now);
+                model.hold_open(until, now);
                 for t in out.iter() {
                     watch.saw(&t, &config);
                 }

@@ -286,3 +286,79 @@ pub(crate) fn parse(text: &str) -> Vec<Heard> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn activity_frames_are_read_and_the_others_passed_over() {
+        let frames: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../tests/data/notification-activity.json")).unwrap();
+        let heard: Vec<Vec<Heard>> = frames.iter().map(|f| parse(&f.to_string())).collect();
+        let scan = |event| {
+            vec![Heard::Activity {
+                event,
+                id: "3e3f8a4c-1c3b-4f0e-9d61-5b8c2f5a1d20".into(),
+                kind: "library.update.section".into(),
+                title: "Scanning Movies".into(),
+            }]
+        };
+        assert_eq!(heard[0], scan(ActivityEvent::Started));
+        assert_eq!(heard[1], scan(ActivityEvent::Updated));
+        assert_eq!(heard[2], scan(ActivityEvent::Ended));
+        assert!(heard[3].is_empty() && heard[4].is_empty());
+    }
+
+    #[test]
+    fn only_a_database_optimisation_holds_the_library() {
+        assert!(Heard::holds_library(
+            "database.optimize",
+            "Optimizing database"
+        ));
+        assert!(Heard::holds_library("butler", "Optimising Database"));
+        assert!(!Heard::holds_library("media.optimize", "Optimizing"));
+        assert!(!Heard::holds_library(
+            "library.update.section",
+            "Scanning Movies"
+        ));
+        assert!(!Heard::holds_library(
+            "database.backup",
+            "Backing up database"
+        ));
+    }
+
+    proptest! {
+        /// Whatever a frame holds, reading it never panics, and only an activity frame with
+        /// a known event and an id says anything.
+        #[test]
+        fn any_frame_is_read_without_panicking(text in ".{0,200}") {
+            let heard = parse(&text);
+            prop_assert!(heard.is_empty() || text.contains("activity"));
+        }
+
+        #[test]
+        fn activity_frames_of_any_content_keep_their_ids(
+            event in prop_oneof![Just("started"), Just("updated"), Just("ended"), Just("other")],
+            id in "[a-z0-9-]{0,12}",
+            kind in ".{0,20}",
+            title in ".{0,20}",
+        ) {
+            let frame = serde_json::json!({"NotificationContainer": {"type": "activity",
+                "ActivityNotification": [{"event": event, "uuid": id,
+                    "Activity": {"type": kind, "title": title}}]}});
+            let heard = parse(&frame.to_string());
+            if event == "other" || id.is_empty() {
+                prop_assert!(heard.is_empty());
+            } else {
+                prop_assert_eq!(heard.len(), 1);
+                let Heard::Activity { id: got, kind: k, title: t, .. } = &heard[0];
+                prop_assert_eq!(got, &id);
+                prop_assert_eq!(k, &kind);
+                prop_assert_eq!(t, &title);
+            }
+        }
+    }
+}

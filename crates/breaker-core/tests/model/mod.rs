@@ -254,6 +254,13 @@ impl Model {
         }
     }
 
+    pub(crate) fn hold_open(&mut self, until: u64, now: u64) {
+        self.advance(now);
+        if self.state == State::Open && until > self.open_until {
+            self.open_until = until;
+        }
+    }
+
     pub(crate) fn force_open(&mut self, now: u64) {
         self.advance(now);
         if self.state != State::ForcedOpen {

@@ -5,8 +5,9 @@
 //! before the shortest loading seen on the nights before, counted from when tonight's was
 //! first seen; then they go on at the longest interval of their backoff. The cheap ones, which
 //! cost the server nothing, come every second around the times of day the window's outages
-//! ended, so that the end is seen at once. Outside a window, or with no such night in the
-//! last week, the schedule is the plan's alone (`docs/policy.md`, "Plex's rhythm").
+//! ended, so that the end is seen at once. Outside a window, with no such night in the last
+//! week, or (for the deep probes) without a watch on Plex to see the loading begin, the
+//! schedule is the plan's alone (`docs/policy.md`, "Plex's rhythm").
 
 use scheduler::{ProbeOutcome, ProbeSchedule};
 
@@ -61,7 +62,10 @@ impl Engine {
             .filter(|o| window.contains(o.started_at, offset));
         if outcome == ProbeOutcome::Loading {
             // How long the library took on those nights, from when it was first seen loading
-            // to the end; tonight, counted from when it was seen loading.
+            // to the end; tonight, counted from when it was seen loading. Only a watch sees
+            // the loading begin: without one, it may have been going on for long when a probe
+            // first meets it, and the nights' lengths would put the next look too late.
+            state.watch.as_ref()?;
             let from = outage.loading_since?;
             let lengths: Vec<u64> = nights
                 .filter_map(|o| Some(o.ended_at?.saturating_sub(o.loading_since?)))
@@ -163,6 +167,13 @@ mod tests {
                 end: (start + 3) % 24,
                 read_at: now_start,
             }),
+            // A watch saw tonight's loading begin.
+            watch: Some(crate::watch::WatchState {
+                via: Some(crate::watch::WatchVia::Socket),
+                connected: true,
+                since: now_start,
+                optimising: None,
+            }),
             ..EngineState::default()
         };
         let opened = |day: u64| {
@@ -254,6 +265,12 @@ mod tests {
                 }
                 None => prop_assert_eq!(next, planned),
             }
+            // Without a watch, the loading may have begun long before it was seen: no deferral.
+            let mut unwatched = state.clone();
+            unwatched.watch = None;
+            let mut plain = armed(now_start);
+            prop_assert_eq!(engine(offset).keep_rhythm(&unwatched, &mut plain, ProbeOutcome::Loading, now), None);
+            prop_assert_eq!(plain.poll_timeout(), Some(planned));
             // The policy may turn it off.
             let mut off = engine(offset);
             off.policy.engine.maintenance_windows = false;
