@@ -147,13 +147,23 @@ fn an_announced_database_optimisation_holds_jobs_until_plex_says_it_is_over() {
 fn a_scan_or_a_media_optimisation_holds_nothing() {
     let plex = Plex::start(1, ServerPhase::Ready);
     let (_data, ps, mut worker) = watched(&plex);
-    plex.fake.begin_activity(Activity::scan("1", "Movies", 0));
+    let scan = plex.fake.begin_activity(Activity::scan("1", "Movies", 0));
     plex.fake.begin_activity(Activity::optimization(0));
+    // Shown as Plex being busy, holding nothing back.
+    assert!(eventually(Duration::from_secs(10), || {
+        ps.run(&["status"])
+            .stdout
+            .contains("Plex is busy: Scanning Movies")
+    }));
     enqueue(&ps, "Edited during a scan");
     assert!(eventually(Duration::from_secs(20), || {
         plex.title_of(FILE).as_deref() == Some("Edited during a scan")
     }));
     assert!(status(&ps)["watch"]["optimising"].is_null());
+    plex.fake.end_activity(&scan);
+    assert!(eventually(Duration::from_secs(10), || {
+        status(&ps)["watch"]["busy"].as_array().map(Vec::len) == Some(1)
+    }));
     terminate(&worker);
     let _ = wait(&mut worker, Duration::from_secs(30));
 }

@@ -137,6 +137,9 @@ fn trials_of(
             "--title",
             &title,
         ]))?;
+        // Both ways, Plex comes back to a worker that knows it is down and holds the job:
+        // without the watch, the job's own failure is what tells it.
+        let _ = until(&open);
         runtime.block_on(plex.set_phase(ServerPhase::Ready));
         synced.push(until(&|| {
             plex.item(&key)

@@ -89,7 +89,7 @@ pub use state::{
     EngineState, Evidence, Failing, Halt, KEPT_PROBES, LastSync, ProbeRecord, Reached, STATE_SCHEMA,
 };
 pub use sync::{plan, sync_job};
-pub use watch::{Notice, Optimising, WatchState, WatchVia};
+pub use watch::{Announced, KEPT_BUSY, Notice, WatchState, WatchVia};
 pub use window::{
     BUTLER_REFRESH_MS, ButlerHours, Window, WindowSource, learn as learn_window, local_hour,
 };

@@ -63,12 +63,19 @@ pub struct WatchState {
     pub since: u64,
     /// A database optimisation Plex announced and has not yet said is over.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub optimising: Option<Optimising>,
+    pub optimising: Option<Announced>,
+    /// Other activities Plex announced and has not yet said are over (a library scan): Plex
+    /// is busy, and holds nothing (at most [`KEPT_BUSY`], the latest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub busy: Vec<Announced>,
 }
 
-/// A database optimisation Plex announced.
+/// Activities besides an optimisation kept in [`WatchState::busy`].
+pub const KEPT_BUSY: usize = 8;
+
+/// An activity Plex announced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Optimising {
+pub struct Announced {
     /// Plex's id for the activity.
     pub id: String,
     /// What Plex calls it.

@@ -159,13 +159,18 @@ fn an_announced_optimisation_holds_jobs_until_plex_says_it_is_over() {
         panic!("jobs wait while Plex optimises")
     };
     assert!(until > T0 + 1);
-    // Another activity's end changes nothing; this one's frees the jobs.
+    // The scan is shown as keeping Plex busy, and its end changes nothing else; the
+    // optimisation's end frees the jobs.
+    let busy = &state.watch.as_ref().unwrap().busy;
+    assert_eq!(busy.len(), 1);
+    assert_eq!(busy[0].title, "Scanning Movies");
     notice(
         &mut engine,
         &mut state,
         Notice::ActivityEnded { id: "scan".into() },
         T0 + 5,
     );
+    assert!(state.watch.as_ref().unwrap().busy.is_empty());
     assert!(matches!(
         engine.poll(&mut state, T0 + 5, &mut rng),
         Action::Wait { .. }

@@ -173,6 +173,7 @@ mod tests {
                 connected: true,
                 since: now_start,
                 optimising: None,
+                busy: Vec::new(),
             }),
             ..EngineState::default()
         };

@@ -8,7 +8,7 @@ use breaker_core::State;
 use super::Engine;
 use crate::event::{Event, WatchEvent};
 use crate::state::EngineState;
-use crate::watch::{Notice, Optimising, WatchState};
+use crate::watch::{Announced, KEPT_BUSY, Notice, WatchState};
 
 /// While an announced optimisation lasts, a deep probe looks this often all the same: the
 /// notice of its end may have been missed.
@@ -22,6 +22,7 @@ impl Engine {
             connected: false,
             since: now,
             optimising: None,
+            busy: Vec::new(),
         });
         match notice {
             Notice::Connected { via } => {
@@ -46,8 +47,9 @@ impl Engine {
                     watch.connected = false;
                     watch.since = now;
                 }
-                // Its end will not be announced on a socket that closed.
+                // Their ends will not be announced on a socket that closed.
                 watch.optimising = None;
+                watch.busy.clear();
                 self.events.push_back(Event::Watch {
                     at: now,
                     what: WatchEvent::Lost,
@@ -68,14 +70,25 @@ impl Engine {
                         },
                     });
                 }
-                watch.optimising = Some(Optimising {
+                watch.optimising = Some(Announced {
                     id,
                     title,
                     since: now,
                 });
             }
-            Notice::Activity { .. } => {}
+            Notice::Activity { id, title, .. } => {
+                watch.busy.retain(|b| b.id != id);
+                watch.busy.push(Announced {
+                    id,
+                    title,
+                    since: now,
+                });
+                if watch.busy.len() > KEPT_BUSY {
+                    watch.busy.remove(0);
+                }
+            }
             Notice::ActivityEnded { id } => {
+                watch.busy.retain(|b| b.id != id);
                 if watch.optimising.as_ref().is_some_and(|o| o.id == id) {
                     let over = watch.optimising.take().expect("just checked");
                     self.events.push_back(Event::Watch {

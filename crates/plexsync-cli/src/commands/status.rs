@@ -123,6 +123,13 @@ fn print_text(r: &Report<'_>) {
                 ago(o.since, now)
             );
         }
+        for b in &w.busy {
+            say!(
+                "             Plex is busy: {} (since {})",
+                b.title,
+                ago(b.since, now)
+            );
+        }
     }
     match r.last_sync {
         Some(last) => say!(
