@@ -2,9 +2,12 @@
 //! `plexsync` (runs on Alpine, where Stash's Docker images are, and on any other Linux), packed
 //! with plexsync.yml two ways: an archive that unpacks straight into Stash's plugins folder,
 //! and a plugin source for Stash's own installer (`stash-source/`: an `index.yml` listing a
-//! zip per architecture, with its SHA-256, as `pkg/pkg` reads it). Then checked: the binary
-//! must be static, and must work as Stash runs it, with an empty environment, from the
-//! unpacked archive and from the zip installed as Stash installs it (file modes kept).
+//! zip per architecture, with its SHA-256, as `pkg/pkg` reads it), and a `SHA256SUMS` of it
+//! all. Then checked: the binary must be static, and must work as Stash runs it, with an empty
+//! environment, from the unpacked archive and from the zip installed as Stash installs it (file
+//! modes kept): a hook queues a scene from a fake Stash, and a drain syncs it into a fake Plex.
+//! Another architecture's binary (aarch64, built with Debian's glibc cross compiler for its C)
+//! runs under qemu's user-mode emulation where `qemu-<arch>` is installed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,14 +43,24 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
         };
         let archive = build(target, arch, &cc, &out)?;
         let package = zip_package(target, arch, &out, &source)?;
-        if std::env::consts::ARCH == arch {
-            check(&archive)?;
-            check_zip(&source.join(&package.path))?;
+        // Another architecture's binary runs under qemu's user-mode emulation, if installed.
+        let emulator = format!("qemu-{arch}");
+        let runner = if std::env::consts::ARCH == arch {
+            Some(None)
+        } else if on_path(&emulator) {
+            Some(Some(emulator.as_str()))
         } else {
-            eprintln!(
-                "xtask: dist: {target} built but not run (this machine is {})",
+            None
+        };
+        match runner {
+            Some(runner) => {
+                check(&archive, runner)?;
+                check_zip(&source.join(&package.path), runner)?;
+            }
+            None => eprintln!(
+                "xtask: dist: {target} built but not run (this machine is {}; install qemu-user to run it)",
                 std::env::consts::ARCH
-            );
+            ),
         }
         built.push(archive);
         packages.push(package);
@@ -58,6 +71,9 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
     let index = source.join("index.yml");
     std::fs::write(&index, index_yml(&packages)).map_err(|e| e.to_string())?;
     built.push(index);
+    let mut summed = built.clone();
+    summed.extend(packages.iter().map(|p| source.join(&p.path)));
+    built.push(sha256sums(&out, &summed)?);
     let share = out.join("share");
     let _ = std::fs::remove_dir_all(&share);
     built.extend(crate::manuals::generate(&share)?);
@@ -67,15 +83,22 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// A C compiler for musl on `arch`: a musl cross compiler if there is one; on the same
-/// architecture the host's own compiler does, since the code it builds needs nothing from the
-/// C library that musl lacks and the final link is Rust's, against its own musl.
+/// Whether `name` is a program on the PATH.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+}
+
+/// A C compiler for musl on `arch`: a musl cross compiler if there is one; else, on the same
+/// architecture the host's own compiler, and on another Debian's glibc cross compiler
+/// (`gcc-aarch64-linux-gnu`): the code it builds needs nothing from the C library that musl
+/// lacks, and the final link is Rust's, against its own musl.
 fn c_compiler(arch: &str) -> Option<String> {
-    let on_path = |name: &str| {
-        std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
-    };
-    let cross = [format!("{arch}-linux-musl-gcc"), "musl-gcc".to_owned()];
+    let cross = [
+        format!("{arch}-linux-musl-gcc"),
+        "musl-gcc".to_owned(),
+        format!("{arch}-linux-gnu-gcc"),
+    ];
     if let Some(found) = cross
         .iter()
         .find(|c| on_path(c) && (c.starts_with(arch) || std::env::consts::ARCH == arch))
@@ -270,7 +293,7 @@ fn source_date() -> String {
 
 /// Installs the zip as Stash's installer does (each entry written with the mode the zip
 /// records, into `plugins/<id>/`), then runs it as the archive's check does.
-fn check_zip(zip_path: &Path) -> Result<(), String> {
+fn check_zip(zip_path: &Path, runner: Option<&str>) -> Result<(), String> {
     let home = std::env::temp_dir().join(format!("plexsync-dist-zip-{}", std::process::id()));
     let plugins = home.join("plugins");
     let folder = plugins.join("plexsync");
@@ -293,9 +316,9 @@ fn check_zip(zip_path: &Path) -> Result<(), String> {
             std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))
                 .map_err(|e| e.to_string())?;
         }
-        run_installed(&home, &plugins)?;
+        run_installed(&home, &plugins, runner)?;
         eprintln!(
-            "xtask: dist: {} installed as Stash installs it and run: the hook queued its scene",
+            "xtask: dist: {} installed as Stash installs it and run: the hook queued its scene, a drain synced it",
             zip_path.display()
         );
         Ok(())
@@ -356,16 +379,21 @@ fn static_elf(path: &Path) -> Result<(), String> {
 /// Unpacks the archive as a user would into a plugins folder, and runs the binary there the
 /// way Stash does: no environment at all, the input on standard input, a hook against a fake
 /// Stash. The scene must end up queued in the data directory under Stash's config folder.
-fn check(archive: &Path) -> Result<(), String> {
+fn check(archive: &Path, runner: Option<&str>) -> Result<(), String> {
     let home = std::env::temp_dir().join(format!("plexsync-dist-{}", std::process::id()));
     let plugins = home.join("plugins");
     std::fs::create_dir_all(&plugins).map_err(|e| e.to_string())?;
-    let result = check_in(archive, &home, &plugins);
+    let result = check_in(archive, &home, &plugins, runner);
     let _ = std::fs::remove_dir_all(&home);
     result
 }
 
-fn check_in(archive: &Path, home: &Path, plugins: &Path) -> Result<(), String> {
+fn check_in(
+    archive: &Path,
+    home: &Path,
+    plugins: &Path,
+    runner: Option<&str>,
+) -> Result<(), String> {
     cmd::run(
         Command::new("tar")
             .arg("-xzf")
@@ -387,14 +415,19 @@ fn check_in(archive: &Path, home: &Path, plugins: &Path) -> Result<(), String> {
             "the archive should hold plexsync/plexsync and plexsync/plexsync.yml only, not {unpacked:?}"
         ));
     }
-    run_installed(home, plugins)?;
-    eprintln!("xtask: dist: unpacked and run with an empty environment: the hook queued its scene");
+    run_installed(home, plugins, runner)?;
+    eprintln!(
+        "xtask: dist: unpacked and run with an empty environment{}: the hook queued its scene, a drain synced it",
+        runner.map_or(String::new(), |r| format!(" under {r}"))
+    );
     Ok(())
 }
 
 /// Runs the plugin installed in `plugins/plexsync` as Stash runs a hook: from its folder,
-/// with an empty environment; fails unless it queued the scene.
-fn run_installed(home: &Path, plugins: &Path) -> Result<(), String> {
+/// with an empty environment (under `runner`, an emulator, if given); fails unless it queued
+/// the scene. Then drains the queue into a fake Plex that has the scene's file, and fails
+/// unless the edit reached it.
+fn run_installed(home: &Path, plugins: &Path, runner: Option<&str>) -> Result<(), String> {
     // A worker thread of its own serves the fake while this thread waits for the binary.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -410,8 +443,20 @@ fn run_installed(home: &Path, plugins: &Path) -> Result<(), String> {
         "server_connection": { "Scheme": "http", "Host": "0.0.0.0", "Port": stash.port(), "SessionCookie": null, "Dir": stash_dir, "PluginDir": plugins.join("plexsync") },
         "args": { "hookContext": { "id": 7, "type": "Scene.Update.Post", "input": null } },
     });
-    let mut child = Command::new(plugins.join("plexsync/plexsync"))
-        .arg("stash")
+    let binary = plugins.join("plexsync/plexsync");
+    let command = |args: &[&str]| {
+        let mut c = match runner {
+            Some(emulator) => {
+                let mut c = Command::new(emulator);
+                c.arg(&binary);
+                c
+            }
+            None => Command::new(&binary),
+        };
+        c.args(args);
+        c
+    };
+    let mut child = command(&["stash"])
         .env_clear()
         .current_dir(plugins.join("plexsync"))
         .stdin(Stdio::piped())
@@ -440,7 +485,50 @@ fn run_installed(home: &Path, plugins: &Path) -> Result<(), String> {
     if !stash_dir.join("plexsync/queue").is_dir() {
         return Err("the unpacked binary kept no queue in Stash's config folder".into());
     }
+    // The drain: the queued scene into a fake Plex that has its file.
+    let mut library = fake_plex::Library::demo();
+    let key = library.add_movie("1", "Seven (old title)", "/data/Movies/seven.mkv");
+    let plex = runtime
+        .block_on(fake_plex::FakePlex::start(library))
+        .map_err(|e| format!("cannot start the fake Plex: {e}"))?;
+    let drained = command(&["process"])
+        .env_clear()
+        .env("PLEXSYNC_DATA_DIR", stash_dir.join("plexsync"))
+        .env("PLEX_URL", plex.url())
+        .env("PLEX_TOKEN", plex.token())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("the unpacked binary does not start: {e}"))?;
+    let title = plex.item(&key).and_then(|item| {
+        item.get("title")
+            .and_then(|t| t.as_str().map(str::to_owned))
+    });
+    if !drained.status.success() || title.as_deref() != Some("Seven") {
+        return Err(format!(
+            "the unpacked binary's drain did not sync the scene (Plex's title: {title:?}):\n{}",
+            String::from_utf8_lossy(&drained.stderr)
+        ));
+    }
     Ok(())
+}
+
+/// `SHA256SUMS` over what was built (as `sha256sum --check` reads it), written beside them;
+/// its path.
+fn sha256sums(out: &Path, built: &[PathBuf]) -> Result<PathBuf, String> {
+    use sha2::Digest;
+    let mut lines = String::new();
+    for path in built {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = path.strip_prefix(out).unwrap_or(path);
+        lines.push_str(&format!(
+            "{:x}  {}\n",
+            sha2::Sha256::digest(&bytes),
+            name.display()
+        ));
+    }
+    let sums = out.join("SHA256SUMS");
+    std::fs::write(&sums, lines).map_err(|e| e.to_string())?;
+    Ok(sums)
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

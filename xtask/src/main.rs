@@ -38,9 +38,10 @@ Commands:
   dist                      the Stash plugin for users: static musl builds of plexsync (x86_64, and
                             aarch64 where a C cross compiler is found) packed with plexsync.yml in
                             target/dist/*.tar.gz and as a Stash plugin source (stash-source/:
-                            index.yml and a zip per architecture), checked static and run from
-                            the unpacked archive and the installed zip; shell completions and
-                            man pages in target/dist/share
+                            index.yml and a zip per architecture) with a SHA256SUMS, checked
+                            static and run from the unpacked archive and the installed zip (a
+                            hook, then a drain; aarch64 under qemu-user where it is installed);
+                            shell completions and man pages in target/dist/share
   fake-plex [--port N] [--token T] [--phase P] [--startup]
                             serves the demo library on 127.0.0.1 (default port 32499, beside
                             a real Plex's 32400) until Ctrl-C; P is refused,
