@@ -106,11 +106,13 @@ fn trials_of(
     };
     run(&mut command(&["process"]))?;
     let mut worker = command(&["run"]).spawn().map_err(|e| e.to_string())?;
-    let open = || {
+    let state_is = |state: &str| {
         json_output(command(&["status", "--json"]))
-            .map(|s| s["breaker"]["state"] == "open")
+            .map(|s| s["breaker"]["state"] == state)
             .unwrap_or(false)
     };
+    let open = || state_is("open");
+    let closed = || state_is("closed");
     let until = |done: &dyn Fn() -> bool| -> Option<Duration> {
         let started = Instant::now();
         while started.elapsed() < LIMIT {
@@ -147,8 +149,8 @@ fn trials_of(
                 .as_deref()
                 == Some(title.as_str())
         }));
-        // Let it settle before the next stop.
-        let _ = until(&|| !open());
+        // Idle again before the next stop: the breaker closed, no job left.
+        let _ = until(&closed);
         std::thread::sleep(Duration::from_millis(500));
     }
     let _ = Command::new("kill")

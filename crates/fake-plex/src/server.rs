@@ -161,6 +161,7 @@ async fn jam(addr: SocketAddr) -> Option<(TcpListener, Vec<TcpStream>)> {
 }
 
 async fn connection(mut socket: TcpStream, phase: ServerPhase, shared: Arc<Shared>) {
+    let phases = shared.phase.subscribe();
     if phase == ServerPhase::Silent {
         // Accept, read, never answer: Plex's port is open before its HTTP server is.
         let mut sink = [0u8; 1024];
@@ -188,14 +189,25 @@ async fn connection(mut socket: TcpStream, phase: ServerPhase, shared: Arc<Share
         .serve_connection(TokioIo::new(socket), service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);
+    // A Plex that stops takes its connections with it: each closes (a refused phase), as the
+    // process that held them is gone.
+    let mut stopped = phases;
+    let stop = async move {
+        let _ = stopped.wait_for(|p| *p == ServerPhase::Refused).await;
+    };
+    let mut stop = std::pin::pin!(stop);
     let Some(idle) = idle_timeout else {
-        let _ = connection.await;
+        tokio::select! {
+            _ = connection.as_mut() => {}
+            () = stop.as_mut() => {}
+        }
         return;
     };
     // Closes the connection once it has been idle `idle` long, without a word to the client.
     loop {
         tokio::select! {
             _ = connection.as_mut() => return,
+            () = stop.as_mut() => return,
             () = tokio::time::sleep(idle) => {
                 if activity.idle_for() >= idle {
                     connection.as_mut().graceful_shutdown();
@@ -296,7 +308,10 @@ async fn handle(
     }
     let phase = *shared.phase.borrow();
     match phase {
-        ServerPhase::Silent => std::future::pending::<()>().await,
+        // A connection made before Plex stopped: it is closed without an answer.
+        ServerPhase::Refused => return Err(Dropped),
+        // One made before the host went away: nothing comes back.
+        ServerPhase::Silent | ServerPhase::Unreachable => std::future::pending::<()>().await,
         ServerPhase::Maintenance => return Ok(status_response(503)),
         ServerPhase::Starting if path != "/identity" => return Ok(status_response(503)),
         ServerPhase::Optimizing if path.starts_with("/library") => {
@@ -307,9 +322,7 @@ async fn handle(
             tokio::time::sleep(slow).await;
         }
         ServerPhase::TokenRevoked if path != "/identity" => return Ok(status_response(401)),
-        ServerPhase::Refused
-        | ServerPhase::Unreachable
-        | ServerPhase::Starting
+        ServerPhase::Starting
         | ServerPhase::Optimizing
         | ServerPhase::TokenRevoked
         | ServerPhase::Ready => {}
