@@ -48,14 +48,14 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
         let runner = if std::env::consts::ARCH == arch {
             Some(None)
         } else if on_path(&emulator) {
-            Some(Some(emulator.as_str()))
+            Some(Some(Runner::program(&emulator)))
         } else {
             None
         };
         match runner {
             Some(runner) => {
-                check(&archive, runner)?;
-                check_zip(&source.join(&package.path), runner)?;
+                check(&archive, runner.as_ref())?;
+                check_zip(&source.join(&package.path), runner.as_ref())?;
             }
             None => eprintln!(
                 "xtask: dist: {target} built but not run (this machine is {}; install qemu-user to run it)",
@@ -67,6 +67,9 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
     }
     if built.is_empty() {
         return Err("no target could be built".into());
+    }
+    if let Some(package) = crate::dist_windows::package(&source)? {
+        packages.push(package);
     }
     let index = source.join("index.yml");
     std::fs::write(&index, index_yml(&packages)).map_err(|e| e.to_string())?;
@@ -84,7 +87,7 @@ pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
 }
 
 /// Whether `name` is a program on the PATH.
-fn on_path(name: &str) -> bool {
+pub(crate) fn on_path(name: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
@@ -114,7 +117,8 @@ fn c_compiler(arch: &str) -> Option<String> {
     None
 }
 
-fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, String> {
+/// Adds `target` to the toolchain with rustup if it lacks it.
+pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -130,6 +134,11 @@ fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, Stri
         );
         cmd::run(Command::new("rustup").args(["target", "add", target]))?;
     }
+    Ok(())
+}
+
+fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, String> {
+    ensure_target(target)?;
     let env_target = target.replace('-', "_");
     cmd::run(
         cmd::cargo()
@@ -192,12 +201,12 @@ fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, Stri
 }
 
 /// One package of the plugin source: what `index.yml` says of it.
-struct Package {
-    id: String,
-    name: String,
+pub(crate) struct Package {
+    pub(crate) id: String,
+    pub(crate) name: String,
     /// The zip, relative to index.yml.
-    path: String,
-    sha256: String,
+    pub(crate) path: String,
+    pub(crate) sha256: String,
 }
 
 /// The zip Stash's installer unpacks into `plugins/<id>/`: the binary (mode 0755) and
@@ -293,7 +302,7 @@ fn source_date() -> String {
 
 /// Installs the zip as Stash's installer does (each entry written with the mode the zip
 /// records, into `plugins/<id>/`), then runs it as the archive's check does.
-fn check_zip(zip_path: &Path, runner: Option<&str>) -> Result<(), String> {
+pub(crate) fn check_zip(zip_path: &Path, runner: Option<&Runner>) -> Result<(), String> {
     let home = std::env::temp_dir().join(format!("plexsync-dist-zip-{}", std::process::id()));
     let plugins = home.join("plugins");
     let folder = plugins.join("plexsync");
@@ -379,7 +388,7 @@ fn static_elf(path: &Path) -> Result<(), String> {
 /// Unpacks the archive as a user would into a plugins folder, and runs the binary there the
 /// way Stash does: no environment at all, the input on standard input, a hook against a fake
 /// Stash. The scene must end up queued in the data directory under Stash's config folder.
-fn check(archive: &Path, runner: Option<&str>) -> Result<(), String> {
+fn check(archive: &Path, runner: Option<&Runner>) -> Result<(), String> {
     let home = std::env::temp_dir().join(format!("plexsync-dist-{}", std::process::id()));
     let plugins = home.join("plugins");
     std::fs::create_dir_all(&plugins).map_err(|e| e.to_string())?;
@@ -392,7 +401,7 @@ fn check_in(
     archive: &Path,
     home: &Path,
     plugins: &Path,
-    runner: Option<&str>,
+    runner: Option<&Runner>,
 ) -> Result<(), String> {
     cmd::run(
         Command::new("tar")
@@ -418,7 +427,7 @@ fn check_in(
     run_installed(home, plugins, runner)?;
     eprintln!(
         "xtask: dist: unpacked and run with an empty environment{}: the hook queued its scene, a drain synced it",
-        runner.map_or(String::new(), |r| format!(" under {r}"))
+        runner.map_or(String::new(), |r| format!(" under {}", r.program))
     );
     Ok(())
 }
@@ -427,7 +436,7 @@ fn check_in(
 /// with an empty environment (under `runner`, an emulator, if given); fails unless it queued
 /// the scene. Then drains the queue into a fake Plex that has the scene's file, and fails
 /// unless the edit reached it.
-fn run_installed(home: &Path, plugins: &Path, runner: Option<&str>) -> Result<(), String> {
+fn run_installed(home: &Path, plugins: &Path, runner: Option<&Runner>) -> Result<(), String> {
     // A worker thread of its own serves the fake while this thread waits for the binary.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -443,21 +452,30 @@ fn run_installed(home: &Path, plugins: &Path, runner: Option<&str>) -> Result<()
         "server_connection": { "Scheme": "http", "Host": "0.0.0.0", "Port": stash.port(), "SessionCookie": null, "Dir": stash_dir, "PluginDir": plugins.join("plexsync") },
         "args": { "hookContext": { "id": 7, "type": "Scene.Update.Post", "input": null } },
     });
-    let binary = plugins.join("plexsync/plexsync");
+    let exe = if plugins.join("plexsync/plexsync.exe").is_file() {
+        "plexsync/plexsync.exe"
+    } else {
+        "plexsync/plexsync"
+    };
+    let binary = plugins.join(exe);
+    // Every command starts with an empty environment but for what the emulator needs.
     let command = |args: &[&str]| {
         let mut c = match runner {
-            Some(emulator) => {
-                let mut c = Command::new(emulator);
-                c.arg(&binary);
+            Some(runner) => {
+                let mut c = Command::new(&runner.program);
+                c.env_clear().envs(runner.env.iter().cloned()).arg(&binary);
                 c
             }
-            None => Command::new(&binary),
+            None => {
+                let mut c = Command::new(&binary);
+                c.env_clear();
+                c
+            }
         };
         c.args(args);
         c
     };
     let mut child = command(&["stash"])
-        .env_clear()
         .current_dir(plugins.join("plexsync"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -492,7 +510,6 @@ fn run_installed(home: &Path, plugins: &Path, runner: Option<&str>) -> Result<()
         .block_on(fake_plex::FakePlex::start(library))
         .map_err(|e| format!("cannot start the fake Plex: {e}"))?;
     let drained = command(&["process"])
-        .env_clear()
         .env("PLEXSYNC_DATA_DIR", stash_dir.join("plexsync"))
         .env("PLEX_URL", plex.url())
         .env("PLEX_TOKEN", plex.token())
@@ -510,6 +527,25 @@ fn run_installed(home: &Path, plugins: &Path, runner: Option<&str>) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// What runs a binary built for another machine: an emulator, with the environment it needs.
+#[derive(Clone, Debug)]
+pub(crate) struct Runner {
+    /// The emulator.
+    pub(crate) program: String,
+    /// The only environment the binary's process gets.
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Runner {
+    /// `program`, needing no environment.
+    fn program(program: &str) -> Runner {
+        Runner {
+            program: program.to_owned(),
+            env: Vec::new(),
+        }
+    }
 }
 
 /// `SHA256SUMS` over what was built (as `sha256sum --check` reads it), written beside them;

@@ -13,6 +13,7 @@ mod cmd;
 mod contrib;
 mod demo;
 mod dist;
+mod dist_windows;
 mod manuals;
 mod plex;
 mod stash;
@@ -36,11 +37,13 @@ Commands:
   bench breakers            breaker-core beside failsafe 1.3 and recloser 1.4: a succeeding, a
                             failing and a rejected protected call, and the size of a breaker
   dist                      the Stash plugin for users: static musl builds of plexsync (x86_64, and
-                            aarch64 where a C cross compiler is found) packed with plexsync.yml in
+                            aarch64 where a C cross compiler is found) and plexsync.exe (where
+                            mingw-w64 is) packed with plexsync.yml in
                             target/dist/*.tar.gz and as a Stash plugin source (stash-source/:
                             index.yml and a zip per architecture) with a SHA256SUMS, checked
                             static and run from the unpacked archive and the installed zip (a
-                            hook, then a drain; aarch64 under qemu-user where it is installed);
+                            hook, then a drain; aarch64 under qemu-user, Windows under wine,
+                            where they are installed);
                             shell completions and man pages in target/dist/share
   fake-plex [--port N] [--token T] [--phase P] [--startup]
                             serves the demo library on 127.0.0.1 (default port 32499, beside
