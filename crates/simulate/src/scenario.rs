@@ -257,11 +257,11 @@ fn simple(
 
 /// Fourteen nights of Plex's maintenance window (three hours, starting at a drawn hour
 /// between midnight and 04:00 UTC, read from Plex by the worker). Each seed has the server's
-/// own nightly task, the three kinds in turn (a restart after which the library loads, a database optimisation, or
-/// Plex stopped for a backup) and how long it usually takes; each night draws whether it runs (most
-/// nights), when in the first half hour of the window it starts, and how long it takes this
-/// time (0.8-1.25 of the usual). Now and then an update restart takes its place. Two to four
-/// outages come outside the window, in the day.
+/// own nightly task, the three kinds in turn (a restart after which the library loads, a
+/// database optimisation, or Plex stopped for a backup), how long it usually takes, and where
+/// in the window's first hour it falls; each night draws whether it runs (85 %, one night in
+/// ten an update restart instead), when (that moment plus 0-10 min) and how long it takes this
+/// time (0.85-1.2 of the usual). Eight to thirteen outages come outside the window, in the day.
 fn nightly(rng: &mut SmallRng, seed: u64) -> Plan {
     let mut drawn = Vec::new();
     let butler_start = draw(rng, &mut drawn, "butler_start_hour", 0..5) as u8;
