@@ -55,7 +55,10 @@ pub(crate) fn package(source: &Path) -> Result<Option<Package>, String> {
         std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / (1024.0 * 1024.0)
     );
     match wine()? {
-        Some(runner) => check_zip(&path, Some(&runner))?,
+        Some(runner) => {
+            check_zip(&path, Some(&runner))?;
+            windows_ways(&binary, &runner)?;
+        }
         None => {
             eprintln!("xtask: dist: {TARGET} built but not run (install wine64 to run it here)")
         }
@@ -66,6 +69,65 @@ pub(crate) fn package(source: &Path) -> Result<Option<Package>, String> {
         path: name,
         sha256,
     }))
+}
+
+/// What differs on Windows, checked under wine: the data directory defaults to
+/// `%APPDATA%\plexsync`.
+fn windows_ways(binary: &Path, runner: &Runner) -> Result<(), String> {
+    let runtime = cmd::runtime()?;
+    let mut library = fake_plex::Library::demo();
+    library.add_movie("1", "Seven", "/data/Movies/seven.mkv");
+    let plex = runtime
+        .block_on(fake_plex::FakePlex::start(library))
+        .map_err(|e| format!("cannot start the fake Plex: {e}"))?;
+    // wine gives a program the %APPDATA% of its prefix's user, whatever this environment says.
+    let prefix = runner
+        .env
+        .iter()
+        .find(|(k, _)| k == "WINEPREFIX")
+        .map(|(_, v)| PathBuf::from(v))
+        .ok_or("wine runs without a WINEPREFIX")?;
+    let roaming: Vec<PathBuf> = std::fs::read_dir(prefix.join("drive_c/users"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|user| user.path().join("AppData/Roaming"))
+        .filter(|dir| dir.is_dir())
+        .collect();
+    for dir in &roaming {
+        let _ = std::fs::remove_dir_all(dir.join("plexsync"));
+    }
+    let command = |args: &[&str]| {
+        let mut c = Command::new(&runner.program);
+        c.env_clear()
+            .envs(runner.env.iter().cloned())
+            .env("PLEX_URL", plex.url())
+            .env("PLEX_TOKEN", plex.token())
+            .arg(binary)
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        c
+    };
+    let enqueued = command(&[
+        "enqueue",
+        "--scene",
+        "7",
+        "--file",
+        "/data/Movies/seven.mkv",
+    ])
+    .output()
+    .map_err(|e| e.to_string())?;
+    let kept = roaming
+        .iter()
+        .any(|dir| dir.join("plexsync/queue").is_dir());
+    if !enqueued.status.success() || !kept {
+        return Err(format!(
+            "plexsync.exe kept no queue in %APPDATA%\\plexsync (under {}):\n{}",
+            prefix.join("drive_c/users").display(),
+            String::from_utf8_lossy(&enqueued.stderr)
+        ));
+    }
+    eprintln!("xtask: dist: plexsync.exe under wine keeps its data in %APPDATA%\\plexsync");
+    Ok(())
 }
 
 /// plexsync.yml with `exec` naming the Windows binary.
