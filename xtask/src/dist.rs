@@ -118,7 +118,7 @@ fn c_compiler(arch: &str) -> Option<String> {
 }
 
 /// Adds `target` to the toolchain with rustup if it lacks it.
-pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
+fn ensure_target(target: &str) -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -137,7 +137,10 @@ pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, String> {
+/// Builds the release `plexsync` for `target`, its C compiled by `cc` and linked by `linker`,
+/// as users get it: no debug information, no symbols (the workspace's release profile keeps
+/// them for profiling).
+pub(crate) fn release_for(target: &str, cc: &str, linker: &str) -> Result<(), String> {
     ensure_target(target)?;
     let env_target = target.replace('-', "_");
     cmd::run(
@@ -154,17 +157,20 @@ fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, Stri
             .env(format!("CC_{env_target}"), cc)
             .env(
                 format!("CARGO_TARGET_{}_LINKER", env_target.to_uppercase()),
-                if std::env::consts::ARCH == arch {
-                    "cc"
-                } else {
-                    cc
-                },
+                linker,
             )
-            // A release for users: no debug information, no symbols (the workspace's release
-            // profile keeps them for profiling).
             .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
             .env("CARGO_PROFILE_RELEASE_STRIP", "symbols"),
-    )?;
+    )
+}
+
+fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, String> {
+    let linker = if std::env::consts::ARCH == arch {
+        "cc"
+    } else {
+        cc
+    };
+    release_for(target, cc, linker)?;
     let binary = cmd::root()
         .join("target")
         .join(target)
@@ -212,8 +218,6 @@ pub(crate) struct Package {
 /// The zip Stash's installer unpacks into `plugins/<id>/`: the binary (mode 0755) and
 /// plexsync.yml at its root.
 fn zip_package(target: &str, arch: &str, out: &Path, source: &Path) -> Result<Package, String> {
-    use sha2::Digest;
-    use std::io::Write;
     let _ = out;
     let binary = cmd::root()
         .join("target")
@@ -223,32 +227,52 @@ fn zip_package(target: &str, arch: &str, out: &Path, source: &Path) -> Result<Pa
     let version = env!("CARGO_PKG_VERSION");
     let name = format!("plexsync-{version}-{target}.zip");
     let path = source.join(&name);
-    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut zip = zip::ZipWriter::new(file);
-    for (entry, from, mode) in [("plexsync", &binary, 0o755), ("plexsync.yml", &yml, 0o644)] {
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .unix_permissions(mode);
-        zip.start_file(entry, options).map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
-        zip.write_all(&bytes).map_err(|e| e.to_string())?;
-    }
-    zip.finish().map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-    let sha256 = format!("{:x}", sha2::Sha256::digest(&bytes));
+    let read = |from: &Path| std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()));
+    let (sha256, size) = write_zip(
+        &path,
+        &[
+            ("plexsync", &read(&binary)?, 0o755),
+            ("plexsync.yml", &read(&yml)?, 0o644),
+        ],
+    )?;
     // One id per architecture: Stash's sources know nothing of architectures.
     let (id, name_shown) = if arch == "x86_64" {
         ("plexsync".to_owned(), "plexsync".to_owned())
     } else {
         (format!("plexsync-{arch}"), format!("plexsync ({arch})"))
     };
-    eprintln!("xtask: dist: {} ({} bytes)", path.display(), bytes.len());
+    eprintln!("xtask: dist: {} ({size} bytes)", path.display());
     Ok(Package {
         id,
         name: name_shown,
         path: name,
         sha256,
     })
+}
+
+/// Writes a zip of `entries` (name, bytes, Unix mode) at `path`, as Stash's installer unpacks
+/// it; its SHA-256 and size.
+pub(crate) fn write_zip(
+    path: &Path,
+    entries: &[(&str, &[u8], u32)],
+) -> Result<(String, u64), String> {
+    use sha2::Digest;
+    use std::io::Write;
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut zip = zip::ZipWriter::new(file);
+    for &(entry, bytes, mode) in entries {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(mode);
+        zip.start_file(entry, options).map_err(|e| e.to_string())?;
+        zip.write_all(bytes).map_err(|e| e.to_string())?;
+    }
+    zip.finish().map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    Ok((
+        format!("{:x}", sha2::Sha256::digest(&bytes)),
+        bytes.len() as u64,
+    ))
 }
 
 /// A plugin source's `index.yml`, as Stash's `pkg.RemotePackage` reads it.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cmd;
-use crate::dist::{Package, Runner, check_zip, ensure_target, on_path};
+use crate::dist::{Package, Runner, check_zip, on_path, release_for, write_zip};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 const CC: &str = "x86_64-w64-mingw32-gcc";
@@ -21,7 +21,7 @@ pub(crate) fn package(source: &Path) -> Result<Option<Package>, String> {
         );
         return Ok(None);
     }
-    ensure_target(TARGET)?;
+    release_for(TARGET, CC, CC)?;
     cmd::run(
         cmd::cargo()
             .args([
@@ -48,11 +48,18 @@ pub(crate) fn package(source: &Path) -> Result<Option<Package>, String> {
     let yml = windows_yml(&yml)?;
     let name = format!("plexsync-{}-{TARGET}.zip", env!("CARGO_PKG_VERSION"));
     let path = source.join(&name);
-    let sha256 = write_zip(&path, &binary, &yml)?;
+    let exe = std::fs::read(&binary).map_err(|e| format!("{}: {e}", binary.display()))?;
+    let (sha256, size) = write_zip(
+        &path,
+        &[
+            ("plexsync.exe", &exe, 0o755),
+            ("plexsync.yml", yml.as_bytes(), 0o644),
+        ],
+    )?;
     eprintln!(
         "xtask: dist: {} ({:.1} MiB), plexsync.exe and its plexsync.yml",
         path.display(),
-        std::fs::metadata(&path).map_or(0, |m| m.len()) as f64 / (1024.0 * 1024.0)
+        size as f64 / (1024.0 * 1024.0)
     );
     match wine()? {
         Some(runner) => {
@@ -137,28 +144,6 @@ fn windows_yml(yml: &str) -> Result<String, String> {
         return Err("plexsync.yml no longer execs ./plexsync: update dist_windows.rs".into());
     }
     Ok(yml.replacen(UNIX, "  - ./plexsync.exe\n", 1))
-}
-
-/// The zip Stash's installer unpacks into `plugins\plexsync-windows\`; its SHA-256.
-fn write_zip(path: &Path, binary: &Path, yml: &str) -> Result<String, String> {
-    use sha2::Digest;
-    use std::io::Write;
-    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut zip = zip::ZipWriter::new(file);
-    let exe = std::fs::read(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
-    for (entry, bytes, mode) in [
-        ("plexsync.exe", exe.as_slice(), 0o755),
-        ("plexsync.yml", yml.as_bytes(), 0o644),
-    ] {
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .unix_permissions(mode);
-        zip.start_file(entry, options).map_err(|e| e.to_string())?;
-        zip.write_all(bytes).map_err(|e| e.to_string())?;
-    }
-    zip.finish().map_err(|e| e.to_string())?;
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    Ok(format!("{:x}", sha2::Sha256::digest(&bytes)))
 }
 
 /// Fails unless `path` is a PE executable for x86-64 (`MZ`, `PE\0\0`, machine 0x8664).

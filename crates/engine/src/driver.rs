@@ -60,7 +60,6 @@ where
             engine.request_stop();
         }
         let now = ports.clock.now();
-        engine.set_utc_offset(ports.clock.utc_offset_ms(now));
         while let Some(notice) = ports.clock.take_notice() {
             let rng = &mut ports.rng;
             ports
@@ -76,6 +75,9 @@ where
         flush(engine, &mut ports.events, now);
         let input = match action {
             Action::Probe { depth, deadline } => {
+                // Only a probe's result is judged by the local day (Plex's maintenance hours):
+                // the offset is looked up then, not on every turn of a drain.
+                engine.set_utc_offset(ports.clock.utc_offset_ms(now));
                 Input::Probed(ports.plex.probe(depth, deadline).await)
             }
             Action::Inspect => Input::Inspected(ports.queue.counts(now)?),

@@ -78,6 +78,28 @@ impl Outage {
     }
 }
 
+#[cfg(test)]
+impl Outage {
+    /// A refused-port outage from `started_at` that lasted `length_ms` and is over, for
+    /// tests.
+    pub(crate) fn closed(started_at: u64, length_ms: u64) -> Outage {
+        Outage {
+            started_at,
+            ended_at: Some(started_at + length_ms),
+            probes: 1,
+            jobs_affected: 0,
+            failing_since: None,
+            last_evidence_at: started_at,
+            cause: "refused".into(),
+            error: None,
+            stages: Vec::new(),
+            loading_since: None,
+            ended_by: Some("recovered".into()),
+            transitions: Vec::new(),
+        }
+    }
+}
+
 /// Everything known of Plex's outages.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {

@@ -126,20 +126,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn outage(started_at: u64, minutes: u64) -> Outage {
-        Outage {
-            started_at,
-            ended_at: Some(started_at + minutes * 60_000),
-            probes: 1,
-            jobs_affected: 0,
-            failing_since: None,
-            last_evidence_at: started_at,
-            cause: "refused".into(),
-            error: None,
-            stages: Vec::new(),
-            loading_since: None,
-            ended_by: Some("recovered".into()),
-            transitions: Vec::new(),
-        }
+        Outage::closed(started_at, minutes * 60_000)
     }
 
     /// 2026-12-02 00:00 UTC.

@@ -41,6 +41,24 @@ fn notice(engine: &mut Engine, state: &mut EngineState, n: Notice, now: u64) {
         .unwrap();
 }
 
+/// From `now`, answers every probe the engine asks for with a refused connection until the
+/// breaker opens; the time then, and how many probes it took (at most the threshold).
+fn probe_refused_until_open(engine: &mut Engine, state: &mut EngineState, now: u64) -> (u64, u32) {
+    let mut rng = rng();
+    let (mut now, mut probes) = (now, 0);
+    while state.breaker.state() == State::Closed {
+        let action = engine.poll(state, now, &mut rng);
+        assert!(matches!(action, Action::Probe { .. }), "{action:?}");
+        engine
+            .handle(state, Input::Probed(refused()), now, &mut rng)
+            .unwrap();
+        probes += 1;
+        now += 1;
+        assert!(probes <= 5, "the breaker opens at its threshold");
+    }
+    (now, probes)
+}
+
 fn optimising(id: &str) -> Notice {
     Notice::Activity {
         id: id.into(),
@@ -87,18 +105,7 @@ fn a_lost_socket_makes_the_probes_look_at_once_and_they_open_the_breaker() {
     assert!(!state.watch.as_ref().unwrap().connected);
     // Every probe that fails counts as a call: the breaker opens at its threshold, within
     // the time five refused connections take, before any job met the outage.
-    let mut now = T0 + 10;
-    let mut probes = 0;
-    while state.breaker.state() == State::Closed {
-        let action = engine.poll(&mut state, now, &mut rng);
-        assert!(matches!(action, Action::Probe { .. }), "{action:?}");
-        engine
-            .handle(&mut state, Input::Probed(refused()), now, &mut rng)
-            .unwrap();
-        probes += 1;
-        now += 1;
-        assert!(probes <= 5, "the breaker opens at its threshold");
-    }
+    let (_, probes) = probe_refused_until_open(&mut engine, &mut state, T0 + 10);
     assert_eq!(probes, 5);
     assert_eq!(state.breaker.state(), State::Open);
     assert!(state.outages.current.is_some());
@@ -226,17 +233,7 @@ fn plex_answering_again_is_looked_at_at_once_while_the_breaker_is_open() {
     let mut state = EngineState::default();
     let mut rng = rng();
     notice(&mut engine, &mut state, Notice::Lost, T0);
-    let mut now = T0;
-    while state.breaker.state() == State::Closed {
-        assert!(matches!(
-            engine.poll(&mut state, now, &mut rng),
-            Action::Probe { .. }
-        ));
-        engine
-            .handle(&mut state, Input::Probed(refused()), now, &mut rng)
-            .unwrap();
-        now += 1;
-    }
+    let (now, _) = probe_refused_until_open(&mut engine, &mut state, T0);
     // Open: the schedule's next probe is seconds away...
     let Action::Wait { until } = engine.poll(&mut state, now, &mut rng) else {
         panic!("waits for the next probe")

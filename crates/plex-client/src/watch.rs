@@ -154,7 +154,7 @@ impl PlexClient {
                 url,
                 why: e.kind().to_string(),
             }),
-            Ok(Err(e)) => Err(unavailable(words(&e), None)),
+            Ok(Err(e)) => Err(unavailable(e.to_string(), None)),
         }
     }
 }
@@ -176,7 +176,7 @@ impl NotificationSocket {
             self.heard |= matches!(frame, Some(Ok(_)));
             match frame {
                 None => return Err(closed("the connection ended".into())),
-                Some(Err(e)) => return Err(closed(words(&e))),
+                Some(Err(e)) => return Err(closed(e.to_string())),
                 Some(Ok(Message::Close(_))) => return Err(closed("Plex closed it".into())),
                 Some(Ok(Message::Text(text))) => {
                     let heard = parse(text.as_str());
@@ -201,7 +201,7 @@ impl NotificationSocket {
             .await
             .map_err(|e| SocketError::Closed {
                 url: self.url.clone(),
-                why: words(&e),
+                why: e.to_string(),
             })
     }
 
@@ -209,12 +209,6 @@ impl NotificationSocket {
     pub fn heard_since_last(&mut self) -> bool {
         std::mem::take(&mut self.heard)
     }
-}
-
-/// A tungstenite error in words (its own messages are fine, and carry no secret: the URL is
-/// never in them with its token, since the token goes in a header).
-fn words(e: &tungstenite::Error) -> String {
-    e.to_string()
 }
 
 #[derive(Deserialize)]
@@ -241,7 +235,7 @@ struct ActivityNotification {
     activity: Option<ActivityBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct ActivityBody {
     #[serde(default)]
     uuid: String,
@@ -271,11 +265,7 @@ pub(crate) fn parse(text: &str) -> Vec<Heard> {
                 "ended" => ActivityEvent::Ended,
                 _ => return None,
             };
-            let body = n.activity.unwrap_or(ActivityBody {
-                uuid: String::new(),
-                kind: String::new(),
-                title: String::new(),
-            });
+            let body = n.activity.unwrap_or_default();
             let id = if n.uuid.is_empty() { body.uuid } else { n.uuid };
             (!id.is_empty()).then_some(Heard::Activity {
                 event,

@@ -85,6 +85,10 @@ Examples:
   plexsync process --max-outage 10m     # give up if Plex stays down 10 minutes (jobs stay queued)")]
     Process(Process),
     /// Keep syncing until stopped (SIGINT or SIGTERM): for setups without Stash hooks.
+    ///
+    /// While it runs it watches Plex on its notification socket (or checks /identity every
+    /// 3 minutes where the socket cannot be opened): a Plex that stops is known at once, and
+    /// jobs wait while Plex says it is optimising its database.
     #[command(after_help = "\
 Examples:
   plexsync run

@@ -116,7 +116,7 @@ impl Engine {
         }
     }
 
-    /// Where the local day stands against UTC (the driver says so before every decision,
+    /// Where the local day stands against UTC (the driver says so before it answers a probe,
     /// as its clock tells it): Plex's maintenance hours are local.
     pub fn set_utc_offset(&mut self, offset_ms: i64) {
         self.utc_offset_ms = offset_ms;

@@ -136,18 +136,8 @@ mod tests {
 
     fn night(started_at: u64, loading_from: Option<u64>, length: u64) -> Outage {
         Outage {
-            started_at,
-            ended_at: Some(started_at + length),
-            probes: 3,
-            jobs_affected: 0,
-            failing_since: None,
-            last_evidence_at: started_at,
-            cause: "refused".into(),
-            error: None,
-            stages: Vec::new(),
             loading_since: loading_from,
-            ended_by: Some("recovered".into()),
-            transitions: Vec::new(),
+            ..Outage::closed(started_at, length)
         }
     }
 
