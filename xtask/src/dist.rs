@@ -5,7 +5,8 @@
 //! zip per architecture, with its SHA-256, as `pkg/pkg` reads it), and a `SHA256SUMS` of it
 //! all. Then checked: the binary must be static, and must work as Stash runs it, with an empty
 //! environment, from the unpacked archive and from the zip installed as Stash installs it (file
-//! modes kept): a hook queues a scene from a fake Stash, and a drain syncs it into a fake Plex.
+//! modes kept): a hook queues a scene from a fake Stash, and Stash's Process Queue task syncs
+//! it into a fake Plex.
 //! Another architecture's binary (aarch64, built with Debian's glibc cross compiler for its C)
 //! runs under qemu's user-mode emulation where `qemu-<arch>` is installed.
 
@@ -118,7 +119,7 @@ fn c_compiler(arch: &str) -> Option<String> {
 }
 
 /// Adds `target` to the toolchain with rustup if it lacks it.
-fn ensure_target(target: &str) -> Result<(), String> {
+pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -499,6 +500,48 @@ fn run_installed(home: &Path, plugins: &Path, runner: Option<&Runner>) -> Result
         c.args(args);
         c
     };
+    let answer = run_task(&command, plugins, &input)?;
+    if answer["output"]["queued"] != true {
+        return Err(format!(
+            "the unpacked binary did not queue the scene: {answer}"
+        ));
+    }
+    if !stash_dir.join("plexsync/queue").is_dir() {
+        return Err("the unpacked binary kept no queue in Stash's config folder".into());
+    }
+    // The drain: Stash's Process Queue task, with the plugin's settings naming a fake Plex
+    // that has the scene's file.
+    let mut library = fake_plex::Library::demo();
+    let key = library.add_movie("1", "Seven (old title)", "/data/Movies/seven.mkv");
+    let plex = runtime
+        .block_on(fake_plex::FakePlex::start(library))
+        .map_err(|e| format!("cannot start the fake Plex: {e}"))?;
+    stash.set_plugin_settings(
+        "plexsync",
+        serde_json::json!({ "plex_url": plex.url(), "plex_token": plex.token() }),
+    );
+    let mut task = input;
+    task["args"] = serde_json::json!({ "mode": "process" });
+    let answer = run_task(&command, plugins, &task)?;
+    let title = plex.item(&key).and_then(|item| {
+        item.get("title")
+            .and_then(|t| t.as_str().map(str::to_owned))
+    });
+    if title.as_deref() != Some("Seven") {
+        return Err(format!(
+            "the unpacked binary's Process Queue task did not sync the scene (Plex's title: {title:?}): {answer}"
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `plexsync stash` from the plugin's folder as Stash runs a task or a hook: `input` on
+/// stdin, its result object on stdout; the result if it succeeded.
+fn run_task(
+    command: &dyn Fn(&[&str]) -> Command,
+    plugins: &Path,
+    input: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
     let mut child = command(&["stash"])
         .current_dir(plugins.join("plexsync"))
         .stdin(Stdio::piped())
@@ -518,39 +561,14 @@ fn run_installed(home: &Path, plugins: &Path, runner: Option<&Runner>) -> Result
     let answer: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|_| {
         format!("the unpacked binary's stdout is not its result object: {stdout:?}")
     })?;
-    if !output.status.success() || answer["output"]["queued"] != true {
+    if !output.status.success() || answer.get("error").is_some_and(|e| !e.is_null()) {
         return Err(format!(
-            "the unpacked binary did not queue the scene: {answer}\n{}",
+            "the unpacked binary failed the {} task: {answer}\n{}",
+            input["args"]["mode"].as_str().unwrap_or("hook"),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    if !stash_dir.join("plexsync/queue").is_dir() {
-        return Err("the unpacked binary kept no queue in Stash's config folder".into());
-    }
-    // The drain: the queued scene into a fake Plex that has its file.
-    let mut library = fake_plex::Library::demo();
-    let key = library.add_movie("1", "Seven (old title)", "/data/Movies/seven.mkv");
-    let plex = runtime
-        .block_on(fake_plex::FakePlex::start(library))
-        .map_err(|e| format!("cannot start the fake Plex: {e}"))?;
-    let drained = command(&["process"])
-        .env("PLEXSYNC_DATA_DIR", stash_dir.join("plexsync"))
-        .env("PLEX_URL", plex.url())
-        .env("PLEX_TOKEN", plex.token())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("the unpacked binary does not start: {e}"))?;
-    let title = plex.item(&key).and_then(|item| {
-        item.get("title")
-            .and_then(|t| t.as_str().map(str::to_owned))
-    });
-    if !drained.status.success() || title.as_deref() != Some("Seven") {
-        return Err(format!(
-            "the unpacked binary's drain did not sync the scene (Plex's title: {title:?}):\n{}",
-            String::from_utf8_lossy(&drained.stderr)
-        ));
-    }
-    Ok(())
+    Ok(answer)
 }
 
 /// What runs a binary built for another machine: an emulator, with the environment it needs.

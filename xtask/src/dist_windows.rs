@@ -1,7 +1,7 @@
 //! `cargo xtask dist` for Windows: `plexsync.exe` built with Debian's mingw-w64 (its C for the
 //! TLS library too), packed in a zip with a plexsync.yml whose `exec` names `plexsync.exe`,
 //! listed in the plugin source, and run as Stash runs it under wine where wine is installed (a
-//! hook against a fake Stash, then a drain into a fake Plex).
+//! hook against a fake Stash, then its Process Queue task into a fake Plex).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,8 +9,8 @@ use std::process::Command;
 use crate::cmd;
 use crate::dist::{Package, Runner, check_zip, on_path, release_for, write_zip};
 
-const TARGET: &str = "x86_64-pc-windows-gnu";
-const CC: &str = "x86_64-w64-mingw32-gcc";
+pub(crate) const TARGET: &str = "x86_64-pc-windows-gnu";
+pub(crate) const CC: &str = "x86_64-w64-mingw32-gcc";
 
 /// Builds, packs and checks the Windows plugin; `None` (and why, on stderr) if this machine
 /// has no mingw-w64 to build it with.
@@ -22,22 +22,6 @@ pub(crate) fn package(source: &Path) -> Result<Option<Package>, String> {
         return Ok(None);
     }
     release_for(TARGET, CC, CC)?;
-    cmd::run(
-        cmd::cargo()
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--bin",
-                "plexsync",
-                "--target",
-                TARGET,
-            ])
-            .env("CC_x86_64_pc_windows_gnu", CC)
-            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", CC)
-            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-            .env("CARGO_PROFILE_RELEASE_STRIP", "symbols"),
-    )?;
     let binary = cmd::root()
         .join("target")
         .join(TARGET)
@@ -173,7 +157,7 @@ fn pe_x86_64(path: &Path) -> Result<(), String> {
 
 /// wine, with a prefix of its own under `target/` that has what Rust's standard library needs
 /// and wine 8 lacks (`xtask/wine/bcryptprimitives.c`); `None` if wine is not installed.
-fn wine() -> Result<Option<Runner>, String> {
+pub(crate) fn wine() -> Result<Option<Runner>, String> {
     let program = ["/usr/lib/wine/wine64", "/usr/bin/wine64", "/usr/bin/wine"]
         .into_iter()
         .find(|p| Path::new(p).is_file());

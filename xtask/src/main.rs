@@ -17,6 +17,7 @@ mod dist_windows;
 mod manuals;
 mod plex;
 mod stash;
+mod windows_tests;
 
 use std::process::ExitCode;
 
@@ -42,9 +43,13 @@ Commands:
                             target/dist/*.tar.gz and as a Stash plugin source (stash-source/:
                             index.yml and a zip per architecture) with a SHA256SUMS, checked
                             static and run from the unpacked archive and the installed zip (a
-                            hook, then a drain; aarch64 under qemu-user, Windows under wine,
+                            hook, then Stash's Process Queue task; other architectures under
+                            qemu-user, Windows under wine,
                             where they are installed);
                             shell completions and man pages in target/dist/share
+  windows-tests             persist's suite and plexsync-cli's own tests built for Windows
+                            (mingw-w64) and run under wine: locks, files replaced while open
+                            elsewhere, the worker lock dying with a killed process, %APPDATA%
   fake-plex [--port N] [--token T] [--phase P] [--startup]
                             serves the demo library on 127.0.0.1 (default port 32499, beside
                             a real Plex's 32400) until Ctrl-C; P is refused,
@@ -186,6 +191,7 @@ fn main() -> ExitCode {
         ["bench-child", rest @ ..] => bench_queue::child(rest),
         ["torture", rest @ ..] => checks::torture(rest),
         ["dist", rest @ ..] => dist::dist(rest),
+        ["windows-tests", rest @ ..] => windows_tests::windows_tests(rest),
         ["demo", rest @ ..] => demo::demo(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");

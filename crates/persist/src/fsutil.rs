@@ -20,11 +20,17 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
 }
 
 /// Options that create files readable and writable by the owner only.
+/// On Windows a new file takes the ACL of its directory: plexsync's data directory is in
+/// `%APPDATA%`, which only its user (and SYSTEM and Administrators) may read.
 pub(crate) fn private() -> OpenOptions {
-    let mut options = OpenOptions::new();
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
+    {
+        let mut options = OpenOptions::new();
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+    }
+    #[cfg(not(unix))]
+    OpenOptions::new()
 }
 
 /// Makes a rename or a new file in `dir` durable.
@@ -102,11 +108,70 @@ pub(crate) fn write_temp(
 
 /// The second half: renames the temporary file over `path` and makes the rename durable.
 pub(crate) fn commit_temp(tmp: &Path, path: &Path) -> Result<()> {
-    if let Err(e) = fs::rename(tmp, path) {
+    if let Err(e) = rename_over(tmp, path) {
         let _ = fs::remove_file(tmp);
         return Err(Error::io("rename the temporary file over", path)(e));
     }
     sync_dir(parent(path))
+}
+
+/// Renames `from` over `to`. On Windows a rename over a file that another process has open
+/// fails for as long as it is open (unless the system renames with POSIX semantics): a
+/// reader holds a file only while it reads it (plexsync's readers take no lock, and neither
+/// do virus scanners and indexers), so the rename is tried again, for about a second in all.
+fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        let mut wait = std::time::Duration::from_millis(1);
+        loop {
+            match fs::rename(from, to) {
+                Err(e)
+                    if e.kind() == io::ErrorKind::PermissionDenied
+                        && wait <= std::time::Duration::from_millis(512) =>
+                {
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+                done => return done,
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    fs::rename(from, to)
+}
+
+/// What a file being removed is renamed to first (see [`remove_out_of_sight`]).
+const REMOVED: &str = ".removed";
+
+/// Removes `path` (gone already is fine), renaming it first to a name no store reads. On
+/// Windows a file removed while another process has it open stays listed, under its name
+/// and not to be opened, until that process lets go (unless the system deletes with POSIX
+/// semantics, as recent Windows does and wine does not); renamed, it lingers out of the way.
+pub(crate) fn remove_out_of_sight(path: &Path) -> io::Result<()> {
+    let gone = sibling(path, REMOVED);
+    let result = match fs::rename(path, &gone) {
+        Ok(()) => fs::remove_file(&gone),
+        // An earlier one that lingers under that name: removed where it is.
+        Err(e) if e.kind() != io::ErrorKind::NotFound => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        done => done,
+    }
+}
+
+/// Removes what [`remove_out_of_sight`] left in `dir` when a crash came between its rename
+/// and its removal, or that another process held open then; one still held stays.
+pub(crate) fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().ends_with(REMOVED) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// `path` with `suffix` appended to its file name.

@@ -2,6 +2,7 @@
 //! damaged files, permissions.
 
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -649,6 +650,8 @@ fn damaged_snapshots_keep_every_intact_record() {
     assert_eq!(keys(&mut emptied), ["after"]);
 }
 
+/// On Windows a file's privacy is its directory's ACL (see persist's `fsutil::private`).
+#[cfg(unix)]
 #[test]
 fn files_are_private() {
     let tmp = temp_dir();
@@ -1152,4 +1155,24 @@ fn the_queue_is_not_locked_while_a_compaction_writes_its_snapshot() {
     let recovery = fresh.recovery().unwrap();
     assert!(!recovery.found_damage(), "{recovery:?}");
     assert_eq!(paths_starting(tmp.path(), "snapshot-").len(), 1);
+}
+
+#[test]
+fn compaction_clears_files_a_removal_left_behind() {
+    let tmp = temp_dir();
+    let mut q = queue(tmp.path());
+    q.enqueue("a", &json!(0), T0).unwrap();
+    let dir = tmp.path().join("queue");
+    // What a crash between a removal's rename and its end leaves: no store reads it.
+    let leftover = dir.join("segment-0000000000.jsonl.removed");
+    fs::write(&leftover, b"{}\n").unwrap();
+    assert_eq!(keys(&mut queue(tmp.path())), ["a"]);
+    q.compact().unwrap();
+    assert!(!leftover.exists());
+    let names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".removed")), "{names:?}");
+    assert_eq!(keys(&mut q), ["a"]);
 }

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -24,7 +23,9 @@ fn temp_dir(name: &str) -> tempfile::TempDir {
         .unwrap()
 }
 
+#[cfg(unix)]
 fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
@@ -66,9 +67,13 @@ fn update_creates_private_files_and_round_trips() {
             note: "hello".into()
         }
     );
-    assert_eq!(mode(&path), 0o600);
-    assert_eq!(mode(&tmp.path().join("data/state.json.lock")), 0o600);
-    assert_eq!(mode(&tmp.path().join("data")), 0o700);
+    // On Windows a file's privacy is its directory's ACL (see persist's `fsutil::private`).
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&tmp.path().join("data/state.json.lock")), 0o600);
+        assert_eq!(mode(&tmp.path().join("data")), 0o700);
+    }
     let raw: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     assert_eq!(raw["schema"], 3);
     assert_eq!(raw["state"]["count"], 5);
@@ -372,10 +377,19 @@ proptest! {
     }
 }
 
-/// The inode of `path`: every write replaces the file, so a new inode means a write.
-fn inode(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).unwrap().ino()
+/// Stamps `path` with a modification time long past: every write replaces the file, so a
+/// file that still has it was not written (as an inode would tell, on every platform).
+fn stamp_old(path: &Path) {
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_modified(old).unwrap();
+    drop(file);
+    assert!(still_stamped(path));
+}
+
+fn still_stamped(path: &Path) -> bool {
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    fs::metadata(path).unwrap().modified().unwrap() == old
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -472,13 +486,13 @@ fn an_update_that_changes_nothing_writes_nothing() {
     let path = tmp.path().join("state.json");
     let file: StateFile<Counter> = StateFile::new(&path, 1);
     file.update_if_changed(|c| c.count = 1).unwrap();
-    let first = inode(&path);
+    stamp_old(&path);
     let seen = file.update_if_changed(|c| c.count).unwrap();
     assert_eq!(seen, 1);
     file.update_if_changed(|c| c.note.clear()).unwrap();
-    assert_eq!(inode(&path), first, "no write when nothing changed");
+    assert!(still_stamped(&path), "no write when nothing changed");
     file.update_if_changed(|c| c.count += 1).unwrap();
-    assert_ne!(inode(&path), first, "a change is written");
+    assert!(!still_stamped(&path), "a change is written");
     assert_eq!(file.load().unwrap().count, 2);
     // Nothing at all is created for an update that changes nothing on a missing file.
     let fresh: StateFile<Counter> = StateFile::new(tmp.path().join("other.json"), 1);
@@ -540,6 +554,7 @@ fn peek_creates_moves_and_locks_nothing() {
     assert!(future.exists());
 }
 
+#[cfg(unix)]
 fn make_fifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")
         .arg(path)
@@ -562,24 +577,28 @@ fn within_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[test]
 fn only_a_bounded_regular_file_is_read() {
     let tmp = temp_dir("special");
-    let fifo = tmp.path().join("fifo.json");
-    make_fifo(&fifo);
-    let zero = tmp.path().join("zero.json");
-    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let mut cases = Vec::new();
+    // Windows has no FIFO in the file system and no device file to link to.
+    #[cfg(unix)]
+    {
+        let fifo = tmp.path().join("fifo.json");
+        make_fifo(&fifo);
+        cases.push((fifo, "is a FIFO, not a regular file"));
+        let zero = tmp.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        cases.push((zero, "is a device, not a regular file"));
+    }
     let big = tmp.path().join("big.json");
     // 256 MiB, sparse: it takes no disk, and must not be read into memory either.
     fs::File::create(&big).unwrap().set_len(256 << 20).unwrap();
     let dir = tmp.path().join("dir.json");
     fs::create_dir(&dir).unwrap();
-    for (path, expect) in [
-        (fifo.clone(), "is a FIFO, not a regular file"),
-        (zero.clone(), "is a device, not a regular file"),
-        (
-            big.clone(),
-            "is 268435456 bytes, more than the 16777216 bytes allowed",
-        ),
-        (dir.clone(), "is a directory, not a regular file"),
-    ] {
+    cases.push((
+        big,
+        "is 268435456 bytes, more than the 16777216 bytes allowed",
+    ));
+    cases.push((dir, "is a directory, not a regular file"));
+    for (path, expect) in cases {
         let shown = path.clone();
         let (load, peek, update) = within_seconds(move || {
             let file: StateFile<Counter> = StateFile::new(&shown, 1);

@@ -375,3 +375,46 @@ fn default_data_dir(env: &Env) -> Option<PathBuf> {
         .or_else(|| nonempty("HOME").map(|h| h.join(".local/share")))
         .map(|d| d.join("plexsync"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::{Env, default_data_dir};
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Run natively and, as a Windows binary, under wine (`cargo xtask windows-tests`).
+    #[test]
+    fn the_data_directory_is_the_platform_s_own() {
+        let all = env(&[
+            ("APPDATA", r"C:\Users\ann\AppData\Roaming"),
+            ("HOME", "/home/ann"),
+            ("XDG_DATA_HOME", ""),
+        ]);
+        let expected = if cfg!(windows) {
+            PathBuf::from(r"C:\Users\ann\AppData\Roaming\plexsync")
+        } else if cfg!(target_os = "macos") {
+            PathBuf::from("/home/ann/Library/Application Support/plexsync")
+        } else {
+            PathBuf::from("/home/ann/.local/share/plexsync")
+        };
+        assert_eq!(default_data_dir(&all), Some(expected));
+        // Where the platform's own variable is missing or empty there is no default (the
+        // caller says how to set one); HOME does not stand in for APPDATA on Windows.
+        let own = if cfg!(windows) { "APPDATA" } else { "HOME" };
+        for value in [None, Some("")] {
+            let mut without = all.clone();
+            match value {
+                None => without.remove(own),
+                Some(v) => without.insert(own.to_owned(), v.to_owned()),
+            };
+            assert_eq!(default_data_dir(&without), None, "{own}={value:?}");
+        }
+    }
+}

@@ -226,13 +226,11 @@ pub(super) fn commit(queue: &mut Queue, built: Built) -> Result<()> {
         if loaded.damaged.contains(&path) {
             aside.push(fsutil::move_aside(&path)?);
         } else {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove the compacted file", &path)(e)),
-            }
+            fsutil::remove_out_of_sight(&path)
+                .map_err(Error::io("remove the compacted file", &path))?;
         }
     }
+    fsutil::remove_leftovers(&dir);
     fsutil::sync_dir(&dir)?;
     disk.journal.sync_layout()?;
     // What was found on the way stays reported.

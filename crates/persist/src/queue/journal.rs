@@ -319,12 +319,16 @@ impl Journal {
         self.generation = None;
     }
 
-    /// Announces that this process is about to add or remove files.
+    /// Announces that this process is about to add or remove files, and lets go of the files
+    /// it has open: on Windows a file removed while open anywhere lingers, listed but not to
+    /// be opened, until its last handle closes (they reopen as they are needed).
     pub(crate) fn changing_layout(&mut self) -> Result<()> {
         if let Some(lock) = self.access.lock() {
             lock.bump_generation()?;
         }
         self.generation = None;
+        self.open.clear();
+        self.snapshots.clear();
         Ok(())
     }
 

@@ -7,6 +7,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use persist::{Queue, QueueOptions, StateFile};
 
+/// How a child that stopped on an error of its own exits: not 1, which is what a child killed
+/// on Windows exits with (`Child::kill` is `TerminateProcess(…, 1)` there).
+pub(crate) const FAILED: u8 = 2;
+
 pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -23,13 +27,15 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
         ["enqueue-big", dir] => return enqueue_big(dir),
         ["torture", dir, log, seed] => crate::torture::worker(dir, log, seed),
         ["hold-worker-lock", path] => hold_worker_lock(path),
+        ["hold-open", paths @ ..] => hold_open(paths),
+        ["read-over-and-over", state, queue] => read_over_and_over(state, queue),
         _ => Err(format!("unknown child role {args:?}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
             eprintln!("child: {why}");
-            ExitCode::FAILURE
+            ExitCode::from(FAILED)
         }
     }
 }
@@ -105,5 +111,61 @@ fn hold_worker_lock(path: &str) -> Result<(), String> {
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut rest).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Opens every file in `paths` for reading, says so, waits for a line on stdin, then reads
+/// each to its end through the handle it opened and prints how many bytes each gave.
+fn hold_open(paths: &[&str]) -> Result<(), String> {
+    let mut files = paths
+        .iter()
+        .map(|p| std::fs::File::open(p).map_err(|e| format!("{p}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    println!("open {}", files.len());
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let mut lengths = Vec::new();
+    for file in &mut files {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(file, &mut bytes).map_err(|e| e.to_string())?;
+        lengths.push(bytes.len().to_string());
+    }
+    println!("{}", lengths.join(" "));
+    Ok(())
+}
+
+/// Reads `state` and every file in the directory `queue`, open, read, closed, over and over
+/// until a line comes on stdin; then prints how many files it read. A file gone between the
+/// listing and the open is skipped, as a reader would.
+fn read_over_and_over(state: &str, queue: &str) -> Result<(), String> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = std::sync::Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        stopper.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    println!("reading");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut reads = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut paths = vec![std::path::PathBuf::from(state)];
+        if let Ok(entries) = std::fs::read_dir(queue) {
+            paths.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+        }
+        for path in paths {
+            match std::fs::read(&path) {
+                Ok(_) => reads += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // Windows: a file being removed cannot be opened until its last handle goes.
+                Err(e) if cfg!(windows) && e.kind() == std::io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+    println!("{reads}");
     Ok(())
 }

@@ -1,10 +1,14 @@
-//! Tests with real processes: several at once, and processes killed with SIGKILL.
+//! Tests with real processes: several at once, and processes killed (SIGKILL on Unix,
+//! TerminateProcess on Windows: no destructor runs either way).
 //!
 //! This binary is its own helper: run without arguments (as `cargo test` does) it runs the
 //! tests, which start copies of it with `child <role> …` to do the work. It speaks enough of
 //! libtest's command line for `--list` and name filters to work.
 
 mod children;
+#[cfg(unix)]
+mod full_disk;
+mod open_elsewhere;
 mod torture;
 
 use std::path::{Path, PathBuf};
@@ -15,29 +19,45 @@ use persist::{Error, Queue, QueueOptions, StateFile, WorkerLock};
 
 type TestFn = fn() -> Result<(), String>;
 
-const TESTS: &[(&str, TestFn)] = &[
-    (
-        "eight_processes_incrementing_lose_nothing",
-        eight_processes_incrementing_lose_nothing,
-    ),
-    (
-        "eight_processes_enqueue_and_drain_every_job_once",
-        eight_processes_enqueue_and_drain_every_job_once,
-    ),
-    (
-        "a_write_that_fails_for_lack_of_space_leaves_the_old_state",
-        a_write_that_fails_for_lack_of_space_leaves_the_old_state,
-    ),
-    (
-        "a_queue_append_that_fails_for_lack_of_space_loses_nothing",
-        a_queue_append_that_fails_for_lack_of_space_loses_nothing,
-    ),
-    (
-        "the_worker_lock_is_refused_to_others_until_its_holder_dies",
-        the_worker_lock_is_refused_to_others_until_its_holder_dies,
-    ),
-    ("crash_torture", torture::crash_torture),
-];
+/// The tests: those that need a Unix shell are left out elsewhere.
+fn tests() -> Vec<(&'static str, TestFn)> {
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut tests: Vec<(&'static str, TestFn)> = vec![
+        (
+            "eight_processes_incrementing_lose_nothing",
+            eight_processes_incrementing_lose_nothing,
+        ),
+        (
+            "eight_processes_enqueue_and_drain_every_job_once",
+            eight_processes_enqueue_and_drain_every_job_once,
+        ),
+        (
+            "the_worker_lock_is_refused_to_others_until_its_holder_dies",
+            the_worker_lock_is_refused_to_others_until_its_holder_dies,
+        ),
+        (
+            "files_held_open_elsewhere_are_replaced_or_refused_losing_nothing",
+            open_elsewhere::files_held_open_elsewhere_are_replaced_or_refused_losing_nothing,
+        ),
+        (
+            "files_read_over_and_over_elsewhere_are_replaced",
+            open_elsewhere::files_read_over_and_over_elsewhere_are_replaced,
+        ),
+        ("crash_torture", torture::crash_torture),
+    ];
+    #[cfg(unix)]
+    tests.extend([
+        (
+            "a_write_that_fails_for_lack_of_space_leaves_the_old_state",
+            full_disk::a_write_that_fails_for_lack_of_space_leaves_the_old_state as TestFn,
+        ),
+        (
+            "a_queue_append_that_fails_for_lack_of_space_loses_nothing",
+            full_disk::a_queue_append_that_fails_for_lack_of_space_loses_nothing,
+        ),
+    ]);
+    tests
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,14 +65,15 @@ fn main() -> ExitCode {
         return children::run(&args[1..]);
     }
     if args.iter().any(|a| a == "--list") {
-        for (name, _) in TESTS {
+        for (name, _) in tests() {
             println!("{name}: test");
         }
         return ExitCode::SUCCESS;
     }
     let exact = args.iter().any(|a| a == "--exact");
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let selected: Vec<&(&str, TestFn)> = TESTS
+    let all = tests();
+    let selected: Vec<&(&str, TestFn)> = all
         .iter()
         .filter(|(name, _)| {
             filters.is_empty()
@@ -109,7 +130,7 @@ pub(crate) fn check(condition: bool, message: impl FnOnce() -> String) -> Result
     if condition { Ok(()) } else { Err(message()) }
 }
 
-fn path_arg(path: &Path) -> &str {
+pub(crate) fn path_arg(path: &Path) -> &str {
     path.to_str().expect("temporary paths are UTF-8")
 }
 
@@ -172,94 +193,6 @@ fn eight_processes_enqueue_and_drain_every_job_once() -> Result<(), String> {
     let left = queue.jobs().map_err(|e| e.to_string())?;
     check(left.is_empty(), || {
         format!("{} jobs left in the queue", left.len())
-    })
-}
-
-fn a_write_that_fails_for_lack_of_space_leaves_the_old_state() -> Result<(), String> {
-    let tmp = temp_dir("full");
-    let path = tmp.path().join("state.json");
-    let file: StateFile<Vec<String>> = StateFile::new(&path, 1);
-    file.update(|v| v.push("precious".into()))
-        .map_err(|e| e.to_string())?;
-    // The child may write files of at most 8 KiB (ulimit -f counts 512-byte blocks in sh), and
-    // ignores SIGXFSZ so that the write fails with EFBIG, as a full disk fails with ENOSPC.
-    let output = with_small_files(&["grow", path_arg(&path)])?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    check(output.status.code() == Some(3), || {
-        format!(
-            "the child should report a failed write, got {} / {stderr}",
-            output.status
-        )
-    })?;
-    check(
-        stderr.contains("could not write the temporary file"),
-        || format!("unclear error: {stderr}"),
-    )?;
-    check(stderr.contains("state.json.tmp"), || {
-        format!("the error names no file: {stderr}")
-    })?;
-    let kept = file.load().map_err(|e| e.to_string())?;
-    check(kept == ["precious"], || {
-        format!("the old state was lost: {kept:?}")
-    })?;
-    check(!tmp.path().join("state.json.tmp").exists(), || {
-        "a half-written temporary file was left behind".into()
-    })
-}
-
-/// Runs this binary as a child that may write files of at most 8 KiB (`ulimit -f` counts
-/// 512-byte blocks in sh) and ignores SIGXFSZ, so that a write past the limit fails with
-/// EFBIG, as a write to a full disk fails with ENOSPC.
-fn with_small_files(args: &[&str]) -> Result<std::process::Output, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    Command::new("/bin/sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 16; exec \"$0\" child \"$@\"")
-        .arg(&exe)
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())
-}
-
-fn a_queue_append_that_fails_for_lack_of_space_loses_nothing() -> Result<(), String> {
-    let tmp = temp_dir("full-queue");
-    let dir = tmp.path().join("queue");
-    let mut queue = Queue::open(&dir, QueueOptions::default()).map_err(|e| e.to_string())?;
-    for i in 0..3 {
-        queue
-            .enqueue(&format!("before-{i}"), &serde_json::json!(i), 1)
-            .map_err(|e| e.to_string())?;
-    }
-    let output = with_small_files(&["enqueue-big", path_arg(&dir)])?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    check(output.status.code() == Some(3), || {
-        format!(
-            "the child should report a failed append, got {} / {stderr}",
-            output.status
-        )
-    })?;
-    check(
-        stderr.contains("could not append to the journal segment"),
-        || format!("unclear error: {stderr}"),
-    )?;
-    let mut fresh = Queue::open(&dir, QueueOptions::default()).map_err(|e| e.to_string())?;
-    let keys: Vec<String> = fresh
-        .jobs()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|j| j.key)
-        .collect();
-    check(keys == ["before-0", "before-1", "before-2"], || {
-        format!("jobs after the failed append: {keys:?}")
-    })?;
-    let recovery = fresh.recovery().map_err(|e| e.to_string())?;
-    check(recovery.damaged_lines == 0, || format!("{recovery:?}"))?;
-    fresh
-        .enqueue("after", &serde_json::json!(0), 2)
-        .map_err(|e| e.to_string())?;
-    let count = fresh.jobs().map_err(|e| e.to_string())?.len();
-    check(count == 4, || {
-        format!("{count} jobs after the next enqueue")
     })
 }
 
