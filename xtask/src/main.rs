@@ -14,6 +14,7 @@ mod contrib;
 mod demo;
 mod dist;
 mod dist_windows;
+mod macos;
 mod manuals;
 mod plex;
 mod stash;
@@ -50,6 +51,9 @@ Commands:
   windows-tests             persist's suite and plexsync-cli's own tests built for Windows
                             (mingw-w64) and run under wine: locks, files replaced while open
                             elsewhere, the worker lock dying with a killed process, %APPDATA%
+  macos                     plexsync compiled for x86_64 and aarch64 macOS (its C by zig, from
+                            the Python registry's ziglang), not linked: the frameworks the
+                            system's certificate check needs are in Apple's SDK only
   fake-plex [--port N] [--token T] [--phase P] [--startup]
                             serves the demo library on 127.0.0.1 (default port 32499, beside
                             a real Plex's 32400) until Ctrl-C; P is refused,
@@ -192,6 +196,7 @@ fn main() -> ExitCode {
         ["torture", rest @ ..] => checks::torture(rest),
         ["dist", rest @ ..] => dist::dist(rest),
         ["windows-tests", rest @ ..] => windows_tests::windows_tests(rest),
+        ["macos", rest @ ..] => macos::macos(rest),
         ["demo", rest @ ..] => demo::demo(rest),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");

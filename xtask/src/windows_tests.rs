@@ -3,7 +3,8 @@
 //! `LockFileEx`), atomic replacement of files another process has open, fsync without a
 //! directory to sync, the worker lock dying with a process killed by `TerminateProcess`, the
 //! crash torture, damaged files — and plexsync-cli's own tests (the `%APPDATA%` default).
-//! Each test binary runs with wine's prefix under `target/`; a failure fails the command.
+//! First the code only Windows compiles is linted; then each test binary runs with wine's
+//! prefix under `target/`; a failure fails the command.
 
 use std::process::Command;
 
@@ -30,6 +31,17 @@ pub(crate) fn windows_tests(args: &[&str]) -> Result<(), String> {
         return Err("no wine to run Windows binaries with: install Debian's wine64".into());
     };
     ensure_target(TARGET)?;
+    // The code only Windows compiles, linted as the host's is.
+    let mut lint = cmd::cargo();
+    lint.args(["clippy", "--locked", "--all-targets", "--target", TARGET]);
+    for (package, _) in SUITES {
+        lint.args(["--package", package]);
+    }
+    cmd::run(
+        lint.args(["--", "-D", "warnings"])
+            .env("CC_x86_64_pc_windows_gnu", CC)
+            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", CC),
+    )?;
     let mut binaries = Vec::new();
     for (package, targets) in SUITES {
         binaries.extend(build(package, targets)?);
