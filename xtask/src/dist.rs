@@ -352,7 +352,7 @@ pub(crate) fn check_zip(zip_path: &Path, runner: Option<&Runner>) -> Result<(), 
         }
         run_installed(&home, &plugins, runner)?;
         eprintln!(
-            "xtask: dist: {} installed as Stash installs it and run: the hook queued its scene, a drain synced it",
+            "xtask: dist: {} installed as Stash installs it and run: the hook queued its scene, the Process Queue task synced it",
             zip_path.display()
         );
         Ok(())
@@ -451,7 +451,7 @@ fn check_in(
     }
     run_installed(home, plugins, runner)?;
     eprintln!(
-        "xtask: dist: unpacked and run with an empty environment{}: the hook queued its scene, a drain synced it",
+        "xtask: dist: unpacked and run with an empty environment{}: the hook queued its scene, the Process Queue task synced it",
         runner.map_or(String::new(), |r| format!(" under {}", r.program))
     );
     Ok(())
