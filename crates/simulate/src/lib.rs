@@ -49,7 +49,8 @@ pub use plex::{Latency, ProbeSeen};
 pub use plot::{PlotError, plot};
 pub use predecessor::Variant;
 pub use report::{
-    BLIND, Figure, Miss, Summary, legend, percentile, seconds, summarize, table, targets, windows,
+    BLIND, Figure, Miss, Summary, legend, pacing, percentile, seconds, summarize, table, targets,
+    windows,
 };
 pub use run::{Contender, Run, RunError, Trace, run, run_contender};
 pub use scenario::{Intended, START, Scenario, Setup, Target, scenario, scenarios};

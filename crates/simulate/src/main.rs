@@ -217,6 +217,10 @@ fn simulate(args: &[&str]) -> Result<(), String> {
         if !windows.is_empty() {
             print!("\n{windows}");
         }
+        let pacing = simulate::pacing(&outcome.summaries);
+        if !pacing.is_empty() {
+            print!("\n{pacing}");
+        }
         let shown: Vec<&str> = names.iter().map(String::as_str).collect();
         print!("\n{}", simulate::legend(&shown));
         if checked {

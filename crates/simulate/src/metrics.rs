@@ -70,6 +70,13 @@ pub struct Metrics {
     pub left_queued: u64,
     /// Times the worker was started again after a configuration stop.
     pub restarts: u32,
+    /// With scenes edited at once: from the first of them to an empty queue (`None`: never).
+    pub bulk_drain_ms: Option<u64>,
+    /// With a load model and such a bulk: the 95th percentile of Plex's answers' times while
+    /// it drained (until the queue was empty, or the run's end).
+    pub drain_latency_p95_ms: Option<u64>,
+    /// The same server's 95th percentile idle (streaming as in the run).
+    pub idle_latency_p95_ms: Option<u64>,
 }
 
 /// Measures a finished run.
@@ -93,6 +100,26 @@ pub(crate) fn measure(
     };
     let (delays_in_window_ms, delays_outside_ms) = (split(true), split(false));
     let (lost, left_queued, outage_dead_letters, dead_letters) = accounts(setup, left, plex);
+    let bulk_drain_ms = setup.bulk.as_ref().and_then(|bulk| {
+        depth
+            .iter()
+            .find(|(at, d)| *at > bulk.at + bulk.over_ms && *d == 0)
+            .map(|(at, _)| at - bulk.at)
+    });
+    let loaded = setup.latency.capacity_rps > 0.0;
+    let drain_latency_p95_ms = setup.bulk.as_ref().filter(|_| loaded).and_then(|bulk| {
+        let until = bulk_drain_ms.map_or(u64::MAX, |d| bulk.at + d);
+        let mut during: Vec<u64> = seen
+            .answered
+            .iter()
+            .filter(|(at, _)| (bulk.at..until).contains(at))
+            .map(|(_, took)| *took)
+            .collect();
+        during.sort_unstable();
+        let rank = (during.len() * 95).div_ceil(100);
+        during.get(rank.checked_sub(1)?).copied()
+    });
+    let idle_latency_p95_ms = loaded.then(|| setup.latency.idle_p95_ms(setup.seed, 20_000));
     Metrics {
         delays_ms,
         probes: seen.probes.len() as u64,
@@ -124,6 +151,9 @@ pub(crate) fn measure(
         outage_log_lines: outage_lines(setup, recorder),
         left_queued,
         restarts,
+        bulk_drain_ms,
+        drain_latency_p95_ms,
+        idle_latency_p95_ms,
     }
 }
 

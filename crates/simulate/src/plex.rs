@@ -30,6 +30,12 @@ const SECTIONS_TTL_MS: u64 = 300_000;
 /// How long requests take. A ready server answers in `min_ms` plus an exponential tail of
 /// mean `mean_extra_ms`; one request in `1 / spike_chance` takes `spike_ms` more. A slow
 /// server takes anything between `slow_ms.0` and `slow_ms.1`.
+///
+/// With a `capacity_rps`, a server has a load: the requests it serves (their rate over the
+/// last seconds, as a moving average) and what `streaming` already takes of it make its
+/// utilisation `u`, and a request takes `1 / (1 - u)` times as long (a queue's waiting time,
+/// `u` taken at most at 0.95): a weak server slows down under a drain sooner than a strong
+/// one, and sooner still while it streams.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Latency {
     /// The least a request takes.
@@ -42,6 +48,50 @@ pub struct Latency {
     pub spike_ms: u64,
     /// The bounds of a slow server's latency.
     pub slow_ms: (u64, u64),
+    /// Requests a second the server can serve (0: no load model; latency never grows).
+    pub capacity_rps: f64,
+    /// The share of that capacity taken by other work (streaming, transcoding), 0 to 1.
+    pub streaming: f64,
+}
+
+/// How long the server's load is remembered: the time constant of its moving average.
+const LOAD_MEMORY_MS: f64 = 2_000.0;
+/// The most of its capacity a server is taken to be using: beyond, latency stops growing.
+const MAX_UTILISATION: f64 = 0.95;
+
+impl Latency {
+    /// How many times longer than at rest a request takes with `rate_rps` requests a second
+    /// coming in.
+    pub fn slowdown(&self, rate_rps: f64) -> f64 {
+        if self.capacity_rps <= 0.0 {
+            return 1.0;
+        }
+        let u = (self.streaming + rate_rps / self.capacity_rps).clamp(0.0, MAX_UTILISATION);
+        1.0 / (1.0 - u)
+    }
+
+    /// A request's time with the server otherwise idle: `min_ms` plus the tail drawn from
+    /// `u` (uniform in 0..1), plus a spike if `spiked`, times `slowdown`.
+    fn draw(&self, u: f64, spiked: bool, slowdown: f64) -> u64 {
+        let tail = (-(1.0 - u).ln() * self.mean_extra_ms as f64).min(10_000.0);
+        let spike = if spiked { self.spike_ms } else { 0 };
+        ((self.min_ms as f64 + tail) * slowdown) as u64 + spike
+    }
+
+    /// The 95th percentile of a request's time with no request but this one (what streaming
+    /// takes still counts), from `samples` draws seeded with `seed`.
+    pub fn idle_p95_ms(&self, seed: u64, samples: usize) -> u64 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let slowdown = self.slowdown(0.0);
+        let mut drawn: Vec<u64> = (0..samples.max(1))
+            .map(|_| {
+                let u: f64 = rng.random();
+                self.draw(u, rng.random_bool(self.spike_chance), slowdown)
+            })
+            .collect();
+        drawn.sort_unstable();
+        drawn[(drawn.len() * 95).div_ceil(100).clamp(1, drawn.len()) - 1]
+    }
 }
 
 impl Default for Latency {
@@ -52,6 +102,8 @@ impl Default for Latency {
             spike_chance: 0.005,
             spike_ms: 2_000,
             slow_ms: (15_000, 60_000),
+            capacity_rps: 0.0,
+            streaming: 0.0,
         }
     }
 }
@@ -106,6 +158,8 @@ pub(crate) struct Seen {
     /// When each of those came.
     pub(crate) deep_not_ready_at: Vec<u64>,
     pub(crate) scans: u64,
+    /// With a load model: when each ready answer came, and how long it took.
+    pub(crate) answered: Vec<(u64, u64)>,
 }
 
 /// The simulated server.
@@ -117,6 +171,8 @@ pub(crate) struct SimPlex {
     rng: SmallRng,
     library: Library,
     sections: Option<u64>,
+    /// The requests a second coming in, as a moving average, when it was last updated.
+    load: (f64, u64),
     pub(crate) seen: Seen,
 }
 
@@ -135,6 +191,7 @@ impl SimPlex {
             rng: SmallRng::seed_from_u64(seed),
             library,
             sections: None,
+            load: (0.0, 0),
             seen: Seen::default(),
         }
     }
@@ -143,16 +200,22 @@ impl SimPlex {
         &self.library
     }
 
-    fn latency(&mut self) -> u64 {
+    /// How long a request that reaches a ready server at `now` takes.
+    fn latency(&mut self, now: u64) -> u64 {
         let l = self.latency;
         let u: f64 = self.rng.random();
-        let tail = (-(1.0 - u).ln() * l.mean_extra_ms as f64).min(10_000.0) as u64;
-        let spike = if self.rng.random_bool(l.spike_chance) {
-            l.spike_ms
-        } else {
-            0
-        };
-        l.min_ms + tail + spike
+        let spiked = self.rng.random_bool(l.spike_chance);
+        if l.capacity_rps <= 0.0 {
+            return l.draw(u, spiked, 1.0);
+        }
+        // Each request adds 1/τ to a rate that decays with time constant τ.
+        let (rate, at) = self.load;
+        let decayed = rate * (-(now.saturating_sub(at) as f64) / LOAD_MEMORY_MS).exp();
+        let rate = decayed + 1_000.0 / LOAD_MEMORY_MS;
+        self.load = (rate, now);
+        let took = l.draw(u, spiked, l.slowdown(rate));
+        self.seen.answered.push((now, took));
+        took
     }
 
     /// One request for `what`: it takes its time, then passes or fails as the phase says. A
@@ -219,7 +282,7 @@ impl SimPlex {
                     fail(FailureKind::ConnectTimeout, "no connection in time")
                 }
                 _ => {
-                    let took = self.latency();
+                    let took = self.latency(now);
                     if now.saturating_add(took) > give_up {
                         return timed_out(self);
                     }
@@ -422,5 +485,46 @@ impl Plex for SimPlex {
         self.seen.scans += 1;
         self.library.scan(folder);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Latency;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_loaded_server_is_slower_the_more_it_is_asked_and_the_more_it_streams(
+            capacity in 1.0f64..5_000.0,
+            streaming in 0.0f64..0.9,
+            rate in 0.0f64..10_000.0,
+            more in 0.0f64..1_000.0,
+        ) {
+            let l = Latency { capacity_rps: capacity, streaming, ..Latency::default() };
+            let at = l.slowdown(rate);
+            prop_assert!((1.0..=20.0 + 1e-9).contains(&at));
+            prop_assert!(l.slowdown(rate + more) >= at);
+            let calmer = Latency { streaming: 0.0, ..l };
+            prop_assert!(calmer.slowdown(rate) <= at);
+            // Without a capacity there is no load model at all.
+            let unloaded = Latency { capacity_rps: 0.0, ..l };
+            prop_assert_eq!(unloaded.slowdown(rate), 1.0);
+        }
+    }
+
+    #[test]
+    fn the_idle_p95_is_the_tail_s_and_grows_with_streaming() {
+        let l = Latency::default();
+        // min 4 ms + an exponential tail of mean 25 ms: its p95 is 25 ln 20 ≈ 75 ms.
+        let p95 = l.idle_p95_ms(1, 20_000);
+        assert!((70..=84).contains(&p95), "{p95}");
+        let streaming = Latency {
+            capacity_rps: 100.0,
+            streaming: 0.5,
+            ..l
+        };
+        let doubled = streaming.idle_p95_ms(1, 20_000);
+        assert!((140..=168).contains(&doubled), "{doubled}");
     }
 }

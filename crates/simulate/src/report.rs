@@ -117,6 +117,15 @@ pub struct Summary {
     pub outage_log_lines_max: u64,
     /// Jobs still queued at the end, all runs.
     pub left_queued: u64,
+    /// Scenes edited at once: from the first to an empty queue, median.
+    pub bulk_drain_p50_ms: Figure,
+    /// The same, longest.
+    pub bulk_drain_max_ms: Figure,
+    /// Plex's p95 answer time while draining over its idle p95, per run: the median (`None`
+    /// without a load model).
+    pub drain_slowdown_p50: Option<f64>,
+    /// The same, worst.
+    pub drain_slowdown_max: Option<f64>,
 }
 
 /// Sums up `runs` (all of one scenario and one policy).
@@ -135,6 +144,19 @@ pub fn summarize(runs: &[&Run], target: Target) -> Summary {
         .filter(|r| !r.metrics.delays_ms.is_empty())
         .map(|r| r.metrics.drain_ms)
         .collect();
+    let bulk_drains: Vec<Option<u64>> = runs
+        .iter()
+        .filter(|r| r.metrics.bulk_drain_ms.is_some() || r.metrics.idle_latency_p95_ms.is_some())
+        .map(|r| r.metrics.bulk_drain_ms)
+        .collect();
+    let mut slowdowns: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| {
+            let idle = r.metrics.idle_latency_p95_ms?.max(1) as f64;
+            Some(r.metrics.drain_latency_p95_ms? as f64 / idle)
+        })
+        .collect();
+    slowdowns.sort_by(f64::total_cmp);
     Summary {
         scenario: first.scenario.clone(),
         policy: first.policy.clone(),
@@ -164,6 +186,12 @@ pub fn summarize(runs: &[&Run], target: Target) -> Summary {
         outage_log_lines_mean: mean(&|r| r.metrics.outage_log_lines),
         outage_log_lines_max: max(&|r| r.metrics.outage_log_lines),
         left_queued: sum(&|r| r.metrics.left_queued),
+        bulk_drain_p50_ms: percentile(&bulk_drains, 0.50),
+        bulk_drain_max_ms: percentile(&bulk_drains, 1.0),
+        drain_slowdown_p50: slowdowns
+            .get(slowdowns.len().saturating_sub(1) / 2)
+            .copied(),
+        drain_slowdown_max: slowdowns.last().copied(),
     }
 }
 
@@ -280,6 +308,28 @@ pub fn windows(summaries: &[Summary]) -> String {
             s.delay_outside_p95_ms.show(),
             s.delay_outside_mean_ms
                 .map_or("never".into(), |m| seconds(m as u64))
+        );
+    }
+    out
+}
+
+/// For scenarios with a server that slows under load: how long the bulk took to drain and
+/// how much slower Plex answered meanwhile; empty if none has one.
+pub fn pacing(summaries: &[Summary]) -> String {
+    let mut out = String::new();
+    for s in summaries.iter().filter(|s| s.drain_slowdown_p50.is_some()) {
+        if out.is_empty() {
+            out.push_str("Draining 10,000 scenes           drain p50      drain max  Plex p95 / idle p95: median  worst\n");
+        }
+        let _ = writeln!(
+            out,
+            "{:<14} {:<18} {:>9}  {:>13}  {:>26.2}  {:>5.2}",
+            s.scenario,
+            s.policy,
+            s.bulk_drain_p50_ms.show(),
+            s.bulk_drain_max_ms.show(),
+            s.drain_slowdown_p50.unwrap_or(0.0),
+            s.drain_slowdown_max.unwrap_or(0.0),
         );
     }
     out
@@ -516,6 +566,10 @@ mod tests {
             outage_log_lines_mean: 4.0,
             outage_log_lines_max: 6,
             left_queued: 0,
+            bulk_drain_p50_ms: Figure::Absent,
+            bulk_drain_max_ms: Figure::Absent,
+            drain_slowdown_p50: None,
+            drain_slowdown_max: None,
         }
     }
 

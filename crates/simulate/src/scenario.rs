@@ -125,6 +125,8 @@ pub struct Setup {
     pub intended: Arc<HashMap<String, Intended>>,
     /// Request latency.
     pub latency: Latency,
+    /// The scenes edited at once, if any (their start in absolute time).
+    pub bulk: Option<Bulk>,
     /// The values this seed drew (lengths in ms, counts), by name.
     pub drawn: Vec<(&'static str, u64)>,
     /// Plex's maintenance window (start and end hours, UTC), known to the worker from the
@@ -180,12 +182,12 @@ impl Setup {
         let end = START + plan.length;
         let mut editor = Editor::new(plan.library);
         editor.sessions(&plan.sessions, START, end, plan.library, rng);
-        if let Some(bulk) = plan.bulk {
-            let bulk = Bulk {
-                at: START + bulk.at,
-                ..bulk
-            };
-            editor.bulk(&bulk, plan.library, rng);
+        let bulk = plan.bulk.map(|bulk| Bulk {
+            at: START + bulk.at,
+            ..bulk
+        });
+        if let Some(bulk) = &bulk {
+            editor.bulk(bulk, plan.library, rng);
         }
         let outages = timeline.spans(|s| s != ServerPhase::Ready);
         let within: Vec<(u64, u64)> = outages.iter().map(|&(a, b)| (a, b.min(end))).collect();
@@ -218,10 +220,37 @@ impl Setup {
             unscanned,
             intended: Arc::new(intended),
             latency: plan.latency,
+            bulk,
             drawn: plan.drawn,
             butler: plan.butler,
         }
     }
+}
+
+/// A first "Sync All Scenes" on a healthy server of `capacity` requests a second with
+/// `streaming` percent of it taken: 10,000 scenes of a 12,000-scene library queued within
+/// 10-60 s, 1-5 min into the run.
+fn bulk_on(
+    rng: &mut SmallRng,
+    capacity: std::ops::Range<u64>,
+    streaming: std::ops::Range<u64>,
+) -> Plan {
+    let mut drawn = Vec::new();
+    let at = draw(rng, &mut drawn, "bulk_at_ms", MIN..5 * MIN);
+    let over = draw(rng, &mut drawn, "bulk_over_ms", 10 * S..60 * S);
+    let capacity = draw(rng, &mut drawn, "capacity_rps", capacity);
+    let streaming = draw(rng, &mut drawn, "streaming_percent", streaming);
+    let mut plan = Plan::new(HOUR, Vec::new());
+    plan.drawn = drawn;
+    plan.library = 12_000;
+    plan.bulk = Some(Bulk {
+        at,
+        scenes: 10_000,
+        over_ms: over,
+    });
+    plan.latency.capacity_rps = capacity as f64;
+    plan.latency.streaming = streaming as f64 / 100.0;
+    plan
 }
 
 /// Draws `name` uniformly from `range` (ms, or a count) and records it.
@@ -509,6 +538,24 @@ pub fn scenarios() -> Vec<Scenario> {
                 });
                 plan
             },
+        },
+        Scenario {
+            name: "bulk-weak",
+            about: "10,000 scenes queued at once, Plex healthy: a weak server (a NAS or a Pi: 40-120 requests/s), streaming 0-50% of it",
+            target: Target::None,
+            plan: |rng, _| bulk_on(rng, 40..120, 0..50),
+        },
+        Scenario {
+            name: "bulk-medium",
+            about: "the same on a medium server (200-500 requests/s), streaming 0-30% of it",
+            target: Target::None,
+            plan: |rng, _| bulk_on(rng, 200..500, 0..30),
+        },
+        Scenario {
+            name: "bulk-strong",
+            about: "the same on a strong server (800-2,000 requests/s), streaming 0-20% of it",
+            target: Target::None,
+            plan: |rng, _| bulk_on(rng, 800..2_000, 0..20),
         },
         Scenario {
             name: "host-down",
