@@ -102,15 +102,20 @@ where
                     .scan(&target.section, &target.folder, deadline)
                     .await,
             ),
-            Action::Wait { until } => match ports.clock.sleep_until(until).await {
-                Wake::Deadline => continue,
-                Wake::Nudged => Input::Nudged,
-                Wake::Stop => {
-                    engine.request_stop();
-                    continue;
+            Action::Wait { until } => {
+                // What finished before the sleep is made durable first.
+                ports.queue.settle()?;
+                match ports.clock.sleep_until(until).await {
+                    Wake::Deadline => continue,
+                    Wake::Nudged => Input::Nudged,
+                    Wake::Stop => {
+                        engine.request_stop();
+                        continue;
+                    }
                 }
-            },
+            }
             Action::Stop(reason) => {
+                ports.queue.settle()?;
                 flush(engine, &mut ports.events, now);
                 return Ok(reason);
             }

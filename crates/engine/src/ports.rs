@@ -66,7 +66,14 @@ pub trait JobStore {
     ) -> Result<Finished, persist::Error>;
     /// Counts the queue.
     fn counts(&mut self, now: u64) -> Result<QueueCounts, persist::Error>;
+    /// Makes every finished job's outcome durable: the driver calls it before it sleeps or
+    /// stops, so that outcomes finished back to back may share one sync.
+    fn settle(&mut self) -> Result<(), persist::Error>;
 }
+
+/// Acks written back to back that share one sync: a crash of the machine (not of the
+/// process) may make at most this many jobs run again.
+pub(crate) const ACKS_PER_SYNC: usize = 32;
 
 impl JobStore for Queue {
     fn lease(&mut self, visibility_ms: u64, now: u64) -> Result<Option<Lease>, persist::Error> {
@@ -80,7 +87,13 @@ impl JobStore for Queue {
         now: u64,
     ) -> Result<Finished, persist::Error> {
         let done = match disposition {
-            Disposition::Ack => self.ack(lease),
+            Disposition::Ack => self.ack_unsynced(lease).and_then(|()| {
+                if self.unsynced_acks() >= ACKS_PER_SYNC {
+                    self.sync()
+                } else {
+                    Ok(())
+                }
+            }),
             Disposition::Retry {
                 at,
                 counted,
@@ -106,6 +119,10 @@ impl JobStore for Queue {
             waiting: stats.waiting_for_retry,
             earliest_retry_at: stats.earliest_retry_at,
         })
+    }
+
+    fn settle(&mut self) -> Result<(), persist::Error> {
+        self.sync()
     }
 }
 
@@ -234,6 +251,10 @@ impl<T: JobStore + ?Sized> JobStore for &mut T {
 
     fn counts(&mut self, now: u64) -> Result<QueueCounts, persist::Error> {
         (**self).counts(now)
+    }
+
+    fn settle(&mut self) -> Result<(), persist::Error> {
+        (**self).settle()
     }
 }
 

@@ -86,7 +86,8 @@ pub struct Reached {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Evidence {
-    /// When Plex was last seen working: a probe passed, or a job synced.
+    /// When Plex was last seen working (a probe passed, or a job synced) while a job was
+    /// under suspicion: the only time it is read.
     pub working_at: u64,
     /// When Plex was last seen failing: a probe failed, or a job met an outage that was not
     /// a server error.
@@ -103,9 +104,14 @@ const KEPT_SERVER_ERRORS: usize = 16;
 const KEPT_SUSPECTS: usize = 500;
 
 impl Evidence {
-    /// Plex worked at `at`.
+    /// Plex worked at `at`. Recorded only while a job is under suspicion: the time is read
+    /// only to judge a suspect's server error, by whether Plex worked after it, so one from
+    /// before any suspect tells nothing. Otherwise every job of a healthy drain would change
+    /// the state, and cost a write of it.
     pub fn working(&mut self, at: u64) {
-        self.working_at = self.working_at.max(at);
+        if !self.suspects.is_empty() {
+            self.working_at = self.working_at.max(at);
+        }
     }
 
     /// Plex failed at `at`.
@@ -149,6 +155,64 @@ impl Evidence {
     /// Job `key` is done with (synced, or given up on): it is no longer under suspicion.
     pub fn settled(&mut self, key: &str) {
         self.suspects.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::Evidence;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Seen {
+        Working,
+        Failing,
+        ServerError(u8),
+        Settled(u8),
+    }
+
+    fn seen() -> impl Strategy<Value = Seen> {
+        prop_oneof![
+            4 => Just(Seen::Working),
+            1 => Just(Seen::Failing),
+            2 => (0..4u8).prop_map(Seen::ServerError),
+            1 => (0..4u8).prop_map(Seen::Settled),
+        ]
+    }
+
+    proptest! {
+        /// Leaving Plex's working time as it was, where it tells nothing, never changes a
+        /// verdict: beside evidence that records every one, the same answers throughout.
+        #[test]
+        fn a_working_time_left_unrecorded_never_changes_a_verdict(
+            steps in proptest::collection::vec((seen(), 0..3_000u64), 1..120),
+        ) {
+            let mut lazy = Evidence::default();
+            let mut every = Evidence::default();
+            let mut now = 1_000u64;
+            for (step, gap) in steps {
+                now += gap;
+                match step {
+                    Seen::Working => {
+                        lazy.working(now);
+                        every.working_at = every.working_at.max(now);
+                    }
+                    Seen::Failing => {
+                        lazy.failing(now);
+                        every.failing(now);
+                    }
+                    Seen::ServerError(job) => {
+                        let key = format!("job-{job}");
+                        prop_assert_eq!(lazy.server_error(&key, now), every.server_error(&key, now));
+                    }
+                    Seen::Settled(job) => {
+                        let key = format!("job-{job}");
+                        lazy.settled(&key);
+                        every.settled(&key);
+                    }
+                }
+            }
+        }
     }
 }
 

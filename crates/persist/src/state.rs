@@ -1,8 +1,10 @@
 //! One typed state file, read and updated under a lock.
 
+use std::any::Any;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -51,7 +53,31 @@ pub struct StateFile<T> {
     lock_timeout: Duration,
     max_bytes: u64,
     migrations: Vec<(u32, Migration)>,
+    /// The state as this value last read or wrote it, for [`StateFile::update_if_changed`].
+    cache: Mutex<Option<Cached>>,
     _value: PhantomData<fn() -> T>,
+}
+
+/// A state kept from one update to the next, and how to tell it is still the file's: the
+/// lock file's counter, which every write under the lock increases, and the file's length and
+/// modification time (for a writer that does not count).
+struct Cached {
+    stamp: Stamp,
+    state: Box<dyn Any + Send>,
+}
+
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("stamp", &self.stamp)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    generation: u64,
+    file: Option<(u64, Option<SystemTime>)>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +115,7 @@ where
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             max_bytes: DEFAULT_MAX_STATE_BYTES,
             migrations: Vec::new(),
+            cache: Mutex::new(None),
             _value: PhantomData,
         }
     }
@@ -162,38 +189,80 @@ where
     }
 
     /// [`StateFile::update`] that writes only when `change` left the state different from
-    /// what it read, so an update that changes nothing costs no write and no fsync.
+    /// what it read, so an update that changes nothing costs no write and no fsync. What it
+    /// read or wrote is kept, and read again only when another update (in any process) has
+    /// written since: a worker that updates its state several times a job reads it once.
     pub fn update_if_changed<R>(&self, change: impl FnOnce(&mut T) -> R) -> Result<R>
     where
-        T: PartialEq + Clone,
+        T: PartialEq + Clone + Send + 'static,
     {
-        self.update_with(|state| {
-            let before = state.clone();
-            let result = change(state);
-            let changed = *state != before;
-            (result, changed)
+        fsutil::ensure_dir(fsutil::parent(&self.path))?;
+        let lock = LockFile::open(&self.lock_path)?;
+        let _held = lock.acquire(Mode::Exclusive, self.lock_timeout)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = self.stamp(&lock)?;
+        let kept = cache
+            .take()
+            .filter(|c| c.stamp == stamp)
+            .and_then(|c| c.state.downcast::<T>().ok());
+        let before = match kept {
+            Some(state) => *state,
+            None => self.read_locked()?,
+        };
+        let mut state = before.clone();
+        let result = change(&mut state);
+        let stamp = if state == before {
+            stamp
+        } else {
+            self.write_locked(&state)?;
+            lock.bump_generation()?;
+            self.stamp(&lock)?
+        };
+        *cache = Some(Cached {
+            stamp,
+            state: Box::new(state),
+        });
+        Ok(result)
+    }
+
+    /// What tells whether the file changed since: read under the lock.
+    fn stamp(&self, lock: &LockFile) -> Result<Stamp> {
+        let file = match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) => Some((meta.len(), meta.modified().ok())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("read the metadata of", &self.path)(e)),
+        };
+        Ok(Stamp {
+            generation: lock.generation()?,
+            file,
         })
+    }
+
+    /// Encodes `state` and replaces the file with it; the lock is held.
+    fn write_locked(&self, state: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(&Envelope {
+            schema: self.schema,
+            state,
+        })
+        .map_err(|source| Error::Encode {
+            path: self.path.clone(),
+            source,
+        })?;
+        fsutil::write_atomic(&self.path, &bytes)
     }
 
     fn update_with<R>(&self, change: impl FnOnce(&mut T) -> (R, bool)) -> Result<R> {
         fsutil::ensure_dir(fsutil::parent(&self.path))?;
-        self.with_lock(|| {
-            let mut state = self.read_locked()?;
-            let (result, changed) = change(&mut state);
-            if !changed {
-                return Ok(result);
-            }
-            let bytes = serde_json::to_vec(&Envelope {
-                schema: self.schema,
-                state: &state,
-            })
-            .map_err(|source| Error::Encode {
-                path: self.path.clone(),
-                source,
-            })?;
-            fsutil::write_atomic(&self.path, &bytes)?;
-            Ok(result)
-        })
+        let lock = LockFile::open(&self.lock_path)?;
+        let _held = lock.acquire(Mode::Exclusive, self.lock_timeout)?;
+        let mut state = self.read_locked()?;
+        let (result, changed) = change(&mut state);
+        if changed {
+            self.write_locked(&state)?;
+            // What another value kept of the file is out of date.
+            lock.bump_generation()?;
+        }
+        Ok(result)
     }
 
     fn with_lock<R>(&self, body: impl FnOnce() -> Result<R>) -> Result<R> {

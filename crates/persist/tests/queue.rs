@@ -1176,3 +1176,40 @@ fn compaction_clears_files_a_removal_left_behind() {
     assert!(names.iter().all(|n| !n.ends_with(".removed")), "{names:?}");
     assert_eq!(keys(&mut q), ["a"]);
 }
+
+#[test]
+fn unsynced_acks_are_seen_at_once_and_counted_until_synced() {
+    let tmp = temp_dir();
+    let mut q = queue(tmp.path());
+    for i in 0..5 {
+        q.enqueue(&format!("k{i}"), &json!(i), T0).unwrap();
+    }
+    for done in 1..=3 {
+        let lease = q.lease(60_000, T0).unwrap().unwrap();
+        q.ack_unsynced(&lease).unwrap();
+        assert_eq!(q.unsynced_acks(), done);
+        // Another process sees the ack before any sync.
+        assert_eq!(queue(tmp.path()).jobs().unwrap().len(), 5 - done);
+    }
+    q.sync().unwrap();
+    assert_eq!(q.unsynced_acks(), 0);
+    // An ack of a lease lost is refused and not counted.
+    let lease = q.lease(1, T0).unwrap().unwrap();
+    let mut other = queue(tmp.path());
+    // The other takes both jobs left, the one whose lease ran out among them.
+    let later = T0 + 3_600_000;
+    let taken = [
+        other.lease(60_000, later).unwrap().unwrap(),
+        other.lease(60_000, later).unwrap().unwrap(),
+    ];
+    assert!(taken.iter().any(|t| t.job.key == lease.job.key));
+    assert!(matches!(
+        q.ack_unsynced(&lease),
+        Err(Error::LeaseLost { .. })
+    ));
+    assert_eq!(q.unsynced_acks(), 0);
+    other.ack_unsynced(&taken[0]).unwrap();
+    // Dropped, the queue syncs what it left unsynced; the ack holds either way.
+    drop(other);
+    assert_eq!(keys(&mut queue(tmp.path())), [taken[1].job.key.clone()]);
+}

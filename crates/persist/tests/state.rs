@@ -631,3 +631,73 @@ fn only_a_bounded_regular_file_is_read() {
         .unwrap_err();
     assert!(matches!(err, Error::TooLarge { max: 16, .. }), "{err:?}");
 }
+
+#[derive(Debug, Clone)]
+enum Writer {
+    /// `update_if_changed` through handle 0 or 1 (each keeps what it read).
+    Kept(usize, u64),
+    /// `update` through handle 0 or 1.
+    Plain(usize, u64),
+    /// A change that changes nothing, through handle 0 or 1.
+    Unchanged(usize),
+    /// `load` through handle 0 or 1: what it reads must be the latest.
+    Check(usize),
+}
+
+fn writer() -> impl Strategy<Value = Writer> {
+    prop_oneof![
+        (0..2usize, 1..5u64).prop_map(|(h, n)| Writer::Kept(h, n)),
+        (0..2usize, 1..5u64).prop_map(|(h, n)| Writer::Plain(h, n)),
+        (0..2usize).prop_map(Writer::Unchanged),
+        (0..2usize).prop_map(Writer::Check),
+    ]
+}
+
+proptest! {
+    /// Two values on one file stand for two processes: whatever one writes, the other's next
+    /// update starts from it, although it keeps what it read last.
+    #[test]
+    fn an_update_always_starts_from_the_latest_write_of_anyone(
+        steps in proptest::collection::vec(writer(), 1..40),
+    ) {
+        let tmp = temp_dir("kept");
+        let path = tmp.path().join("state.json");
+        let handles: [StateFile<Counter>; 2] = [StateFile::new(&path, 1), StateFile::new(&path, 1)];
+        let mut model = 0u64;
+        for step in steps {
+            match step {
+                Writer::Kept(h, n) => {
+                    let seen = handles[h].update_if_changed(|c| { let seen = c.count; c.count += n; seen }).unwrap();
+                    prop_assert_eq!(seen, model);
+                    model += n;
+                }
+                Writer::Plain(h, n) => {
+                    let seen = handles[h].update(|c| { let seen = c.count; c.count += n; seen }).unwrap();
+                    prop_assert_eq!(seen, model);
+                    model += n;
+                }
+                Writer::Unchanged(h) => {
+                    let seen = handles[h].update_if_changed(|c| c.count).unwrap();
+                    prop_assert_eq!(seen, model);
+                }
+                Writer::Check(h) => prop_assert_eq!(handles[h].load().unwrap().count, model),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_file_replaced_by_a_writer_that_keeps_no_count_is_read_again() {
+    let tmp = temp_dir("foreign");
+    let path = tmp.path().join("state.json");
+    let file: StateFile<Counter> = StateFile::new(&path, 1);
+    file.update_if_changed(|c| c.count = 1).unwrap();
+    // An older plexsync, or a person, writes the file without touching the lock's counter.
+    fs::write(
+        &path,
+        br#"{"schema":1,"state":{"count":41,"note":"written by hand"}}"#,
+    )
+    .unwrap();
+    let seen = file.update_if_changed(|c| c.count).unwrap();
+    assert_eq!(seen, 41);
+}

@@ -162,6 +162,10 @@ impl JobStore for SimQueue {
         let counts = JobStore::counts(&mut *self.0.queue.borrow_mut(), now)?;
         Ok(counts)
     }
+
+    fn settle(&mut self) -> Result<(), persist::Error> {
+        JobStore::settle(&mut *self.0.queue.borrow_mut())
+    }
 }
 
 /// The engine's state, in memory.

@@ -357,7 +357,14 @@ impl World {
             events: &mut self.events,
             rng: SmallRng::seed_from_u64(seed),
         };
-        block_on(drive(&mut engine, &mut ports)).unwrap()
+        let reason = block_on(drive(&mut engine, &mut ports)).unwrap();
+        // Acks may share a sync while jobs run back to back, never past a stop.
+        assert_eq!(
+            self.queue.unsynced_acks(),
+            0,
+            "the driver stopped with acks unsynced"
+        );
+        reason
     }
 
     pub fn state(&self) -> EngineState {

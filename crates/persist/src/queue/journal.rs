@@ -236,6 +236,8 @@ pub(crate) struct Journal {
     files: Files,
     open: BTreeMap<u64, File>,
     snapshots: BTreeMap<u64, File>,
+    /// Segments written to since they were last synced.
+    unsynced: std::collections::BTreeSet<u64>,
 }
 
 impl Journal {
@@ -247,6 +249,7 @@ impl Journal {
             files: Files::default(),
             open: BTreeMap::new(),
             snapshots: BTreeMap::new(),
+            unsynced: std::collections::BTreeSet::new(),
         }
     }
 
@@ -407,6 +410,23 @@ impl Journal {
         if durability == Durability::Synced {
             file.sync_data()
                 .map_err(Error::io("sync the journal segment", &path))?;
+            self.unsynced.remove(&segment);
+        } else {
+            self.unsynced.insert(segment);
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable: syncs each segment written to without.
+    pub(crate) fn sync_written(&mut self) -> Result<()> {
+        while let Some(&n) = self.unsynced.first() {
+            let path = segment_path(&self.dir, n);
+            // A segment a compaction has removed since is in a synced snapshot.
+            if let Some(file) = self.segment(n)? {
+                file.sync_data()
+                    .map_err(Error::io("sync the journal segment", &path))?;
+            }
+            self.unsynced.remove(&n);
         }
         Ok(())
     }

@@ -95,6 +95,8 @@ impl Recovery {
 pub struct Queue {
     options: QueueOptions,
     backend: Backend,
+    /// Acks written and not yet synced.
+    unsynced: usize,
 }
 
 #[derive(Debug)]
@@ -123,6 +125,16 @@ struct Memory {
     next: u64,
 }
 
+/// What is left unsynced is synced when the queue goes (an error then is not reported: the
+/// acks are written, and a crash of the machine would only make their jobs run again).
+impl Drop for Queue {
+    fn drop(&mut self) {
+        if self.unsynced > 0 {
+            let _ = self.sync();
+        }
+    }
+}
+
 impl Queue {
     /// The queue in `dir`, which is created (mode 0700) if missing. Nothing is read yet.
     pub fn open(dir: impl Into<PathBuf>, options: QueueOptions) -> Result<Queue> {
@@ -136,6 +148,7 @@ impl Queue {
                 dir,
                 loaded: None,
             }),
+            unsynced: 0,
         })
     }
 
@@ -156,6 +169,7 @@ impl Queue {
                 dir,
                 loaded: None,
             }),
+            unsynced: 0,
         })
     }
 
@@ -168,6 +182,7 @@ impl Queue {
                 next: 1,
                 ..Memory::default()
             }),
+            unsynced: 0,
         }
     }
 
@@ -341,7 +356,32 @@ impl Queue {
     /// The job is done: remove it.
     pub fn ack(&mut self, lease: &Lease) -> Result<()> {
         let (id, token) = (lease.job.id, lease.token);
-        self.finish(lease, Op::Ack { id, token })
+        self.finish(lease, Op::Ack { id, token }, Durability::Synced)
+    }
+
+    /// [`Queue::ack`], written but not yet synced to disk, so that several acks share one
+    /// sync ([`Queue::sync`]). Every other process sees it at once, and it outlives this
+    /// process however it ends; only a crash of the whole machine before the sync may lose it,
+    /// and then the job runs again: each job is still done at least once.
+    pub fn ack_unsynced(&mut self, lease: &Lease) -> Result<()> {
+        let (id, token) = (lease.job.id, lease.token);
+        self.finish(lease, Op::Ack { id, token }, Durability::Written)?;
+        self.unsynced += 1;
+        Ok(())
+    }
+
+    /// Acks written by [`Queue::ack_unsynced`] since the last [`Queue::sync`].
+    pub fn unsynced_acks(&self) -> usize {
+        self.unsynced
+    }
+
+    /// Makes everything this queue has written durable, [`Queue::ack_unsynced`]'s acks too.
+    pub fn sync(&mut self) -> Result<()> {
+        if let Backend::Disk(disk) = &mut self.backend {
+            disk.journal.sync_written()?;
+        }
+        self.unsynced = 0;
+        Ok(())
     }
 
     /// The job failed and should run again no earlier than `next_retry_at`. `counted` says
@@ -365,7 +405,7 @@ impl Queue {
             class: class.to_owned(),
             error: error.to_owned(),
         };
-        self.finish(lease, op)
+        self.finish(lease, op, Durability::Synced)
     }
 
     /// The job cannot succeed: move it to the dead-letter queue, with the class and the
@@ -378,7 +418,7 @@ impl Queue {
             class: class.to_owned(),
             error: error.to_owned(),
         };
-        self.finish(lease, op)
+        self.finish(lease, op, Durability::Synced)
     }
 
     /// The dead-lettered jobs, oldest id first.
@@ -497,13 +537,13 @@ impl Queue {
         })
     }
 
-    fn finish(&mut self, lease: &Lease, op: Op) -> Result<()> {
+    fn finish(&mut self, lease: &Lease, op: Op, durability: Durability) -> Result<()> {
         self.exclusive(|q| {
             if !q.view()?.holds(lease.job.id, lease.token) {
                 return Err(Error::LeaseLost { job: lease.job.id });
             }
             let mut op = Some(op);
-            q.write(Durability::Synced, 1, |_, _| op.take().expect("one record"))?;
+            q.write(durability, 1, |_, _| op.take().expect("one record"))?;
             Ok(())
         })
     }

@@ -27,6 +27,7 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
         ["enqueue-big", dir] => return enqueue_big(dir),
         ["torture", dir, log, seed] => crate::torture::worker(dir, log, seed),
         ["hold-worker-lock", path] => hold_worker_lock(path),
+        ["ack-unsynced", dir] => ack_unsynced(dir),
         ["hold-open", paths @ ..] => hold_open(paths),
         ["read-over-and-over", state, queue] => read_over_and_over(state, queue),
         _ => Err(format!("unknown child role {args:?}")),
@@ -43,8 +44,14 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
 fn increment(path: &str, times: &str) -> Result<(), String> {
     let times: u32 = times.parse().map_err(|_| "bad count")?;
     let file: StateFile<u64> = StateFile::new(path, 1);
-    for _ in 0..times {
-        file.update(|n| *n += 1).map_err(|e| e.to_string())?;
+    // Both ways of updating: one reads the file each time, the other keeps what it read.
+    for i in 0..times {
+        if i % 2 == 0 {
+            file.update(|n| *n += 1)
+        } else {
+            file.update_if_changed(|n| *n += 1)
+        }
+        .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -167,5 +174,18 @@ fn read_over_and_over(state: &str, queue: &str) -> Result<(), String> {
         }
     }
     println!("{reads}");
+    Ok(())
+}
+
+/// Acks every job of the queue in `dir` without syncing, says so, and waits to be killed.
+fn ack_unsynced(dir: &str) -> Result<(), String> {
+    let mut queue = Queue::open(dir, QueueOptions::default()).map_err(|e| e.to_string())?;
+    while let Some(lease) = queue.lease(60_000, now()).map_err(|e| e.to_string())? {
+        queue.ack_unsynced(&lease).map_err(|e| e.to_string())?;
+    }
+    println!("acked {}", queue.unsynced_acks());
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut rest).map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -43,6 +43,10 @@ fn tests() -> Vec<(&'static str, TestFn)> {
             "files_read_over_and_over_elsewhere_are_replaced",
             open_elsewhere::files_read_over_and_over_elsewhere_are_replaced,
         ),
+        (
+            "acks_not_yet_synced_outlive_a_killed_process",
+            acks_not_yet_synced_outlive_a_killed_process,
+        ),
         ("crash_torture", torture::crash_torture),
     ];
     #[cfg(unix)]
@@ -242,4 +246,38 @@ fn the_worker_lock_is_refused_to_others_until_its_holder_dies() -> Result<(), St
     check(mine.path() == path, || {
         "the guard names another file".into()
     })
+}
+
+/// A process killed (no destructor, so no sync) after acking without syncing: the acks are
+/// written, and only a crash of the whole machine could undo them.
+fn acks_not_yet_synced_outlive_a_killed_process() -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let tmp = temp_dir("unsynced");
+    let dir = tmp.path().join("queue");
+    let mut queue = Queue::open(&dir, QueueOptions::default()).map_err(|e| e.to_string())?;
+    for i in 0..20 {
+        queue
+            .enqueue(&format!("job-{i}"), &serde_json::json!(i), 1)
+            .map_err(|e| e.to_string())?;
+    }
+    drop(queue);
+    let mut acker = child("ack-unsynced", &[path_arg(&dir)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start the acker: {e}"))?;
+    let mut said = String::new();
+    BufReader::new(acker.stdout.take().ok_or("no stdout")?)
+        .read_line(&mut said)
+        .map_err(|e| e.to_string())?;
+    check(said.trim() == "acked 20", || {
+        format!("the acker said {said:?}")
+    })?;
+    acker.kill().map_err(|e| e.to_string())?;
+    acker.wait().map_err(|e| e.to_string())?;
+    let mut fresh = Queue::open(&dir, QueueOptions::default()).map_err(|e| e.to_string())?;
+    let left = fresh.jobs().map_err(|e| e.to_string())?.len();
+    check(left == 0, || format!("{left} acked jobs came back"))
 }
