@@ -84,3 +84,11 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .build()
         .map_err(|e| e.to_string())
 }
+
+/// For a command that takes no arguments: the first one given is an error.
+pub(crate) fn no_arguments(args: &[&str]) -> Result<(), String> {
+    match args.first() {
+        Some(arg) => Err(format!("unexpected argument `{arg}`")),
+        None => Ok(()),
+    }
+}

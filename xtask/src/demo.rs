@@ -36,9 +36,7 @@ const SCENES: [(&str, &str, &str); 4] = [
 ];
 
 pub(crate) fn demo(args: &[&str]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!("unexpected argument `{arg}`"));
-    }
+    crate::cmd::no_arguments(args)?;
     run(cargo().args(["build", "--release", "--package", "plexsync"]))?;
     let binary = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root().join("target"), PathBuf::from)

@@ -21,9 +21,7 @@ const TARGETS: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn dist(args: &[&str]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!("unexpected argument `{arg}`"));
-    }
+    cmd::no_arguments(args)?;
     if !cfg!(target_os = "linux") {
         return Err("dist builds Linux binaries and must run on Linux".into());
     }

@@ -18,9 +18,7 @@ const TARGETS: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn macos(args: &[&str]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!("unexpected argument `{arg}`"));
-    }
+    cmd::no_arguments(args)?;
     let python = ["python3", "python"]
         .into_iter()
         .find(|p| zig_works(p))

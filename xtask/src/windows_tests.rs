@@ -19,9 +19,7 @@ const SUITES: &[(&str, &[&str])] = &[
 ];
 
 pub(crate) fn windows_tests(args: &[&str]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!("unexpected argument `{arg}`"));
-    }
+    cmd::no_arguments(args)?;
     if !on_path(CC) {
         return Err(format!(
             "no {CC} to build Windows binaries with: install Debian's gcc-mingw-w64-x86-64"

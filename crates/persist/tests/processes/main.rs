@@ -130,6 +130,69 @@ pub(crate) fn child(role: &str, args: &[&str]) -> Command {
     command
 }
 
+/// A child that says one line when it is ready and another when told to finish.
+pub(crate) struct Talking {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Talking {
+    /// Starts this binary as a child with `role` and `args`, and waits until it says `ready`.
+    pub(crate) fn start(role: &str, args: &[&str], ready: &str) -> Result<Talking, String> {
+        use std::process::Stdio;
+        let mut child = child(role, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("could not start the {role} child: {e}"))?;
+        let out = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let mut talking = Talking { child, out };
+        let said = talking.line()?;
+        check(said == ready, || format!("the {role} child said {said:?}"))?;
+        Ok(talking)
+    }
+
+    fn line(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.out, &mut line).map_err(|e| e.to_string())?;
+        Ok(line.trim().to_owned())
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Tells it to finish, and returns what it said last; it must end well.
+    pub(crate) fn finish(mut self) -> Result<String, String> {
+        use std::io::Write;
+        let mut stdin = self.child.stdin.take().ok_or("no stdin")?;
+        stdin.write_all(b"done\n").map_err(|e| e.to_string())?;
+        drop(stdin);
+        let said = self.line()?;
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        check(status.success(), || format!("the child ended {status}"))?;
+        Ok(said)
+    }
+
+    /// Kills it: no destructor runs.
+    pub(crate) fn kill(mut self) -> Result<(), String> {
+        self.child.kill().map_err(|e| e.to_string())?;
+        self.child.wait().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// The keys of the jobs in the queue at `dir`, as a fresh process reads them.
+pub(crate) fn queue_keys(dir: &Path) -> Result<Vec<String>, String> {
+    let mut fresh = Queue::open(dir, QueueOptions::default()).map_err(|e| e.to_string())?;
+    Ok(fresh
+        .jobs()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|j| j.key)
+        .collect())
+}
+
 pub(crate) fn check(condition: bool, message: impl FnOnce() -> String) -> Result<(), String> {
     if condition { Ok(()) } else { Err(message()) }
 }
@@ -201,23 +264,9 @@ fn eight_processes_enqueue_and_drain_every_job_once() -> Result<(), String> {
 }
 
 fn the_worker_lock_is_refused_to_others_until_its_holder_dies() -> Result<(), String> {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let tmp = temp_dir("worker-lock");
     let path = tmp.path().join("data/worker.lock");
-    let mut holder = child("hold-worker-lock", &[path_arg(&path)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not start the holder: {e}"))?;
-    let mut said = String::new();
-    BufReader::new(holder.stdout.take().ok_or("no stdout")?)
-        .read_line(&mut said)
-        .map_err(|e| e.to_string())?;
-    check(said.trim() == "locked", || {
-        format!("the holder said {said:?}")
-    })?;
+    let holder = Talking::start("hold-worker-lock", &[path_arg(&path)], "locked")?;
     let pid = holder.id();
     match WorkerLock::try_acquire(&path) {
         Err(Error::Held {
@@ -234,8 +283,7 @@ fn the_worker_lock_is_refused_to_others_until_its_holder_dies() -> Result<(), St
         || "holder() does not name the holder".into(),
     )?;
     // SIGKILL: no destructor runs, and the lock must go with the process all the same.
-    holder.kill().map_err(|e| e.to_string())?;
-    holder.wait().map_err(|e| e.to_string())?;
+    holder.kill()?;
     check(
         WorkerLock::holder(&path)
             .map_err(|e| e.to_string())?
@@ -251,9 +299,6 @@ fn the_worker_lock_is_refused_to_others_until_its_holder_dies() -> Result<(), St
 /// A process killed (no destructor, so no sync) after acking without syncing: the acks are
 /// written, and only a crash of the whole machine could undo them.
 fn acks_not_yet_synced_outlive_a_killed_process() -> Result<(), String> {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let tmp = temp_dir("unsynced");
     let dir = tmp.path().join("queue");
     let mut queue = Queue::open(&dir, QueueOptions::default()).map_err(|e| e.to_string())?;
@@ -263,21 +308,9 @@ fn acks_not_yet_synced_outlive_a_killed_process() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     drop(queue);
-    let mut acker = child("ack-unsynced", &[path_arg(&dir)])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not start the acker: {e}"))?;
-    let mut said = String::new();
-    BufReader::new(acker.stdout.take().ok_or("no stdout")?)
-        .read_line(&mut said)
-        .map_err(|e| e.to_string())?;
-    check(said.trim() == "acked 20", || {
-        format!("the acker said {said:?}")
-    })?;
-    acker.kill().map_err(|e| e.to_string())?;
-    acker.wait().map_err(|e| e.to_string())?;
-    let mut fresh = Queue::open(&dir, QueueOptions::default()).map_err(|e| e.to_string())?;
-    let left = fresh.jobs().map_err(|e| e.to_string())?.len();
-    check(left == 0, || format!("{left} acked jobs came back"))
+    Talking::start("ack-unsynced", &[path_arg(&dir)], "acked 20")?.kill()?;
+    let left = queue_keys(&dir)?;
+    check(left.is_empty(), || {
+        format!("acked jobs came back: {left:?}")
+    })
 }

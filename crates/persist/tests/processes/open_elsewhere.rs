@@ -5,12 +5,9 @@
 //! Windows does and wine does not): persist tries again for about a second, which outlasts any
 //! reader's read; a file held open for longer is a clear error that loses nothing.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
-
 use persist::{Queue, QueueOptions, StateFile};
 
-use crate::{check, child, path_arg, temp_dir};
+use crate::{Talking, check, path_arg, queue_keys, temp_dir};
 
 pub(crate) fn files_held_open_elsewhere_are_replaced_or_refused_losing_nothing()
 -> Result<(), String> {
@@ -37,17 +34,7 @@ pub(crate) fn files_held_open_elsewhere_are_replaced_or_refused_losing_nothing()
         held.push(entry.map_err(|e| e.to_string())?.path());
     }
     let args: Vec<&str> = held.iter().map(|p| path_arg(p)).collect();
-    let mut reader = child("hold-open", &args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not start the reader: {e}"))?;
-    let mut out = BufReader::new(reader.stdout.take().ok_or("no stdout")?);
-    let mut said = String::new();
-    out.read_line(&mut said).map_err(|e| e.to_string())?;
-    check(said.trim() == format!("open {}", held.len()), || {
-        format!("the reader said {said:?}")
-    })?;
+    let reader = Talking::start("hold-open", &args, &format!("open {}", held.len()))?;
 
     // With every file open in the reader: the state replaced, the queue drained, compacted
     // (its old files removed) and written to.
@@ -82,13 +69,7 @@ pub(crate) fn files_held_open_elsewhere_are_replaced_or_refused_losing_nothing()
         .map_err(|e| format!("appending to a queue open elsewhere: {e}"))?;
 
     // The reader still reads what it opened: the old state, whole.
-    let mut stdin = reader.stdin.take().ok_or("no stdin")?;
-    stdin.write_all(b"done\n").map_err(|e| e.to_string())?;
-    drop(stdin);
-    let mut lengths = String::new();
-    out.read_line(&mut lengths).map_err(|e| e.to_string())?;
-    let status = reader.wait().map_err(|e| e.to_string())?;
-    check(status.success(), || format!("the reader ended {status}"))?;
+    let lengths = reader.finish()?;
     let first_len = lengths.split_whitespace().next().unwrap_or("");
     check(first_len == first.len().to_string(), || {
         format!(
@@ -99,13 +80,7 @@ pub(crate) fn files_held_open_elsewhere_are_replaced_or_refused_losing_nothing()
 
     let kept = state.load().map_err(|e| e.to_string())?;
     check(kept == expected, || format!("the state after: {kept:?}"))?;
-    let mut fresh = Queue::open(&dir, QueueOptions::default()).map_err(|e| e.to_string())?;
-    let keys: Vec<String> = fresh
-        .jobs()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|j| j.key)
-        .collect();
+    let keys = queue_keys(&dir)?;
     check(keys == ["after"], || format!("the queue after: {keys:?}"))
 }
 
@@ -123,20 +98,11 @@ pub(crate) fn files_read_over_and_over_elsewhere_are_replaced() -> Result<(), St
         ..QueueOptions::default()
     };
     let mut queue = Queue::open(&dir, options).map_err(|e| e.to_string())?;
-    let mut reader = child(
+    let reader = Talking::start(
         "read-over-and-over",
         &[path_arg(&state_path), path_arg(&dir)],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .spawn()
-    .map_err(|e| format!("could not start the reader: {e}"))?;
-    let mut out = BufReader::new(reader.stdout.take().ok_or("no stdout")?);
-    let mut said = String::new();
-    out.read_line(&mut said).map_err(|e| e.to_string())?;
-    check(said.trim() == "reading", || {
-        format!("the reader said {said:?}")
-    })?;
+        "reading",
+    )?;
     for i in 0..200u64 {
         state
             .update(|n| *n += 1)
@@ -153,13 +119,7 @@ pub(crate) fn files_read_over_and_over_elsewhere_are_replaced() -> Result<(), St
                 .map_err(|e| format!("compaction {i} with a reader at work: {e}"))?;
         }
     }
-    let mut stdin = reader.stdin.take().ok_or("no stdin")?;
-    stdin.write_all(b"done\n").map_err(|e| e.to_string())?;
-    drop(stdin);
-    let mut reads = String::new();
-    out.read_line(&mut reads).map_err(|e| e.to_string())?;
-    let status = reader.wait().map_err(|e| e.to_string())?;
-    check(status.success(), || format!("the reader ended {status}"))?;
+    let reads = reader.finish()?;
     let reads: u64 = reads
         .trim()
         .parse()
