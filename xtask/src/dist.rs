@@ -141,9 +141,8 @@ pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
 /// them for profiling).
 pub(crate) fn release_for(target: &str, cc: &str, linker: &str) -> Result<(), String> {
     ensure_target(target)?;
-    let env_target = target.replace('-', "_");
     cmd::run(
-        cmd::cargo()
+        cross(cmd::cargo(), target, cc, Some(linker))
             .args([
                 "build",
                 "--release",
@@ -153,14 +152,28 @@ pub(crate) fn release_for(target: &str, cc: &str, linker: &str) -> Result<(), St
                 "--target",
                 target,
             ])
-            .env(format!("CC_{env_target}"), cc)
-            .env(
-                format!("CARGO_TARGET_{}_LINKER", env_target.to_uppercase()),
-                linker,
-            )
             .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
             .env("CARGO_PROFILE_RELEASE_STRIP", "symbols"),
     )
+}
+
+/// `cargo`, with the C that `target`'s crates build compiled by `cc`, and linked by
+/// `linker` if given (the environment variables cc-rs and cargo read, per target).
+pub(crate) fn cross(
+    mut cargo: Command,
+    target: &str,
+    cc: impl AsRef<std::ffi::OsStr>,
+    linker: Option<&str>,
+) -> Command {
+    let env_target = target.replace('-', "_");
+    cargo.env(format!("CC_{env_target}"), cc);
+    if let Some(linker) = linker {
+        cargo.env(
+            format!("CARGO_TARGET_{}_LINKER", env_target.to_uppercase()),
+            linker,
+        );
+    }
+    cargo
 }
 
 fn build(target: &str, arch: &str, cc: &str, out: &Path) -> Result<PathBuf, String> {

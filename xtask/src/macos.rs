@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cmd;
-use crate::dist::ensure_target;
+use crate::dist::{cross, ensure_target};
 
 const TARGETS: &[(&str, &str)] = &[
     ("x86_64-apple-darwin", "x86_64-macos"),
@@ -36,9 +36,8 @@ pub(crate) fn macos(args: &[&str]) -> Result<(), String> {
             &["cc", "-target", zig_target],
         )?;
         let ar = wrapper(&wrappers, "ar", python, &["ar"])?;
-        let env_target = target.replace('-', "_");
         cmd::run(
-            cmd::cargo()
+            cross(cmd::cargo(), target, &cc, None)
                 .args([
                     "check",
                     "--release",
@@ -48,8 +47,7 @@ pub(crate) fn macos(args: &[&str]) -> Result<(), String> {
                     "--target",
                     target,
                 ])
-                .env(format!("CC_{env_target}"), &cc)
-                .env(format!("AR_{env_target}"), &ar),
+                .env(format!("AR_{}", target.replace('-', "_")), &ar),
         )?;
         eprintln!(
             "xtask: macos: plexsync compiles for {target}; not linked: the Security and CoreFoundation frameworks are in Apple's SDK only"

@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use crate::cmd;
-use crate::dist::{ensure_target, on_path};
+use crate::dist::{cross, ensure_target, on_path};
 use crate::dist_windows::{CC, TARGET, wine};
 
 /// What runs under wine: a package and which of its test targets.
@@ -30,16 +30,12 @@ pub(crate) fn windows_tests(args: &[&str]) -> Result<(), String> {
     };
     ensure_target(TARGET)?;
     // The code only Windows compiles, linted as the host's is.
-    let mut lint = cmd::cargo();
+    let mut lint = cross(cmd::cargo(), TARGET, CC, Some(CC));
     lint.args(["clippy", "--locked", "--all-targets", "--target", TARGET]);
     for (package, _) in SUITES {
         lint.args(["--package", package]);
     }
-    cmd::run(
-        lint.args(["--", "-D", "warnings"])
-            .env("CC_x86_64_pc_windows_gnu", CC)
-            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", CC),
-    )?;
+    cmd::run(lint.args(["--", "-D", "warnings"]))?;
     let mut binaries = Vec::new();
     for (package, targets) in SUITES {
         binaries.extend(build(package, targets)?);
@@ -73,12 +69,10 @@ pub(crate) fn windows_tests(args: &[&str]) -> Result<(), String> {
 
 /// Builds `package`'s test `targets` for Windows; the executables.
 fn build(package: &str, targets: &[&str]) -> Result<Vec<std::path::PathBuf>, String> {
-    let output = cmd::cargo()
+    let output = cross(cmd::cargo(), TARGET, CC, Some(CC))
         .args(["test", "--no-run", "--locked", "--message-format=json"])
         .args(["--package", package, "--target", TARGET])
         .args(targets)
-        .env("CC_x86_64_pc_windows_gnu", CC)
-        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", CC)
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| format!("cargo does not start: {e}"))?;

@@ -185,7 +185,12 @@ where
     /// Applies `change` to the current state and stores the result durably, under the lock.
     /// If `change` panics nothing is written.
     pub fn update<R>(&self, change: impl FnOnce(&mut T) -> R) -> Result<R> {
-        self.update_with(|state| (change(state), true))
+        let lock = self.lock_for_update()?;
+        let _held = lock.acquire(Mode::Exclusive, self.lock_timeout)?;
+        let mut state = self.read_locked()?;
+        let result = change(&mut state);
+        self.write_locked(&lock, &state)?;
+        Ok(result)
     }
 
     /// [`StateFile::update`] that writes only when `change` left the state different from
@@ -196,8 +201,7 @@ where
     where
         T: PartialEq + Clone + Send + 'static,
     {
-        fsutil::ensure_dir(fsutil::parent(&self.path))?;
-        let lock = LockFile::open(&self.lock_path)?;
+        let lock = self.lock_for_update()?;
         let _held = lock.acquire(Mode::Exclusive, self.lock_timeout)?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let stamp = self.stamp(&lock)?;
@@ -214,8 +218,7 @@ where
         let stamp = if state == before {
             stamp
         } else {
-            self.write_locked(&state)?;
-            lock.bump_generation()?;
+            self.write_locked(&lock, &state)?;
             self.stamp(&lock)?
         };
         *cache = Some(Cached {
@@ -238,8 +241,9 @@ where
         })
     }
 
-    /// Encodes `state` and replaces the file with it; the lock is held.
-    fn write_locked(&self, state: &T) -> Result<()> {
+    /// Encodes `state` and replaces the file with it, `lock` held; then bumps the lock file's
+    /// counter, so that what other values kept of the file is read again.
+    fn write_locked(&self, lock: &LockFile, state: &T) -> Result<()> {
         let bytes = serde_json::to_vec(&Envelope {
             schema: self.schema,
             state,
@@ -248,21 +252,14 @@ where
             path: self.path.clone(),
             source,
         })?;
-        fsutil::write_atomic(&self.path, &bytes)
+        fsutil::write_atomic(&self.path, &bytes)?;
+        lock.bump_generation()
     }
 
-    fn update_with<R>(&self, change: impl FnOnce(&mut T) -> (R, bool)) -> Result<R> {
+    /// The lock file an update takes, its directory made first.
+    fn lock_for_update(&self) -> Result<LockFile> {
         fsutil::ensure_dir(fsutil::parent(&self.path))?;
-        let lock = LockFile::open(&self.lock_path)?;
-        let _held = lock.acquire(Mode::Exclusive, self.lock_timeout)?;
-        let mut state = self.read_locked()?;
-        let (result, changed) = change(&mut state);
-        if changed {
-            self.write_locked(&state)?;
-            // What another value kept of the file is out of date.
-            lock.bump_generation()?;
-        }
-        Ok(result)
+        LockFile::open(&self.lock_path)
     }
 
     fn with_lock<R>(&self, body: impl FnOnce() -> Result<R>) -> Result<R> {
