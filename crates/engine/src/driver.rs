@@ -87,7 +87,7 @@ where
             }
             Action::Sync { job, deadline } => {
                 let options = &engine.policy().engine.sync;
-                Input::Synced(sync_job(&mut ports.plex, &job, options, deadline).await)
+                Input::Synced(sync_job(&ports.plex, &job, options, deadline).await)
             }
             Action::Finish(disposition) => {
                 let held = lease

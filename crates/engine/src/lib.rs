@@ -79,7 +79,7 @@ pub use driver::{DriveError, Ports, drive};
 pub use event::{Event, JobOutcome, Level, StopReason, WatchEvent, count, duration};
 pub use job::{InvalidJob, SyncJob};
 pub use manual::{force_open_breaker, reset_breaker, void_trials};
-pub use memory::{MemoryState, VirtualClock, block_on};
+pub use memory::{MemoryState, Sleep, VirtualClock, VirtualTime, block_on};
 pub use outage::{History, KEPT_OUTAGES, MEANINGFUL_WATCH_MS, Outage, Reliability};
 pub use policy::{Knobs, Policy, PolicyError, SyncOptions};
 pub use ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};

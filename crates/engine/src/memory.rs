@@ -97,17 +97,134 @@ impl Clock for VirtualClock {
 }
 
 /// Runs a future that never waits on anything real (a driver on a virtual clock with a
-/// simulated Plex and the memory queue) to completion.
+/// simulated Plex and the memory queue) to completion, polling it again while it is pending
+/// and something in it asked to be polled again (its tasks sleep on [`VirtualTime`], which
+/// moves when all of them wait).
 ///
 /// # Panics
 ///
-/// If the future is not ready when polled: something in it waited for real I/O, which a
-/// virtual world never does.
+/// If the future is pending with nothing asking to be polled again: something in it waited
+/// for real I/O, which a virtual world never does.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
-    let mut context = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a virtual run waited for real I/O"),
+    let woken = std::sync::Arc::new(Woken::default());
+    let waker = Waker::from(woken.clone());
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        if !woken.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            panic!("a virtual run waited for real I/O");
+        }
+    }
+}
+
+/// Whether a task asked to be polled again.
+#[derive(Default)]
+struct Woken(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Woken {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Time shared by the tasks of a virtual world, moved only by [`VirtualTime::sleep_until`]:
+/// when every task is asleep, the earliest sleeper wakes and time jumps to its deadline. So
+/// requests in flight together overlap on virtual time as they would on a wall clock.
+///
+/// A sleep is pending at its first poll even if it is the earliest (a task polled after it
+/// may yet ask for an earlier one); from its second, the earliest sleeper wakes. Whoever
+/// runs the tasks polls each of them in turn ([`block_on`] polls again at once).
+#[derive(Debug, Default)]
+pub struct VirtualTime {
+    now: Cell<u64>,
+    /// Who sleeps: `(deadline, ticket)`.
+    sleepers: RefCell<BTreeSet<(u64, u64)>>,
+    tickets: Cell<u64>,
+}
+
+impl VirtualTime {
+    /// Time reading `start`.
+    pub fn new(start: u64) -> VirtualTime {
+        let time = VirtualTime::default();
+        time.now.set(start);
+        time
+    }
+
+    /// The time.
+    pub fn now(&self) -> u64 {
+        self.now.get()
+    }
+
+    /// Moves time to `at`, if that is later, whoever sleeps (what a sole task may do).
+    pub fn jump_to(&self, at: u64) {
+        self.now.set(self.now.get().max(at));
+    }
+
+    /// A sleep until `at`.
+    pub fn sleep_until(&self, at: u64) -> Sleep<'_> {
+        Sleep {
+            time: self,
+            at,
+            ticket: None,
+        }
+    }
+}
+
+/// A task's sleep on [`VirtualTime`].
+#[derive(Debug)]
+pub struct Sleep<'a> {
+    time: &'a VirtualTime,
+    at: u64,
+    ticket: Option<u64>,
+}
+
+impl Future for Sleep<'_> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let time = self.time;
+        if time.now() >= self.at {
+            self.leave();
+            return Poll::Ready(());
+        }
+        match self.ticket {
+            None => {
+                let ticket = time.tickets.get();
+                time.tickets.set(ticket + 1);
+                time.sleepers.borrow_mut().insert((self.at, ticket));
+                self.ticket = Some(ticket);
+            }
+            Some(ticket) => {
+                let first = time.sleepers.borrow().first().copied();
+                if first == Some((self.at, ticket)) {
+                    time.now.set(self.at);
+                    self.leave();
+                    return Poll::Ready(());
+                }
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Sleep<'_> {
+    fn leave(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.time.sleepers.borrow_mut().remove(&(self.at, ticket));
+        }
+    }
+}
+
+impl Drop for Sleep<'_> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }

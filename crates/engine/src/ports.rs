@@ -11,42 +11,40 @@ use crate::action::{Disposition, Finished, ProbeDepth, QueueCounts};
 use crate::event::Event;
 use crate::state::EngineState;
 
-/// A Plex server. Every call must be over by its `deadline` (milliseconds on the clock the
+/// A Plex server. Calls take `&self` so that the jobs of a batch may be in flight together.
+/// Every call must be over by its `deadline` (milliseconds on the clock the
 /// driver runs on), failing with a read timeout if it is not; the probe has a deadline of its
 /// own, which `deadline` may shorten.
 pub trait Plex {
     /// The staged health check, to `depth`, over by its own deadline or by `deadline` if
     /// that comes sooner.
-    fn probe(
-        &mut self,
-        depth: ProbeDepth,
-        deadline: Option<u64>,
-    ) -> impl Future<Output = HealthReport>;
+    fn probe(&self, depth: ProbeDepth, deadline: Option<u64>)
+    -> impl Future<Output = HealthReport>;
     /// The library sections (a cache of them is fine: they change rarely).
-    fn sections(&mut self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>>;
+    fn sections(&self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>>;
     /// The item whose file is `file`, searching `sections`.
     fn find(
-        &mut self,
+        &self,
         sections: &[Section],
         file: &str,
         deadline: u64,
     ) -> impl Future<Output = Result<Located, PlexError>>;
     /// The item, whole.
     fn read(
-        &mut self,
+        &self,
         located: &Located,
         deadline: u64,
     ) -> impl Future<Output = Result<Item, PlexError>>;
     /// One edit with these query pairs.
     fn edit(
-        &mut self,
+        &self,
         located: &Located,
         pairs: &[(String, String)],
         deadline: u64,
     ) -> impl Future<Output = Result<(), PlexError>>;
     /// A partial scan of `folder` in section `section`.
     fn scan(
-        &mut self,
+        &self,
         section: &str,
         folder: &str,
         deadline: u64,
@@ -186,21 +184,21 @@ impl EventSink for Vec<Event> {
     }
 }
 
-impl<T: Plex + ?Sized> Plex for &mut T {
+impl<T: Plex + ?Sized> Plex for &T {
     fn probe(
-        &mut self,
+        &self,
         depth: ProbeDepth,
         deadline: Option<u64>,
     ) -> impl Future<Output = HealthReport> {
         (**self).probe(depth, deadline)
     }
 
-    fn sections(&mut self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>> {
+    fn sections(&self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>> {
         (**self).sections(deadline)
     }
 
     fn find(
-        &mut self,
+        &self,
         sections: &[Section],
         file: &str,
         deadline: u64,
@@ -209,7 +207,7 @@ impl<T: Plex + ?Sized> Plex for &mut T {
     }
 
     fn read(
-        &mut self,
+        &self,
         located: &Located,
         deadline: u64,
     ) -> impl Future<Output = Result<Item, PlexError>> {
@@ -217,7 +215,7 @@ impl<T: Plex + ?Sized> Plex for &mut T {
     }
 
     fn edit(
-        &mut self,
+        &self,
         located: &Located,
         pairs: &[(String, String)],
         deadline: u64,
@@ -226,7 +224,7 @@ impl<T: Plex + ?Sized> Plex for &mut T {
     }
 
     fn scan(
-        &mut self,
+        &self,
         section: &str,
         folder: &str,
         deadline: u64,

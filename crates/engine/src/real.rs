@@ -16,7 +16,8 @@ const SECTIONS_TTL_MS: u64 = 300_000;
 #[derive(Debug)]
 pub struct RealPlex {
     client: PlexClient,
-    sections: Option<(Vec<Section>, u64)>,
+    /// The sections, and when they were fetched (a lock: the jobs of a batch share them).
+    sections: std::sync::Mutex<Option<(Vec<Section>, u64)>>,
 }
 
 impl RealPlex {
@@ -24,13 +25,20 @@ impl RealPlex {
     pub fn new(client: PlexClient) -> RealPlex {
         RealPlex {
             client,
-            sections: None,
+            sections: std::sync::Mutex::new(None),
         }
     }
 
     /// The client.
     pub fn client(&self) -> &PlexClient {
         &self.client
+    }
+
+    fn cached_sections(&self) -> std::sync::MutexGuard<'_, Option<(Vec<Section>, u64)>> {
+        // A panic elsewhere cannot leave a half-written cache: the value is replaced whole.
+        self.sections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn within<T>(
@@ -58,7 +66,7 @@ pub fn wall_ms() -> u64 {
 }
 
 impl Plex for RealPlex {
-    async fn probe(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
+    async fn probe(&self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let check = self.client.check_health_until(depth.last_stage());
         let Some(deadline) = deadline else {
             return check.await;
@@ -79,20 +87,20 @@ impl Plex for RealPlex {
         }
     }
 
-    async fn sections(&mut self, deadline: u64) -> Result<Vec<Section>, PlexError> {
+    async fn sections(&self, deadline: u64) -> Result<Vec<Section>, PlexError> {
         let now = wall_ms();
-        if let Some((sections, at)) = &self.sections {
+        if let Some((sections, at)) = &*self.cached_sections() {
             if *at <= now && now - at < SECTIONS_TTL_MS {
                 return Ok(sections.clone());
             }
         }
         let sections = self.within(deadline, self.client.sections()).await?;
-        self.sections = Some((sections.clone(), now));
+        *self.cached_sections() = Some((sections.clone(), now));
         Ok(sections)
     }
 
     async fn find(
-        &mut self,
+        &self,
         sections: &[Section],
         file: &str,
         deadline: u64,
@@ -101,13 +109,13 @@ impl Plex for RealPlex {
             .await
     }
 
-    async fn read(&mut self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
+    async fn read(&self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
         self.within(deadline, self.client.item(&located.item.rating_key))
             .await
     }
 
     async fn edit(
-        &mut self,
+        &self,
         located: &Located,
         pairs: &[(String, String)],
         deadline: u64,
@@ -116,7 +124,7 @@ impl Plex for RealPlex {
             .await
     }
 
-    async fn scan(&mut self, section: &str, folder: &str, deadline: u64) -> Result<(), PlexError> {
+    async fn scan(&self, section: &str, folder: &str, deadline: u64) -> Result<(), PlexError> {
         self.within(deadline, self.client.scan_folder(section, folder))
             .await
     }

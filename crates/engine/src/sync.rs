@@ -11,7 +11,7 @@ use crate::ports::Plex;
 
 /// Syncs `job` with `plex`, everything over by `deadline`.
 pub async fn sync_job<P: Plex>(
-    plex: &mut P,
+    plex: &P,
     job: &SyncJob,
     options: &SyncOptions,
     deadline: u64,

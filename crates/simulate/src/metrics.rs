@@ -88,7 +88,7 @@ pub(crate) fn measure(
     depth: &[(u64, usize)],
     restarts: u32,
 ) -> Metrics {
-    let seen = &plex.seen;
+    let seen = &plex.seen();
     let (delays_ms, drain_ms, began) = recoveries(setup, recorder, depth);
     let split = |inside: bool| -> Vec<Option<u64>> {
         delays_ms

@@ -2,6 +2,7 @@
 //! [`Timeline`]; every request takes time (a drawn latency, or a timeout where nothing
 //! answers); it holds a library that edits change; it records what reached it.
 
+use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -162,18 +163,25 @@ pub(crate) struct Seen {
     pub(crate) answered: Vec<(u64, u64)>,
 }
 
-/// The simulated server.
+/// The simulated server. It serves requests in flight together (each waits on the world's
+/// virtual time), so what changes as they are served is behind a cell.
 #[derive(Debug)]
 pub(crate) struct SimPlex {
     world: Rc<World>,
     timeline: Timeline,
     latency: Latency,
+    inner: RefCell<Inner>,
+}
+
+/// What serving requests changes.
+#[derive(Debug)]
+struct Inner {
     rng: SmallRng,
     library: Library,
     sections: Option<u64>,
     /// The requests a second coming in, as a moving average, when it was last updated.
     load: (f64, u64),
-    pub(crate) seen: Seen,
+    seen: Seen,
 }
 
 impl SimPlex {
@@ -188,58 +196,64 @@ impl SimPlex {
             world,
             timeline,
             latency,
-            rng: SmallRng::seed_from_u64(seed),
-            library,
-            sections: None,
-            load: (0.0, 0),
-            seen: Seen::default(),
+            inner: RefCell::new(Inner {
+                rng: SmallRng::seed_from_u64(seed),
+                library,
+                sections: None,
+                load: (0.0, 0),
+                seen: Seen::default(),
+            }),
         }
     }
 
-    pub(crate) fn library(&self) -> &Library {
-        &self.library
+    pub(crate) fn library(&self) -> Ref<'_, Library> {
+        Ref::map(self.inner.borrow(), |i| &i.library)
+    }
+
+    pub(crate) fn seen(&self) -> Ref<'_, Seen> {
+        Ref::map(self.inner.borrow(), |i| &i.seen)
     }
 
     /// How long a request that reaches a ready server at `now` takes.
-    fn latency(&mut self, now: u64) -> u64 {
+    fn latency(&self, now: u64) -> u64 {
         let l = self.latency;
-        let u: f64 = self.rng.random();
-        let spiked = self.rng.random_bool(l.spike_chance);
+        let inner = &mut *self.inner.borrow_mut();
+        let u: f64 = inner.rng.random();
+        let spiked = inner.rng.random_bool(l.spike_chance);
         if l.capacity_rps <= 0.0 {
             return l.draw(u, spiked, 1.0);
         }
         // Each request adds 1/τ to a rate that decays with time constant τ.
-        let (rate, at) = self.load;
+        let (rate, at) = inner.load;
         let decayed = rate * (-(now.saturating_sub(at) as f64) / LOAD_MEMORY_MS).exp();
         let rate = decayed + 1_000.0 / LOAD_MEMORY_MS;
-        self.load = (rate, now);
+        inner.load = (rate, now);
         let took = l.draw(u, spiked, l.slowdown(rate));
-        self.seen.answered.push((now, took));
+        inner.seen.answered.push((now, took));
         took
     }
 
     /// One request for `what`: it takes its time, then passes or fails as the phase says. A
     /// request waiting on a hung or slow server is answered when the server recovers, and
     /// lost if it goes away.
-    fn request(&mut self, what: Asked, timeout_ms: u64, deadline: u64) -> Result<(), PlexError> {
+    async fn request(&self, what: Asked, timeout_ms: u64, deadline: u64) -> Result<(), PlexError> {
         let library = what == Asked::Library;
         let token = what != Asked::Identity;
         let start = self.world.now();
         let phase = self.timeline.at(start);
-        self.seen.requests += 1;
-        if phase.is_live_not_ready() {
-            self.seen.requests_not_ready += 1;
-            if library {
-                self.seen.deep_not_ready += 1;
-                self.seen.deep_not_ready_at.push(start);
+        {
+            let seen = &mut self.inner.borrow_mut().seen;
+            seen.requests += 1;
+            if phase.is_live_not_ready() {
+                seen.requests_not_ready += 1;
+                if library {
+                    seen.deep_not_ready += 1;
+                    seen.deep_not_ready_at.push(start);
+                }
             }
         }
         let give_up = start.saturating_add(timeout_ms).min(deadline.max(start));
         let fail = |kind, detail: &str| Err(PlexError::new(kind, URL, detail));
-        let timed_out = |plex: &mut SimPlex| {
-            plex.world.jump_to(give_up);
-            fail(FailureKind::ReadTimeout, "no answer in time")
-        };
         loop {
             let now = self.world.now();
             let phase = self.timeline.at(now);
@@ -249,14 +263,19 @@ impl SimPlex {
                 ServerPhase::Optimizing if library => Some(u64::MAX),
                 ServerPhase::Slow => {
                     let (low, high) = self.latency.slow_ms;
-                    Some(now.saturating_add(self.rng.random_range(low..=high.max(low))))
+                    let took = self
+                        .inner
+                        .borrow_mut()
+                        .rng
+                        .random_range(low..=high.max(low));
+                    Some(now.saturating_add(took))
                 }
                 _ => None,
             };
             if let Some(answer_at) = waiting {
                 let change = self.timeline.next_change(now).unwrap_or(u64::MAX);
                 if change < answer_at.min(give_up) {
-                    self.world.jump_to(change);
+                    self.world.sleep_until(change).await;
                     if matches!(
                         self.timeline.at(change),
                         ServerPhase::Refused | ServerPhase::Unreachable
@@ -266,27 +285,29 @@ impl SimPlex {
                     continue;
                 }
                 if answer_at > give_up {
-                    return timed_out(self);
+                    self.world.sleep_until(give_up).await;
+                    return fail(FailureKind::ReadTimeout, "no answer in time");
                 }
-                self.world.jump_to(answer_at);
+                self.world.sleep_until(answer_at).await;
                 return Ok(());
             }
             return match phase {
                 ServerPhase::Refused => {
-                    self.world.advance(1);
+                    self.world.sleep_until(now.saturating_add(1)).await;
                     fail(FailureKind::Refused, "connection refused")
                 }
                 ServerPhase::Unreachable => {
-                    self.world
-                        .jump_to(now.saturating_add(TIMEOUTS.connect_ms).min(give_up));
+                    let at = now.saturating_add(TIMEOUTS.connect_ms).min(give_up);
+                    self.world.sleep_until(at).await;
                     fail(FailureKind::ConnectTimeout, "no connection in time")
                 }
                 _ => {
                     let took = self.latency(now);
                     if now.saturating_add(took) > give_up {
-                        return timed_out(self);
+                        self.world.sleep_until(give_up).await;
+                        return fail(FailureKind::ReadTimeout, "no answer in time");
                     }
-                    self.world.advance(took);
+                    self.world.sleep_until(now.saturating_add(took)).await;
                     match phase {
                         ServerPhase::Maintenance => {
                             fail(FailureKind::Maintenance, "HTTP 503: Maintenance")
@@ -308,13 +329,14 @@ impl SimPlex {
     /// sends it (the predecessor's model).
     pub(crate) fn call(&mut self, what: Asked, timeout_ms: u64) -> Result<(), PlexError> {
         let deadline = self.world.now().saturating_add(timeout_ms);
-        self.request(what, timeout_ms, deadline)
+        engine::block_on(self.request(what, timeout_ms, deadline))
     }
 
     /// A health check that started at `at` and found the server `healthy` or not.
     pub(crate) fn note_probe(&mut self, at: u64, healthy: bool) {
         let phase = self.timeline.at(at);
-        self.seen.probes.push(ProbeSeen { at, phase, healthy });
+        let seen = &mut self.inner.get_mut().seen;
+        seen.probes.push(ProbeSeen { at, phase, healthy });
     }
 
     /// The time on the simulation's clock.
@@ -328,11 +350,12 @@ impl SimPlex {
     }
 
     pub(crate) fn library_mut(&mut self) -> &mut Library {
-        &mut self.library
+        &mut self.inner.get_mut().library
     }
 
-    fn job_request(&mut self, deadline: u64) -> Result<(), PlexError> {
+    async fn job_request(&self, deadline: u64) -> Result<(), PlexError> {
         self.request(Asked::Library, TIMEOUTS.read_ms, deadline)
+            .await
     }
 
     fn file_of(located: &Located) -> String {
@@ -379,7 +402,7 @@ pub(crate) fn movie(rating_key: u64, title: &str, file: &str) -> Item {
 }
 
 impl Plex for SimPlex {
-    async fn probe(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
+    async fn probe(&self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let start = self.world.now();
         let phase = self.timeline.at(start);
         let own = start + TIMEOUTS.health_ms;
@@ -393,11 +416,16 @@ impl Plex for SimPlex {
             let took = |world: &World| Duration::from_millis(world.now() - start);
             // Connecting: refused and unreachable fail here; anything else takes the call.
             if matches!(phase, ServerPhase::Refused | ServerPhase::Unreachable) {
-                let e = self.request(Asked::Identity, TIMEOUTS.health_ms, deadline);
+                let e = self
+                    .request(Asked::Identity, TIMEOUTS.health_ms, deadline)
+                    .await;
                 let e = e.expect_err("a closed port fails");
                 break 'check HealthReport::failed_at(Stage::Connect, e, None, took(&self.world));
             }
-            if let Err(e) = self.request(Asked::Identity, TIMEOUTS.health_ms, deadline) {
+            if let Err(e) = self
+                .request(Asked::Identity, TIMEOUTS.health_ms, deadline)
+                .await
+            {
                 break 'check HealthReport::failed_at(Stage::Identity, e, None, took(&self.world));
             }
             if depth == ProbeDepth::Identity {
@@ -406,7 +434,10 @@ impl Plex for SimPlex {
                 report.reached = Some(Stage::Identity);
                 break 'check report;
             }
-            match self.request(Asked::Library, TIMEOUTS.health_ms, deadline) {
+            match self
+                .request(Asked::Library, TIMEOUTS.health_ms, deadline)
+                .await
+            {
                 Ok(()) => HealthReport::passed(identity, took(&self.world) / 3),
                 Err(e) => HealthReport::failed_at(
                     Stage::Library,
@@ -416,7 +447,7 @@ impl Plex for SimPlex {
                 ),
             }
         };
-        self.seen.probes.push(ProbeSeen {
+        self.inner.borrow_mut().seen.probes.push(ProbeSeen {
             at: start,
             phase,
             healthy: report.healthy,
@@ -424,26 +455,25 @@ impl Plex for SimPlex {
         report
     }
 
-    async fn sections(&mut self, deadline: u64) -> Result<Vec<Section>, PlexError> {
+    async fn sections(&self, deadline: u64) -> Result<Vec<Section>, PlexError> {
         let now = self.world.now();
-        if self
-            .sections
-            .is_none_or(|at| now < at || now - at >= SECTIONS_TTL_MS)
-        {
-            self.job_request(deadline)?;
-            self.sections = Some(now);
+        let cached = self.inner.borrow().sections;
+        if cached.is_none_or(|at| now < at || now - at >= SECTIONS_TTL_MS) {
+            self.job_request(deadline).await?;
+            self.inner.borrow_mut().sections = Some(now);
         }
         Ok(vec![section()])
     }
 
     async fn find(
-        &mut self,
+        &self,
         _sections: &[Section],
         file: &str,
         deadline: u64,
     ) -> Result<Located, PlexError> {
-        self.job_request(deadline)?;
-        match self.library.get(file) {
+        self.job_request(deadline).await?;
+        let found = self.inner.borrow_mut().library.get(file);
+        match found {
             Some(item) => Ok(Located {
                 section: section(),
                 item,
@@ -456,34 +486,35 @@ impl Plex for SimPlex {
         }
     }
 
-    async fn read(&mut self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
-        self.job_request(deadline)?;
-        self.library
-            .get(&Self::file_of(located))
-            .ok_or_else(|| PlexError::new(FailureKind::NotFound, URL, "HTTP 404"))
+    async fn read(&self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
+        self.job_request(deadline).await?;
+        let found = self.inner.borrow_mut().library.get(&Self::file_of(located));
+        found.ok_or_else(|| PlexError::new(FailureKind::NotFound, URL, "HTTP 404"))
     }
 
     async fn edit(
-        &mut self,
+        &self,
         located: &Located,
         pairs: &[(String, String)],
         deadline: u64,
     ) -> Result<(), PlexError> {
-        self.job_request(deadline)?;
-        if self.library.edit(&Self::file_of(located), pairs) {
+        self.job_request(deadline).await?;
+        let edited = (self.inner.borrow_mut().library).edit(&Self::file_of(located), pairs);
+        if edited {
             Ok(())
         } else {
             Err(PlexError::new(FailureKind::NotFound, URL, "HTTP 404"))
         }
     }
 
-    async fn scan(&mut self, section: &str, folder: &str, deadline: u64) -> Result<(), PlexError> {
-        self.job_request(deadline)?;
+    async fn scan(&self, section: &str, folder: &str, deadline: u64) -> Result<(), PlexError> {
+        self.job_request(deadline).await?;
         if section != SECTION_KEY {
             return Err(PlexError::new(FailureKind::NotFound, URL, "HTTP 404"));
         }
-        self.seen.scans += 1;
-        self.library.scan(folder);
+        let inner = &mut *self.inner.borrow_mut();
+        inner.seen.scans += 1;
+        inner.library.scan(folder);
         Ok(())
     }
 }

@@ -117,7 +117,7 @@ pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Resu
         };
         let _ = SimState(Rc::clone(&world)).update(|s| s.butler = Some(hours));
     }
-    let mut plex = SimPlex::new(
+    let plex = SimPlex::new(
         Rc::clone(&world),
         setup.timeline.clone(),
         setup.latency,
@@ -135,7 +135,7 @@ pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Resu
     loop {
         let mut engine = Engine::new(policy.clone(), Mode::Run);
         let mut ports = Ports {
-            plex: &mut plex,
+            plex: &plex,
             queue: SimQueue(Rc::clone(&world)),
             state: SimState(Rc::clone(&world)),
             clock: SimClock(Rc::clone(&world)),
@@ -167,7 +167,7 @@ pub fn run(setup: &Setup, name: &str, policy: &Policy, keep_trace: bool) -> Resu
         Trace {
             timeline: setup.timeline.clone(),
             breaker: recorder.breaker,
-            probes: plex.seen.probes.clone(),
+            probes: plex.seen().probes.clone(),
             synced: recorder.synced.iter().map(|(at, _)| *at).collect(),
             depth,
             lines: recorder.lines,

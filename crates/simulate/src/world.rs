@@ -27,7 +27,7 @@ pub struct Hook {
 /// queue, the engine's state, and the hooks still to come.
 #[derive(Debug)]
 pub(crate) struct World {
-    now: Cell<u64>,
+    time: engine::VirtualTime,
     queue: RefCell<Queue>,
     state: RefCell<EngineState>,
     hooks: std::sync::Arc<[Hook]>,
@@ -54,7 +54,7 @@ impl World {
     ) -> Rc<World> {
         debug_assert!(hooks.windows(2).all(|w| w[0].at <= w[1].at));
         Rc::new(World {
-            now: Cell::new(start),
+            time: engine::VirtualTime::new(start),
             queue: RefCell::new(Queue::in_memory()),
             state: RefCell::new(EngineState::default()),
             hooks,
@@ -73,17 +73,22 @@ impl World {
     }
 
     pub(crate) fn now(&self) -> u64 {
-        self.now.get()
+        self.time.now()
     }
 
-    /// A request took `ms`.
+    /// A client alone with the server waits `ms`.
     pub(crate) fn advance(&self, ms: u64) {
-        self.now.set(self.now.get().saturating_add(ms));
+        self.time.jump_to(self.now().saturating_add(ms));
     }
 
     /// Jumps to `at` (a restart after the user put the settings right).
     pub(crate) fn jump_to(&self, at: u64) {
-        self.now.set(self.now.get().max(at));
+        self.time.jump_to(at);
+    }
+
+    /// A request's wait until `at`, beside the others in flight.
+    pub(crate) fn sleep_until(&self, at: u64) -> engine::Sleep<'_> {
+        self.time.sleep_until(at)
     }
 
     pub(crate) fn queue(&self) -> std::cell::RefMut<'_, Queue> {
@@ -200,13 +205,13 @@ impl Clock for SimClock {
         if let Some(t) = notice.filter(|t| {
             *t <= at && world.hooks.get(heard).is_none_or(|h| h.at > *t) && *t < world.limit
         }) {
-            world.now.set(now.max(t));
+            world.time.jump_to(now.max(t));
             return std::future::ready(Wake::Nudged);
         }
         let wake = match world.hooks.get(heard) {
             // A hook came while the worker was busy, or comes before the deadline.
             Some(hook) if hook.at <= at => {
-                world.now.set(now.max(hook.at));
+                world.time.jump_to(now.max(hook.at));
                 let now = world.now();
                 let upto = heard + world.hooks[heard..].partition_point(|h| h.at <= now);
                 world.heard.set(upto);
@@ -217,13 +222,13 @@ impl Clock for SimClock {
             }
             _ => {
                 if at >= world.end && world.settled() {
-                    world.now.set(world.end.max(now));
+                    world.time.jump_to(world.end.max(now));
                     Wake::Stop
                 } else if at >= world.limit {
-                    world.now.set(world.limit.max(now));
+                    world.time.jump_to(world.limit.max(now));
                     Wake::Stop
                 } else {
-                    world.now.set(at);
+                    world.time.jump_to(at);
                     Wake::Deadline
                 }
             }

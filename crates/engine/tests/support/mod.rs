@@ -110,12 +110,7 @@ impl ScriptedPlex {
 
     /// One request: takes its latency, or the whole timeout if nothing answers; fails as the
     /// phase says. `needs_db` is false for `/identity`.
-    fn request(
-        &mut self,
-        what: &'static str,
-        needs_db: bool,
-        deadline: u64,
-    ) -> Result<(), PlexError> {
+    fn request(&self, what: &'static str, needs_db: bool, deadline: u64) -> Result<(), PlexError> {
         let phase = self.phase();
         if let (Some(watch), true) = (
             &self.watch,
@@ -169,7 +164,7 @@ impl ScriptedPlex {
 
 impl ScriptedPlex {
     /// The staged check; its report's elapsed time is the clock's.
-    fn check(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
+    fn check(&self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let phase = self.phase();
         self.seen
             .borrow_mut()
@@ -205,24 +200,19 @@ impl ScriptedPlex {
 }
 
 impl Plex for ScriptedPlex {
-    async fn probe(&mut self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
+    async fn probe(&self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let start = self.clock.now();
         let mut report = self.check(depth, deadline);
         report.elapsed = Duration::from_millis(self.clock.now() - start);
         report
     }
 
-    async fn sections(&mut self, deadline: u64) -> Result<Vec<Section>, PlexError> {
+    async fn sections(&self, deadline: u64) -> Result<Vec<Section>, PlexError> {
         self.request("sections", true, deadline)?;
         Ok(vec![section()])
     }
 
-    async fn find(
-        &mut self,
-        _: &[Section],
-        file: &str,
-        deadline: u64,
-    ) -> Result<Located, PlexError> {
+    async fn find(&self, _: &[Section], file: &str, deadline: u64) -> Result<Located, PlexError> {
         self.request("find", true, deadline)?;
         match self.items.borrow().get(file) {
             Some(item) => Ok(Located {
@@ -233,14 +223,14 @@ impl Plex for ScriptedPlex {
         }
     }
 
-    async fn read(&mut self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
+    async fn read(&self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
         self.request("read", true, deadline)?;
         let file = located.item.files().next().unwrap_or_default().to_owned();
         Ok(self.items.borrow()[&file].clone())
     }
 
     async fn edit(
-        &mut self,
+        &self,
         located: &Located,
         pairs: &[(String, String)],
         deadline: u64,
@@ -272,7 +262,7 @@ impl Plex for ScriptedPlex {
         Ok(())
     }
 
-    async fn scan(&mut self, section: &str, folder: &str, deadline: u64) -> Result<(), PlexError> {
+    async fn scan(&self, section: &str, folder: &str, deadline: u64) -> Result<(), PlexError> {
         self.request("scan", true, deadline)?;
         self.seen.borrow_mut().scans.push((
             section.to_owned(),
@@ -350,7 +340,7 @@ impl World {
         policy.check().unwrap();
         let mut engine = Engine::new(policy, mode);
         let mut ports = Ports {
-            plex: &mut self.plex,
+            plex: &self.plex,
             queue: &mut self.queue,
             state: self.state.clone(),
             clock: self.clock.clone(),

@@ -209,7 +209,7 @@ pub(crate) fn run(setup: &Setup, variant: Variant, keep_trace: bool) -> Run {
         Trace {
             timeline: setup.timeline.clone(),
             breaker: worker.recorder.breaker,
-            probes: worker.plex.seen.probes.clone(),
+            probes: worker.plex.seen().probes.clone(),
             synced: worker.recorder.synced.iter().map(|(at, _)| *at).collect(),
             depth: worker.depth,
             lines: worker.recorder.lines,
