@@ -91,15 +91,21 @@ pub enum Action {
         /// How long the job stays invisible to others.
         visibility_ms: u64,
     },
-    /// Sync `job`, every request over by `deadline`; answer with [`Input::Synced`].
+    /// Sync these jobs, all in flight together, every request over by `deadline`; answer
+    /// with [`Input::Synced`], a result for each, in the same order.
     Sync {
-        /// What to make Plex show.
-        job: Box<SyncJob>,
-        /// When the job's time runs out.
+        /// What to make Plex show, a job each.
+        jobs: Vec<SyncJob>,
+        /// When the jobs' time runs out.
         deadline: u64,
     },
-    /// Do this with the job just synced; answer with [`Input::Finished`].
-    Finish(Disposition),
+    /// Do this with the job leased under `key`; answer with [`Input::Finished`].
+    Finish {
+        /// The job's key in the queue.
+        key: String,
+        /// What to do with it.
+        disposition: Disposition,
+    },
     /// Ask Plex to scan a folder, over by `deadline`; answer with [`Input::Scanned`].
     Scan {
         /// Which folder.
@@ -148,6 +154,28 @@ pub enum SyncResult {
     },
 }
 
+/// How one job of a batch went, and what it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Synced {
+    /// How the sync went.
+    pub result: SyncResult,
+    /// How long it took, all its requests together (ms).
+    pub took_ms: u64,
+    /// How many requests it sent (the cached list of sections not counted).
+    pub requests: u32,
+}
+
+impl Synced {
+    /// A result that took `took_ms` over `requests` requests.
+    pub fn new(result: SyncResult, took_ms: u64, requests: u32) -> Synced {
+        Synced {
+            result,
+            took_ms,
+            requests,
+        }
+    }
+}
+
 /// How finishing a job went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finished {
@@ -166,8 +194,8 @@ pub enum Input {
     Inspected(QueueCounts),
     /// The job leased, or none.
     Taken(Option<Job>),
-    /// How the sync went.
-    Synced(SyncResult),
+    /// How the syncs went, one for each job of the batch, in its order.
+    Synced(Vec<Synced>),
     /// How finishing went.
     Finished(Finished),
     /// How the scan request went.

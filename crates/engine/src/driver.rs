@@ -4,7 +4,7 @@
 use persist::Lease;
 use rand::Rng;
 
-use crate::action::{Action, Input, UnexpectedInput};
+use crate::action::{Action, Input, Synced, UnexpectedInput};
 use crate::core::Engine;
 use crate::event::StopReason;
 use crate::ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};
@@ -54,7 +54,8 @@ where
     E: EventSink,
     R: Rng,
 {
-    let mut lease: Option<Lease> = None;
+    // The jobs leased for the batch being gathered or in flight.
+    let mut leases: Vec<Lease> = Vec::new();
     loop {
         if ports.clock.stop_requested() {
             engine.request_stop();
@@ -82,17 +83,27 @@ where
             }
             Action::Inspect => Input::Inspected(ports.queue.counts(now)?),
             Action::Take { visibility_ms } => {
-                lease = ports.queue.lease(visibility_ms, now)?;
-                Input::Taken(lease.as_ref().map(|l| l.job.clone()))
+                let lease = ports.queue.lease(visibility_ms, now)?;
+                let job = lease.as_ref().map(|l| l.job.clone());
+                leases.extend(lease);
+                Input::Taken(job)
             }
-            Action::Sync { job, deadline } => {
+            Action::Sync { jobs, deadline } => {
                 let options = &engine.policy().engine.sync;
-                Input::Synced(sync_job(&ports.plex, &job, options, deadline).await)
+                let (plex, clock) = (&ports.plex, &ports.clock);
+                let syncs = jobs.iter().map(|job| async move {
+                    let start = clock.now();
+                    let (result, requests) = sync_job(plex, job, options, deadline).await;
+                    Synced::new(result, clock.now().saturating_sub(start), requests)
+                });
+                Input::Synced(crate::join::all(syncs.collect()).await)
             }
-            Action::Finish(disposition) => {
-                let held = lease
-                    .take()
-                    .expect("a job is held when the core finishes one");
+            Action::Finish { key, disposition } => {
+                let at = leases
+                    .iter()
+                    .position(|l| l.job.key == key)
+                    .expect("the core finishes only jobs the driver leased");
+                let held = leases.swap_remove(at);
                 let now = ports.clock.now();
                 Input::Finished(ports.queue.finish(&held, &disposition, now)?)
             }

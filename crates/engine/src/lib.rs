@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use engine::{Action, Disposition, Engine, EngineState, Finished, Input, Mode, Policy,
-//!              SyncJob, SyncResult};
+//!              SyncJob, SyncResult, Synced};
 //! use rand::SeedableRng;
 //!
 //! let mut queue = persist::Queue::in_memory();
@@ -21,14 +21,17 @@
 //! let Action::Take { visibility_ms } = engine.poll(&mut state, now, &mut rng) else { panic!() };
 //! let lease = queue.lease(visibility_ms, now)?.unwrap();
 //! engine.handle(&mut state, Input::Taken(Some(lease.job.clone())), now, &mut rng)?;
-//! let Action::Sync { job, .. } = engine.poll(&mut state, now, &mut rng) else { panic!() };
-//! assert_eq!(job.edit.title.as_deref(), Some("Sintel"));
-//! // ... sync it with Plex (engine::sync_job does), then say how it went:
-//! engine.handle(&mut state, Input::Synced(SyncResult::Unchanged), now, &mut rng)?;
-//! assert_eq!(engine.poll(&mut state, now, &mut rng), Action::Finish(Disposition::Ack));
+//! // A first batch holds one job: the pacer grows it while Plex keeps up.
+//! let Action::Sync { jobs, .. } = engine.poll(&mut state, now, &mut rng) else { panic!() };
+//! assert_eq!(jobs[0].edit.title.as_deref(), Some("Sintel"));
+//! // ... sync them with Plex (engine::sync_job does), then say how each went:
+//! let synced = Synced::new(SyncResult::Unchanged, 40, 2);
+//! engine.handle(&mut state, Input::Synced(vec![synced]), now + 40, &mut rng)?;
+//! let finish = engine.poll(&mut state, now + 40, &mut rng);
+//! assert_eq!(finish, Action::Finish { key: job.key(), disposition: Disposition::Ack });
 //! queue.ack(&lease)?;
-//! engine.handle(&mut state, Input::Finished(Finished::Done), now, &mut rng)?;
-//! assert!(matches!(engine.poll(&mut state, now, &mut rng), Action::Take { .. }));
+//! engine.handle(&mut state, Input::Finished(Finished::Done), now + 40, &mut rng)?;
+//! assert!(matches!(engine.poll(&mut state, now + 40, &mut rng), Action::Take { .. }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -59,6 +62,7 @@ mod core;
 mod driver;
 mod event;
 mod job;
+mod join;
 mod manual;
 mod memory;
 mod outage;
@@ -72,7 +76,7 @@ mod window;
 
 pub use crate::action::{
     Action, Disposition, Finished, Input, Mode, ProbeDepth, QueueCounts, RunStats, ScanTarget,
-    SyncResult, UnexpectedInput,
+    SyncResult, Synced, UnexpectedInput,
 };
 pub use crate::core::Engine;
 pub use driver::{DriveError, Ports, drive};

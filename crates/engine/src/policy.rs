@@ -5,7 +5,9 @@ use breaker_core::Config;
 
 use crate::action::ProbeDepth;
 use plex_client::Field;
-use scheduler::{Backoff, FirstProbe, Jitter, ProbePlan, RampConfig, RetryPolicy, RetryRule};
+use scheduler::{
+    Backoff, FirstProbe, Jitter, PaceConfig, ProbePlan, RampConfig, RetryPolicy, RetryRule,
+};
 use serde::{Deserialize, Serialize};
 
 /// The breaker, the probe plan, the retry rules, the ramp and the engine's own knobs.
@@ -18,8 +20,11 @@ pub struct Policy {
     pub probes: ProbePlan,
     /// What to do with a job that failed, by class.
     pub retry: RetryPolicy,
-    /// How fast to drain after an outage.
+    /// How fast to drain after an outage: a fixed rising rate (the predecessor's; off by
+    /// default, where `pace` does the work).
     pub ramp: RampConfig,
+    /// How many jobs go to Plex together, from its latency.
+    pub pace: PaceConfig,
     /// Everything else.
     pub engine: Knobs,
 }
@@ -172,7 +177,8 @@ impl Default for Policy {
                 early: None,
             },
             retry: RetryPolicy::default(),
-            ramp: RampConfig::default(),
+            ramp: RampConfig::disabled(),
+            pace: PaceConfig::default(),
             engine: Knobs::default(),
         }
     }
@@ -205,6 +211,7 @@ impl Policy {
             },
             retry: RetryPolicy::default(),
             ramp: RampConfig::default(),
+            pace: PaceConfig::single(),
             engine: Knobs {
                 pause_between_jobs_ms: 150,
                 poll_ms: Some(1_000),
@@ -309,6 +316,9 @@ impl Policy {
         self.ramp
             .validate()
             .map_err(|e| PolicyError(format!("ramp: {e}")))?;
+        self.pace
+            .validate()
+            .map_err(|e| PolicyError(format!("pace: {e}")))?;
         if self.probes.early.is_some_and(|e| e.every_ms == 0) {
             return problem("probes.early.every_ms must be at least 1".into());
         }

@@ -9,13 +9,27 @@ use crate::job::SyncJob;
 use crate::policy::SyncOptions;
 use crate::ports::Plex;
 
-/// Syncs `job` with `plex`, everything over by `deadline`.
+/// Syncs `job` with `plex`, everything over by `deadline`; says how it went and how many
+/// requests it sent (the list of sections, which the port caches, not counted).
 pub async fn sync_job<P: Plex>(
     plex: &P,
     job: &SyncJob,
     options: &SyncOptions,
     deadline: u64,
+) -> (SyncResult, u32) {
+    let requests = std::cell::Cell::new(0);
+    let result = sync_counting(plex, job, options, deadline, &requests).await;
+    (result, requests.get())
+}
+
+async fn sync_counting<P: Plex>(
+    plex: &P,
+    job: &SyncJob,
+    options: &SyncOptions,
+    deadline: u64,
+    requests: &std::cell::Cell<u32>,
 ) -> SyncResult {
+    let sent = || requests.set(requests.get() + 1);
     let failed = |error: PlexError| SyncResult::Failed { error, scan: None };
     let sections = match plex.sections(deadline).await {
         Ok(sections) => sections,
@@ -23,6 +37,7 @@ pub async fn sync_job<P: Plex>(
     };
     let mut missing = None;
     for file in &job.files {
+        sent();
         let located = match plex.find(&sections, file, deadline).await {
             Ok(located) => located,
             Err(e) if e.kind() == FailureKind::NotFound => {
@@ -31,6 +46,7 @@ pub async fn sync_job<P: Plex>(
             }
             Err(e) => return failed(e),
         };
+        sent();
         let item = match plex.read(&located, deadline).await {
             Ok(item) => item,
             Err(e) => return failed(e),
@@ -39,6 +55,7 @@ pub async fn sync_job<P: Plex>(
         if pairs.is_empty() {
             return SyncResult::Unchanged;
         }
+        sent();
         return match plex.edit(&located, &pairs, deadline).await {
             Ok(()) => SyncResult::Updated { sent: pairs },
             Err(e) => failed(e),

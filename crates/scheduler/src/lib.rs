@@ -40,12 +40,14 @@
 //! - [`due`]: check-on-invocation for periodic tasks, with an [`Interval`] that parses from
 //!   `never`, `hourly`, `daily`, `weekly` or a duration like `30m`.
 //! - [`Ramp`]: the post-recovery token bucket.
+//! - [`Pacer`]: how many jobs go to Plex together, from its latency against its baseline.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backoff;
 mod class;
 mod due;
+mod pace;
 mod probe;
 mod ramp;
 mod retry;
@@ -53,6 +55,7 @@ mod retry;
 pub use backoff::{Backoff, BackoffError, Jitter};
 pub use class::{ErrorClass, Scope, UnknownClass};
 pub use due::{Due, Interval, IntervalError, Reason, due};
+pub use pace::{PaceConfig, PaceError, Pacer};
 pub use probe::{Early, FirstProbe, ProbeOutcome, ProbePlan, ProbeSchedule, ProbeState};
 pub use ramp::{Ramp, RampConfig, RampError, RampState};
 pub use retry::{RetryDecision, RetryPolicy, RetryRule};

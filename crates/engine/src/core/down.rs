@@ -313,6 +313,11 @@ impl Engine {
                     self.timers.clear(Timer::Summary);
                     state.failing = None;
                     state.probe = Default::default();
+                    // A Plex just back is fragile: jobs go one at a time again, then more
+                    // while it keeps up.
+                    if t.from != State::Closed {
+                        self.pacer.restart();
+                    }
                     state.ramp = (t.from != State::Closed && self.policy.ramp.enabled)
                         .then(|| Ramp::start(self.policy.ramp, now).ok())
                         .flatten()

@@ -1,7 +1,8 @@
-//! One job's way through the core: admitted (or not) by the breaker and the ramp, judged by
-//! its result, finished.
+//! Jobs' way through the core: each admitted (or not) by the breaker and the ramp into a
+//! batch as large as the pacer allows, the batch sent, each job judged by its result and
+//! finished; the batch's latency tells the pacer how Plex keeps up.
 
-use breaker_core::{Decision, FailureClass, Outcome, Permit};
+use breaker_core::{Decision, FailureClass, Outcome, Permit, State};
 use persist::{Job, Payload};
 use plex_client::{FailureKind, PlexError};
 use rand::Rng;
@@ -9,7 +10,7 @@ use scheduler::{ErrorClass, Ramp, RetryDecision};
 
 use super::timers::Timer;
 use super::{Engine, Phase, scan_key};
-use crate::action::{Action, Disposition, Finished, ScanTarget, SyncResult};
+use crate::action::{Action, Disposition, Finished, ScanTarget, SyncResult, Synced};
 use crate::event::{Event, JobOutcome, StopReason};
 use crate::job::SyncJob;
 use crate::state::{EngineState, FAILING_KEYS, Failing, Halt, LastSync};
@@ -29,6 +30,12 @@ pub(super) struct Flight {
     previous_delay: u64,
 }
 
+impl Flight {
+    pub(super) fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 /// What a sync's result comes to: what the breaker is told, what becomes of the job, the
 /// failure behind it, and what the ramp is told (`None`: nothing, the failure was not Plex's).
 struct Verdict {
@@ -41,21 +48,59 @@ struct Verdict {
 impl Engine {
     /// The breaker admits calls: take a job if the ramp allows.
     pub(super) fn take_or_wait(&mut self, state: &mut EngineState, now: u64) -> Action {
+        match self.ramp_allows(state, now) {
+            Ok(()) => self.take(),
+            Err(at) => self.wait(at, now),
+        }
+    }
+
+    /// Whether the ramp (if one runs) has a token for a job now, or when it will.
+    fn ramp_allows(&self, state: &mut EngineState, now: u64) -> Result<(), u64> {
         if let Some(ramp_state) = state.ramp {
             match Ramp::restore(self.policy.ramp, ramp_state) {
-                Ok(ramp) if !ramp.is_finished(now) => {
-                    // Look without spending: the token is spent only if a job comes.
-                    if let Err(at) = ramp.clone().try_acquire(now) {
-                        return self.wait(at, now);
-                    }
-                }
+                // Look without spending: the token is spent only if a job comes.
+                Ok(ramp) if !ramp.is_finished(now) => ramp.clone().try_acquire(now)?,
                 _ => state.ramp = None,
             }
         }
-        self.take()
+        Ok(())
     }
 
-    /// A job came from the queue: sync it if the breaker still admits calls, else put it back.
+    /// A batch is being gathered: take one more job if the pacer, the breaker and the ramp
+    /// allow and the queue may have one; else send what was gathered (`None`: nothing was).
+    pub(super) fn gather(&mut self, state: &mut EngineState, now: u64) -> Option<Action> {
+        let limit = match self.breaker(state).state() {
+            State::Closed => self.pacer.in_flight(),
+            // Trials go one at a time.
+            State::HalfOpen | State::Open | State::ForcedOpen => 1,
+        };
+        let more = self.batch.len() < limit
+            && !self.nothing_ready
+            && self.stop.is_none()
+            && self.scan.is_none()
+            && self.ramp_allows(state, now).is_ok();
+        if more {
+            self.phase = Phase::Taking;
+            return Some(self.take());
+        }
+        self.gathering = false;
+        if self.batch.is_empty() {
+            return None;
+        }
+        let (mut flights, jobs): (Vec<Flight>, Vec<SyncJob>) = self.batch.drain(..).unzip();
+        for flight in &mut flights {
+            flight.started = now;
+        }
+        self.batch_sent = now;
+        self.phase = Phase::Syncing(flights);
+        Some(Action::Sync {
+            jobs,
+            deadline: self.deadline(state, now, self.policy.engine.job_timeout_ms),
+        })
+    }
+
+    /// A job came from the queue: into the batch if the breaker still admits calls, else
+    /// put it back.
     pub(super) fn admit<R: Rng + ?Sized>(
         &mut self,
         state: &mut EngineState,
@@ -75,7 +120,8 @@ impl Engine {
             Ok(sync_job) => sync_job,
             Err(error) => {
                 let class = ErrorClass::InvalidJob;
-                return self.finish(flight, Disposition::DeadLetter { class, error });
+                self.finish(flight, Disposition::DeadLetter { class, error });
+                return self.proceed(state, now, rng);
             }
         };
         let mut breaker = self.breaker(state);
@@ -83,7 +129,7 @@ impl Engine {
         // The permit is part of the state stored on return: a trial is on disk before its
         // request is sent.
         state.breaker = breaker.snapshot();
-        let action = match admission.decision {
+        match admission.decision {
             Decision::Permit(permit) => {
                 flight.permit = Some(permit);
                 if let Some(ramp_state) = state.ramp {
@@ -92,11 +138,7 @@ impl Engine {
                         state.ramp = Some(ramp.state());
                     }
                 }
-                self.phase = Phase::Syncing(flight);
-                Action::Sync {
-                    job: Box::new(sync_job),
-                    deadline: self.deadline(state, now, self.policy.engine.job_timeout_ms),
-                }
+                self.batch.push((flight, sync_job));
             }
             // Another process changed the breaker under us: put the job back as it was.
             Decision::Reject(_) => self.finish(
@@ -108,20 +150,67 @@ impl Engine {
                     error: "the breaker no longer admits calls".into(),
                 },
             ),
-        };
+        }
         self.note(state, admission.transitions, now, rng, None);
-        action
+        self.proceed(state, now, rng)
     }
 
-    /// The sync came back: tell the breaker and the ramp, decide what becomes of the job.
-    pub(super) fn settle<R: Rng + ?Sized>(
+    /// The batch came back: each job judged, then the pacer told how fast Plex answered
+    /// (or that it is overloaded, and for how long it asked to be left alone).
+    pub(super) fn settle_batch<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut EngineState,
+        flights: Vec<Flight>,
+        results: Vec<Synced>,
+        now: u64,
+        rng: &mut R,
+    ) {
+        let mut per_request = Vec::new();
+        let mut overloaded = false;
+        let mut asked_wait_ms = 0;
+        for (flight, synced) in flights.into_iter().zip(results) {
+            match &synced.result {
+                SyncResult::Failed { error, .. }
+                    if error.class().is_outage() || error.kind() == FailureKind::RateLimited =>
+                {
+                    overloaded = true;
+                    let asked = error.retry_after().map_or(0, |d| d.as_millis() as u64);
+                    asked_wait_ms = asked_wait_ms.max(asked.min(MAX_ASKED_WAIT_MS));
+                }
+                _ if synced.requests > 0 => {
+                    per_request.push(synced.took_ms as f64 / f64::from(synced.requests));
+                }
+                _ => {}
+            }
+            self.settle(state, flight, synced.result, now, rng);
+        }
+        if overloaded {
+            self.pacer.overloaded(now);
+        } else {
+            for sample in per_request {
+                self.pacer.record(sample, now);
+            }
+        }
+        let spaced = self
+            .pacer
+            .pause_after(now.saturating_sub(self.batch_sent));
+        let pause = spaced.max(asked_wait_ms);
+        if pause > 0 {
+            let until = now.saturating_add(pause);
+            let later = self.timers.get(Timer::Pause).map_or(until, |t| t.max(until));
+            self.timers.set(Timer::Pause, later);
+        }
+    }
+
+    /// A job's sync came back: tell the breaker and the ramp, decide what becomes of the job.
+    fn settle<R: Rng + ?Sized>(
         &mut self,
         state: &mut EngineState,
         mut flight: Flight,
         result: SyncResult,
         now: u64,
         rng: &mut R,
-    ) -> Action {
+    ) {
         let verdict = match &result {
             SyncResult::Updated { .. } | SyncResult::Unchanged => {
                 self.succeeded(state, &flight, &result, now)
@@ -327,10 +416,9 @@ impl Engine {
         }
     }
 
-    /// Hands the job to the queue with `disposition`.
-    fn finish(&mut self, flight: Flight, disposition: Disposition) -> Action {
-        self.phase = Phase::Finishing(flight, disposition.clone());
-        Action::Finish(disposition)
+    /// The job goes back to the queue with `disposition`, after those decided before it.
+    fn finish(&mut self, flight: Flight, disposition: Disposition) {
+        self.finishing.push_back((flight, disposition));
     }
 
     /// The queue did what was asked with the job (or another worker had it).
@@ -358,7 +446,13 @@ impl Engine {
                 });
             }
             (Finished::Done, Disposition::Ack) => {}
-            (Finished::Done, Disposition::Retry { .. }) => self.stats.retried += 1,
+            (Finished::Done, Disposition::Retry { at, .. }) => {
+                self.stats.retried += 1;
+                // Taken again at once: the queue's "nothing ready" of the batch is over.
+                if at <= now {
+                    self.nothing_ready = false;
+                }
+            }
             (Finished::Done, Disposition::DeadLetter { .. }) => self.stats.dead_lettered += 1,
         }
         // A job's end may have changed what is ready.
@@ -369,6 +463,9 @@ impl Engine {
         }
     }
 }
+
+/// The longest a `Retry-After` holds every job back (a job's own retry honours it whole).
+const MAX_ASKED_WAIT_MS: u64 = 60_000;
 
 /// What `error`, met by job `key`, is in context. plex-client classes a server error (a 5xx
 /// other than 503) as an outage, and it is one when Plex fails for everyone; but when Plex

@@ -2,9 +2,13 @@
 //! to do next. No I/O, no clock, no randomness of its own.
 //!
 //! Shaped as quinn-proto shapes a connection: [`Engine::handle`] records what happened;
-//! [`Engine::poll`] makes every decision and says what to do; the job in hand lives in a
-//! [`Phase`] whose variants carry its data; the engine's own deadlines are one [`Timers`]
+//! [`Engine::poll`] makes every decision and says what to do; the jobs in hand live in a
+//! [`Phase`] whose variants carry their data; the engine's own deadlines are one [`Timers`]
 //! table.
+//!
+//! Jobs go to Plex in batches, all of a batch in flight together: the core takes jobs one by
+//! one (each admitted by the breaker) until the [`Pacer`]'s limit, sends the batch, takes
+//! its results together, then finishes its jobs one by one.
 
 mod down;
 mod job;
@@ -18,19 +22,19 @@ use breaker_core::{Breaker, State};
 use persist::Job;
 use plex_client::{FailureKind, PlexError};
 use rand::Rng;
-use scheduler::ProbeSchedule;
+use scheduler::{Pacer, ProbeSchedule};
 
 use crate::action::{
-    Action, Disposition, Input, Mode, QueueCounts, RunStats, ScanTarget, SyncResult,
-    UnexpectedInput,
+    Action, Disposition, Input, Mode, QueueCounts, RunStats, ScanTarget, Synced, UnexpectedInput,
 };
+use crate::job::SyncJob;
 use crate::event::{Event, StopReason};
 use crate::policy::Policy;
 use crate::state::EngineState;
 use job::Flight;
 use timers::{Timer, Timers};
 
-/// What the engine has out with the driver, and the job in hand: each variant carries what
+/// What the engine has out with the driver, and the jobs in hand: each variant carries what
 /// that step needs, so a job cannot be in two steps at once.
 #[derive(Debug)]
 enum Phase {
@@ -44,10 +48,10 @@ enum Phase {
     Taking,
     /// The queue handed out this job: the next poll decides whether it may run.
     Taken(Job),
-    /// [`Action::Sync`] is out for this job.
-    Syncing(Flight),
-    /// The sync came back: the next poll decides what becomes of the job.
-    Synced(Flight, SyncResult),
+    /// [`Action::Sync`] is out for this batch.
+    Syncing(Vec<Flight>),
+    /// The batch came back: the next poll decides what becomes of its jobs.
+    Synced(Vec<Flight>, Vec<Synced>),
     /// [`Action::Finish`] is out for this job, with this disposition.
     Finishing(Flight, Disposition),
     /// [`Action::Scan`] is out for this folder.
@@ -63,7 +67,7 @@ impl Phase {
             Phase::Inspecting => "queue counts were expected",
             Phase::Taking => "a leased job (or none) was expected",
             Phase::Taken(_) | Phase::Synced(..) => "the engine had yet to be polled",
-            Phase::Syncing(_) => "a sync result was expected",
+            Phase::Syncing(_) => "a sync result for each job of the batch was expected",
             Phase::Finishing(..) => "the end of a job was expected",
             Phase::Scanning(_) => "a scan result was expected",
         }
@@ -90,6 +94,16 @@ pub struct Engine {
     /// Why the engine stops at its next decision.
     stop: Option<StopReason>,
     timers: Timers,
+    /// How many jobs go to Plex together.
+    pacer: Pacer,
+    /// Jobs admitted for the next batch, while it is gathered.
+    batch: Vec<(Flight, SyncJob)>,
+    /// A batch is being gathered: take more, or send it.
+    gathering: bool,
+    /// When the batch out was sent.
+    batch_sent: u64,
+    /// Jobs whose fate is decided, to hand to the queue one by one.
+    finishing: VecDeque<(Flight, Disposition)>,
     events: VecDeque<Event>,
     stats: RunStats,
     /// How far the local day (Plex's maintenance hours) is ahead of UTC.
@@ -100,7 +114,6 @@ impl Engine {
     /// An engine following `policy` (checked with [`Policy::check`] by the caller).
     pub fn new(policy: Policy, mode: Mode) -> Engine {
         Engine {
-            policy,
             mode,
             phase: Phase::Idle,
             queue: None,
@@ -110,9 +123,15 @@ impl Engine {
             scan: None,
             stop: None,
             timers: Timers::default(),
+            pacer: Pacer::new(policy.pace),
+            batch: Vec::new(),
+            gathering: false,
+            batch_sent: 0,
+            finishing: VecDeque::new(),
             events: VecDeque::new(),
             stats: RunStats::default(),
             utc_offset_ms: 0,
+            policy,
         }
     }
 
@@ -137,7 +156,12 @@ impl Engine {
         self.events.pop_front()
     }
 
-    /// Asks the engine to stop: the job in flight is finished first, then
+    /// How many jobs the next batch may hold, as the pacer has it now.
+    pub fn pace(&self) -> f64 {
+        self.pacer.limit()
+    }
+
+    /// Asks the engine to stop: the jobs in flight are finished first, then
     /// [`Action::Stop`] comes with [`StopReason::Requested`].
     pub fn request_stop(&mut self) {
         self.stop.get_or_insert(StopReason::Requested);
@@ -158,7 +182,37 @@ impl Engine {
     ) -> Action {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Taken(job) => self.admit(state, job, now, rng),
-            Phase::Synced(flight, result) => self.settle(state, flight, result, now, rng),
+            Phase::Synced(flights, results) => {
+                self.settle_batch(state, flights, results, now, rng);
+                self.proceed(state, now, rng)
+            }
+            Phase::Idle => self.proceed(state, now, rng),
+            out => panic!(
+                "the driver polled the engine before answering its last action ({})",
+                out.awaits()
+            ),
+        }
+    }
+
+    /// The next step with nothing out: a decided job to finish, the batch being gathered,
+    /// or a new decision.
+    fn proceed<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut EngineState,
+        now: u64,
+        rng: &mut R,
+    ) -> Action {
+        if let Some((flight, disposition)) = self.finishing.pop_front() {
+            let key = flight.key().to_owned();
+            self.phase = Phase::Finishing(flight, disposition.clone());
+            return Action::Finish { key, disposition };
+        }
+        if self.gathering {
+            if let Some(action) = self.gather(state, now) {
+                return action;
+            }
+        }
+        match self.phase {
             Phase::Idle if self.probe_asked => {
                 self.probe_asked = false;
                 self.phase = Phase::Probing;
@@ -178,10 +232,13 @@ impl Engine {
                 self.phase = match &action {
                     Action::Probe { .. } => Phase::Probing,
                     Action::Inspect => Phase::Inspecting,
-                    Action::Take { .. } => Phase::Taking,
+                    Action::Take { .. } => {
+                        self.gathering = true;
+                        Phase::Taking
+                    }
                     Action::Scan { target, .. } => Phase::Scanning(target.clone()),
                     Action::Wait { .. } | Action::Stop(_) => Phase::Idle,
-                    Action::Sync { .. } | Action::Finish(_) => {
+                    Action::Sync { .. } | Action::Finish { .. } => {
                         unreachable!("jobs are synced and finished from their own phases")
                     }
                 };
@@ -193,10 +250,7 @@ impl Engine {
                 }
                 action
             }
-            out => panic!(
-                "the driver polled the engine before answering its last action ({})",
-                out.awaits()
-            ),
+            _ => unreachable!("proceed is called with nothing out"),
         }
     }
 
@@ -231,8 +285,10 @@ impl Engine {
                 self.nothing_ready = true;
             }
             (Phase::Taking, Input::Taken(Some(job))) => self.phase = Phase::Taken(job),
-            (Phase::Syncing(flight), Input::Synced(result)) => {
-                self.phase = Phase::Synced(flight, result);
+            (Phase::Syncing(flights), Input::Synced(results))
+                if results.len() == flights.len() =>
+            {
+                self.phase = Phase::Synced(flights, results);
             }
             (Phase::Finishing(flight, disposition), Input::Finished(finished)) => {
                 self.finished(state, flight, disposition, finished, now);
