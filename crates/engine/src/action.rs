@@ -91,12 +91,16 @@ pub enum Action {
         /// How long the job stays invisible to others.
         visibility_ms: u64,
     },
-    /// Sync these jobs, all in flight together, every request over by `deadline`; answer
-    /// with [`Input::Synced`], a result for each, in the same order.
+    /// Send the job leased under `key` to Plex, every request over by `deadline`, and poll
+    /// again at once: other jobs may follow it while it is in flight. When it lands, answer
+    /// with [`Input::Synced`] (at any time; the engine says [`Action::Wait`] when it has
+    /// nothing to do but wait for it).
     Sync {
-        /// What to make Plex show, a job each.
-        jobs: Vec<SyncJob>,
-        /// When the jobs' time runs out.
+        /// The job's key in the queue.
+        key: String,
+        /// What to make Plex show.
+        job: Box<SyncJob>,
+        /// When the job's time runs out.
         deadline: u64,
     },
     /// Do this with the job leased under `key`; answer with [`Input::Finished`].
@@ -113,7 +117,8 @@ pub enum Action {
         /// When the request's time runs out.
         deadline: u64,
     },
-    /// Nothing to do before `until`; poll again then, or sooner on [`Input::Nudged`].
+    /// Nothing to do before `until`; poll again then, or sooner on [`Input::Nudged`] or when
+    /// a job in flight lands.
     Wait {
         /// When to poll again.
         until: u64,
@@ -154,7 +159,7 @@ pub enum SyncResult {
     },
 }
 
-/// How one job of a batch went, and what it cost.
+/// How a job in flight went, and what it cost.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Synced {
     /// How the sync went.
@@ -194,8 +199,13 @@ pub enum Input {
     Inspected(QueueCounts),
     /// The job leased, or none.
     Taken(Option<Job>),
-    /// How the syncs went, one for each job of the batch, in its order.
-    Synced(Vec<Synced>),
+    /// How the job in flight under `key` went.
+    Synced {
+        /// The job's key.
+        key: String,
+        /// How it went.
+        synced: Synced,
+    },
     /// How finishing went.
     Finished(Finished),
     /// How the scan request went.
@@ -213,7 +223,7 @@ impl Input {
             Input::Probed(_) => "Probed",
             Input::Inspected(_) => "Inspected",
             Input::Taken(_) => "Taken",
-            Input::Synced(_) => "Synced",
+            Input::Synced { .. } => "Synced",
             Input::Finished(_) => "Finished",
             Input::Scanned(_) => "Scanned",
             Input::Nudged => "Nudged",

@@ -1,10 +1,15 @@
 //! The driver: one loop that asks the core what to do, does it with what is plugged in, and
 //! tells the core how it went. It decides nothing.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use persist::Lease;
 use rand::Rng;
 
-use crate::action::{Action, Input, Synced, UnexpectedInput};
+use crate::action::{Action, Input, SyncResult, Synced, UnexpectedInput};
 use crate::core::Engine;
 use crate::event::StopReason;
 use crate::ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};
@@ -41,6 +46,13 @@ pub enum DriveError {
     Engine(#[from] UnexpectedInput),
 }
 
+/// A job in flight: its key, when it was sent, and its requests under way.
+struct Flying<'a> {
+    key: String,
+    sent: u64,
+    sync: Pin<Box<dyn Future<Output = (SyncResult, u32)> + 'a>>,
+}
+
 /// Runs `engine` until it stops, and says why.
 pub async fn drive<P, Q, S, C, E, R>(
     engine: &mut Engine,
@@ -54,49 +66,58 @@ where
     E: EventSink,
     R: Rng,
 {
-    // The jobs leased for the batch being gathered or in flight.
+    let Ports {
+        plex,
+        queue,
+        state,
+        clock,
+        events,
+        rng,
+    } = ports;
+    let plex: &P = plex;
+    let options = engine.policy().engine.sync.clone();
+    let options = &options;
+    // The jobs leased and not yet finished.
     let mut leases: Vec<Lease> = Vec::new();
+    let mut flying: Vec<Flying<'_>> = Vec::new();
+    // Jobs that landed, not yet told to the engine.
+    let mut landed: VecDeque<(String, Synced)> = VecDeque::new();
     loop {
-        if ports.clock.stop_requested() {
+        if clock.stop_requested() {
             engine.request_stop();
         }
-        let now = ports.clock.now();
-        while let Some(notice) = ports.clock.take_notice() {
-            let rng = &mut ports.rng;
-            ports
-                .state
+        let now = clock.now();
+        while let Some(notice) = clock.take_notice() {
+            state
                 .update(|s| engine.handle(s, Input::Notice(notice), now, rng))
                 .map_err(state_error)??;
         }
-        let rng = &mut ports.rng;
-        let action = ports
-            .state
+        let action = state
             .update(|s| engine.poll(s, now, rng))
             .map_err(state_error)?;
-        flush(engine, &mut ports.events, now);
+        flush(engine, events, now);
         let input = match action {
             Action::Probe { depth, deadline } => {
                 // Only a probe's result is judged by the local day (Plex's maintenance hours):
                 // the offset is looked up then, not on every turn of a drain.
-                engine.set_utc_offset(ports.clock.utc_offset_ms(now));
-                Input::Probed(ports.plex.probe(depth, deadline).await)
+                engine.set_utc_offset(clock.utc_offset_ms(now));
+                Input::Probed(plex.probe(depth, deadline).await)
             }
-            Action::Inspect => Input::Inspected(ports.queue.counts(now)?),
+            Action::Inspect => Input::Inspected(queue.counts(now)?),
             Action::Take { visibility_ms } => {
-                let lease = ports.queue.lease(visibility_ms, now)?;
+                let lease = queue.lease(visibility_ms, now)?;
                 let job = lease.as_ref().map(|l| l.job.clone());
                 leases.extend(lease);
                 Input::Taken(job)
             }
-            Action::Sync { jobs, deadline } => {
-                let options = &engine.policy().engine.sync;
-                let (plex, clock) = (&ports.plex, &ports.clock);
-                let syncs = jobs.iter().map(|job| async move {
-                    let start = clock.now();
-                    let (result, requests) = sync_job(plex, job, options, deadline).await;
-                    Synced::new(result, clock.now().saturating_sub(start), requests)
+            Action::Sync { key, job, deadline } => {
+                let sync = Box::pin(async move { sync_job(plex, &job, options, deadline).await });
+                flying.push(Flying {
+                    key,
+                    sent: now,
+                    sync,
                 });
-                Input::Synced(crate::join::all(syncs.collect()).await)
+                continue;
             }
             Action::Finish { key, disposition } => {
                 let at = leases
@@ -104,40 +125,89 @@ where
                     .position(|l| l.job.key == key)
                     .expect("the core finishes only jobs the driver leased");
                 let held = leases.swap_remove(at);
-                let now = ports.clock.now();
-                Input::Finished(ports.queue.finish(&held, &disposition, now)?)
+                let now = clock.now();
+                Input::Finished(queue.finish(&held, &disposition, now)?)
             }
-            Action::Scan { target, deadline } => Input::Scanned(
-                ports
-                    .plex
-                    .scan(&target.section, &target.folder, deadline)
-                    .await,
-            ),
+            Action::Scan { target, deadline } => {
+                Input::Scanned(plex.scan(&target.section, &target.folder, deadline).await)
+            }
             Action::Wait { until } => {
-                // What finished before the sleep is made durable first.
-                ports.queue.settle()?;
-                match ports.clock.sleep_until(until).await {
-                    Wake::Deadline => continue,
-                    Wake::Nudged => Input::Nudged,
-                    Wake::Stop => {
+                if flying.is_empty() && landed.is_empty() {
+                    // What finished before the sleep is made durable first.
+                    queue.settle()?;
+                }
+                let woke = match landed.pop_front() {
+                    Some(done) => Woke::Landed(done),
+                    None => land_or_sleep(&mut flying, &mut landed, clock, until).await,
+                };
+                match woke {
+                    Woke::Landed((key, synced)) => Input::Synced { key, synced },
+                    Woke::Clock(Wake::Deadline) => continue,
+                    Woke::Clock(Wake::Nudged) => Input::Nudged,
+                    Woke::Clock(Wake::Stop) => {
                         engine.request_stop();
                         continue;
                     }
                 }
             }
             Action::Stop(reason) => {
-                ports.queue.settle()?;
-                flush(engine, &mut ports.events, now);
+                queue.settle()?;
+                flush(engine, events, now);
                 return Ok(reason);
             }
         };
-        let now = ports.clock.now();
-        let rng = &mut ports.rng;
-        ports
-            .state
+        let now = clock.now();
+        state
             .update(|s| engine.handle(s, input, now, rng))
             .map_err(state_error)??;
-        flush(engine, &mut ports.events, now);
+        flush(engine, events, now);
+    }
+}
+
+/// What ended a wait.
+enum Woke {
+    /// A job in flight landed: its key, and how it went.
+    Landed((String, Synced)),
+    /// The clock woke the driver.
+    Clock(Wake),
+}
+
+/// Waits until a job in flight lands or the clock wakes the driver, whichever comes first.
+/// Jobs that land together are kept in `landed` (a finished future is never polled again).
+async fn land_or_sleep<C: Clock>(
+    flying: &mut Vec<Flying<'_>>,
+    landed: &mut VecDeque<(String, Synced)>,
+    clock: &mut C,
+    until: u64,
+) -> Woke {
+    let mut done: VecDeque<(String, (SyncResult, u32), u64)> = VecDeque::new();
+    let woke = {
+        let mut sleep = std::pin::pin!(clock.sleep_until(until));
+        std::future::poll_fn(|cx| {
+            // Newest first: on a virtual clock, polling a sleeper may move time, so every job
+            // just sent must have asked for its first request before an older one's may end.
+            for i in (0..flying.len()).rev() {
+                if let Poll::Ready(out) = flying[i].sync.as_mut().poll(cx) {
+                    let job = flying.remove(i);
+                    done.push_back((job.key, out, job.sent));
+                }
+            }
+            if !done.is_empty() {
+                return Poll::Ready(None);
+            }
+            sleep.as_mut().poll(cx).map(Some)
+        })
+        .await
+    };
+    let now = clock.now();
+    for (key, (result, requests), sent) in done {
+        let took = now.saturating_sub(sent);
+        landed.push_back((key, Synced::new(result, took, requests)));
+    }
+    match (woke, landed.pop_front()) {
+        (_, Some(first)) => Woke::Landed(first),
+        (Some(wake), None) => Woke::Clock(wake),
+        (None, None) => unreachable!("the wait ends when a job lands or the clock wakes"),
     }
 }
 

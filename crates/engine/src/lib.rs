@@ -21,14 +21,16 @@
 //! let Action::Take { visibility_ms } = engine.poll(&mut state, now, &mut rng) else { panic!() };
 //! let lease = queue.lease(visibility_ms, now)?.unwrap();
 //! engine.handle(&mut state, Input::Taken(Some(lease.job.clone())), now, &mut rng)?;
-//! // A first batch holds one job: the pacer grows it while Plex keeps up.
-//! let Action::Sync { jobs, .. } = engine.poll(&mut state, now, &mut rng) else { panic!() };
-//! assert_eq!(jobs[0].edit.title.as_deref(), Some("Sintel"));
-//! // ... sync them with Plex (engine::sync_job does), then say how each went:
+//! // The job goes out; the engine may take more while it is in flight, as many as its
+//! // pacer allows (it starts with one).
+//! let Action::Sync { key, job, .. } = engine.poll(&mut state, now, &mut rng) else { panic!() };
+//! assert_eq!(job.edit.title.as_deref(), Some("Sintel"));
+//! assert!(matches!(engine.poll(&mut state, now, &mut rng), Action::Wait { .. }));
+//! // ... sync it with Plex (engine::sync_job does), then say how it went:
 //! let synced = Synced::new(SyncResult::Unchanged, 40, 2);
-//! engine.handle(&mut state, Input::Synced(vec![synced]), now + 40, &mut rng)?;
+//! engine.handle(&mut state, Input::Synced { key: key.clone(), synced }, now + 40, &mut rng)?;
 //! let finish = engine.poll(&mut state, now + 40, &mut rng);
-//! assert_eq!(finish, Action::Finish { key: job.key(), disposition: Disposition::Ack });
+//! assert_eq!(finish, Action::Finish { key, disposition: Disposition::Ack });
 //! queue.ack(&lease)?;
 //! engine.handle(&mut state, Input::Finished(Finished::Done), now + 40, &mut rng)?;
 //! assert!(matches!(engine.poll(&mut state, now + 40, &mut rng), Action::Take { .. }));
@@ -62,7 +64,6 @@ mod core;
 mod driver;
 mod event;
 mod job;
-mod join;
 mod manual;
 mod memory;
 mod outage;

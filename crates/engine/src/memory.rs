@@ -65,7 +65,9 @@ impl Clock for VirtualClock {
         self.now.get()
     }
 
-    fn sleep_until(&mut self, at: u64) -> impl Future<Output = Wake> {
+    /// Jumps when first polled (not when made): a sleep dropped unpolled, because a job in
+    /// flight landed first, moves nothing.
+    async fn sleep_until(&mut self, at: u64) -> Wake {
         let now = self.now.get();
         let nudge = self
             .nudges
@@ -77,7 +79,7 @@ impl Clock for VirtualClock {
             .stop_at
             .get()
             .filter(|s| *s <= nudge.unwrap_or(at).max(now));
-        let wake = if let Some(stop) = stop {
+        if let Some(stop) = stop {
             self.now.set(stop.max(now));
             Wake::Stop
         } else if let Some(nudge) = nudge {
@@ -87,8 +89,7 @@ impl Clock for VirtualClock {
         } else {
             self.now.set(at.max(now));
             Wake::Deadline
-        };
-        std::future::ready(wake)
+        }
     }
 
     fn stop_requested(&self) -> bool {
@@ -226,5 +227,67 @@ impl Sleep<'_> {
 impl Drop for Sleep<'_> {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::{VirtualTime, block_on};
+
+    /// Runs `futures` together and gives their outputs in their order. Each poll polls every
+    /// one not yet done: a batch holds a few jobs, so that costs less than a waker per future
+    /// (and a virtual world needs every sleeper polled to know which wakes first).
+    async fn all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+        let mut running: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+        let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
+        std::future::poll_fn(move |cx: &mut Context<'_>| {
+            let mut pending = false;
+            for (future, output) in running.iter_mut().zip(outputs.iter_mut()) {
+                if output.is_some() {
+                    continue;
+                }
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(out) => *output = Some(out),
+                    Poll::Pending => pending = true,
+                }
+            }
+            if pending {
+                return Poll::Pending;
+            }
+            Poll::Ready(outputs.iter_mut().filter_map(Option::take).collect())
+        })
+        .await
+    }
+
+    #[test]
+    fn sleeps_in_flight_together_overlap_and_end_in_order() {
+        let time = VirtualTime::new(1_000);
+        let ended = std::cell::RefCell::new(Vec::new());
+        let sleep = |ms: u64, name: &'static str| {
+            let (time, ended) = (&time, &ended);
+            async move {
+                time.sleep_until(time.now() + ms).await;
+                // A second request after the first, as a job's read follows its find.
+                time.sleep_until(time.now() + ms).await;
+                ended.borrow_mut().push((name, time.now()));
+                name
+            }
+        };
+        let out = block_on(all(vec![
+            sleep(300, "slow"),
+            sleep(100, "fast"),
+            sleep(200, "middle"),
+        ]));
+        assert_eq!(out, ["slow", "fast", "middle"]);
+        // Together: the batch takes as long as its slowest, not the sum.
+        assert_eq!(time.now(), 1_600);
+        assert_eq!(
+            ended.into_inner(),
+            [("fast", 1_200), ("middle", 1_400), ("slow", 1_600)]
+        );
     }
 }

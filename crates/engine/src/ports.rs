@@ -145,7 +145,8 @@ impl StateStore for persist::StateFile<EngineState> {
 pub trait Clock {
     /// Milliseconds since the Unix epoch (or since the start of a simulation).
     fn now(&self) -> u64;
-    /// Sleeps until `at`, or until something needs attention.
+    /// Sleeps until `at`, or until something needs attention. The driver may drop the sleep
+    /// before it ends (a job in flight landed first): a sleep has no effect until polled.
     fn sleep_until(&mut self, at: u64) -> impl Future<Output = Wake>;
     /// Whether the driver should stop (a signal arrived, the simulation is over).
     fn stop_requested(&self) -> bool;

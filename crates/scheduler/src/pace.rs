@@ -10,15 +10,23 @@ use serde::{Deserialize, Serialize};
 /// than single requests and with a baseline that does not drift up under load. Each job
 /// gives a sample, its time over its requests; a window closes once it holds `window_jobs`
 /// samples over at least `window_ms`, and its median (robust to Plex's occasional slow
-/// request) is held against the baseline. The baseline is the mean of the first
-/// `warmup_windows` medians, taken at the initial limit (the limit does not grow before);
-/// then a moving average of the medians (weight `smoothing`) that may fall freely but rise
-/// by at most `baseline_rise_per_min` a minute, so that a server slowed by the drain itself
-/// does not become its own excuse, while one that became slower for good is learnt slowly.
-/// While a window's median is within `grow_below` times the baseline the limit grows by one
-/// job; above `tolerance` times it, the limit is cut in proportion (never by more than
-/// half); in between it holds. Below one job, batches are spaced out: a limit of 0.5 sends
-/// one job and then waits as long as it took.
+/// request) is held against the baseline: Plex's latency while plexsync asks little of it.
+/// So the baseline is learnt only under a light load: first as the mean of
+/// `warmup_windows` medians at the initial limit (the limit does not grow before), later
+/// whenever the limit is back within twice the initial one (a server slower for good
+/// brings it there); above, the drain's own load would become its own excuse, and the
+/// baseline may only fall, as a moving average of the medians below it (weight
+/// `smoothing`). Until Plex first slows down past the target the limit doubles a window
+/// (TCP's slow start); then it moves in proportion, as Gradient2's does: by the target over
+/// the ratio of the windows' medians (the last two averaged) to the baseline, to the power
+/// `gain`, growing by at most `grow_by` of itself a window and shrinking by at most half.
+/// The target is `target` with `full_target_at` jobs in flight or more, and closer to the
+/// baseline below ([`Pacer::target`]). Jobs go out spaced by a job's usual time over the
+/// limit, so that a limit of 2.5 keeps 2.5 jobs in flight on average, and one of 0.5 waits
+/// as long as a job takes after each.
+///
+/// The defaults were chosen on the simulator's `bulk` and `backlog` scenarios, whose
+/// servers' capacities are drawn per seed (`docs/policy.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PaceConfig {
@@ -30,36 +38,41 @@ pub struct PaceConfig {
     pub min: f64,
     /// The most jobs in flight together.
     pub max: u32,
-    /// Grow while the smoothed latency is at most this many times the baseline.
-    pub grow_below: f64,
-    /// Cut when the smoothed latency is more than this many times the baseline.
-    pub tolerance: f64,
+    /// The latency of a request the limit aims at, as a multiple of the baseline.
+    pub target: f64,
+    /// The most a window grows the limit by, as a share of it.
+    pub grow_by: f64,
+    /// The limit at which `target` is aimed at in full; below, in proportion, down to 70 %
+    /// as far above the baseline.
+    pub full_target_at: f64,
+    /// How far a window moves the limit towards where the target would have it (0 to 1,
+    /// as a power of the ratio: 1 goes the whole way).
+    pub gain: f64,
     /// Jobs a window needs before it is judged.
     pub window_jobs: u32,
     /// The least time a window spans (ms): the limit changes at most once in this long.
     pub window_ms: u64,
     /// Windows measured at the initial limit before the baseline is set and the limit grows.
     pub warmup_windows: u32,
-    /// The weight of a new window in the baseline's moving average (0 to 1).
+    /// The weight of a window below the baseline in its moving average (0 to 1).
     pub smoothing: f64,
-    /// How fast the baseline may rise, as a share of itself a minute.
-    pub baseline_rise_per_min: f64,
 }
 
 impl Default for PaceConfig {
     fn default() -> Self {
         PaceConfig {
             adaptive: true,
-            initial: 1.0,
+            initial: 0.25,
             min: 0.25,
-            max: 32,
-            grow_below: 1.2,
-            tolerance: 1.5,
+            max: 64,
+            target: 1.5,
+            grow_by: 0.25,
+            full_target_at: 4.0,
+            gain: 0.5,
             window_jobs: 16,
-            window_ms: 500,
+            window_ms: 1_000,
             warmup_windows: 4,
             smoothing: 0.02,
-            baseline_rise_per_min: 0.02,
         }
     }
 }
@@ -96,14 +109,31 @@ impl PaceConfig {
                 self.min, self.max, self.initial
             )));
         }
-        if !(self.grow_below.is_finite()
-            && self.grow_below >= 1.0
-            && self.tolerance.is_finite()
-            && self.tolerance >= self.grow_below)
-        {
+        if !(self.target.is_finite() && self.target > 1.0) {
             return Err(PaceError(format!(
-                "grow_below must be at least 1 and tolerance at least grow_below (they are {} and {})",
-                self.grow_below, self.tolerance
+                "target must be above 1 (a multiple of Plex's latency at rest), not {}",
+                self.target
+            )));
+        }
+        if !(self.full_target_at.is_finite() && self.full_target_at >= 1.0) {
+            return Err(PaceError(format!(
+                "full_target_at must be at least 1 job, not {}",
+                self.full_target_at
+            )));
+        }
+        if !fraction(self.gain) {
+            return Err(PaceError(format!(
+                "gain must be above 0 and at most 1, not {}",
+                self.gain
+            )));
+        }
+        if self.warmup_windows == 0 {
+            return Err(PaceError("warmup_windows must be at least 1".into()));
+        }
+        if !(self.grow_by.is_finite() && self.grow_by > 0.0) {
+            return Err(PaceError(format!(
+                "grow_by must be above 0, not {}",
+                self.grow_by
             )));
         }
         if self.window_jobs == 0 {
@@ -113,12 +143,6 @@ impl PaceConfig {
             return Err(PaceError(format!(
                 "smoothing must be above 0 and at most 1, not {}",
                 self.smoothing
-            )));
-        }
-        if !(self.baseline_rise_per_min.is_finite() && self.baseline_rise_per_min >= 0.0) {
-            return Err(PaceError(format!(
-                "baseline_rise_per_min must be 0 or more, not {}",
-                self.baseline_rise_per_min
             )));
         }
         Ok(())
@@ -137,21 +161,26 @@ pub struct PaceError(String);
 ///
 /// let config = PaceConfig { window_jobs: 4, window_ms: 100, ..PaceConfig::default() };
 /// let mut pacer = Pacer::new(config);
+/// // A light start: one job, then a pause three times as long as it took.
 /// assert_eq!(pacer.in_flight(), 1);
-/// // Plex answers as fast as ever: after the warm-up, one more job a window.
 /// let mut now = 0;
-/// for _ in 0..28 {
-///     now += 30;
-///     pacer.record(30.0, now);
+/// for _ in 0..4 * 4 {
+///     now += 100;
+///     pacer.record(90.0, 3, now); // a job of three requests in 90 ms
 /// }
 /// assert_eq!(pacer.baseline_ms(), Some(30.0));
-/// assert_eq!(pacer.in_flight(), 4);
-/// // It slows down to three times its baseline: the limit is cut.
-/// for _ in 0..4 {
-///     now += 30;
-///     pacer.record(90.0, now);
+/// // Plex answers as fast as ever: the limit doubles a window.
+/// for _ in 0..4 * 3 {
+///     now += 100;
+///     pacer.record(90.0, 3, now);
 /// }
-/// assert!(pacer.in_flight() < 4);
+/// assert_eq!(pacer.limit(), 2.0);
+/// // It slows down to three times its baseline: the limit is cut.
+/// for _ in 0..4 * 2 {
+///     now += 100;
+///     pacer.record(270.0, 3, now);
+/// }
+/// assert!(pacer.limit() < 2.0);
 /// // It says it is overloaded (a 503, a 429): halved at once.
 /// let before = pacer.limit();
 /// pacer.overloaded(now);
@@ -168,9 +197,12 @@ pub struct Pacer {
     warmup: Vec<f64>,
     /// The baseline latency of a request (ms).
     baseline: Option<f64>,
-    /// What the baseline was at the start of the minute it may rise within, and when that
-    /// minute began.
-    anchor: (f64, u64),
+    /// The last window's median over the baseline.
+    trend: Option<f64>,
+    /// A job's usual time (ms), a moving average.
+    job_ms: Option<f64>,
+    /// Plex has not yet slowed down past the target since the start or the last restart.
+    starting: bool,
 }
 
 impl Pacer {
@@ -187,7 +219,9 @@ impl Pacer {
             opened: None,
             warmup: Vec::new(),
             baseline: None,
-            anchor: (0.0, 0),
+            trend: None,
+            job_ms: None,
+            starting: true,
         }
     }
 
@@ -203,31 +237,39 @@ impl Pacer {
 
     /// How many jobs the next batch may hold.
     pub fn in_flight(&self) -> usize {
-        (self.limit.floor() as usize).clamp(1, self.config.max as usize)
+        (self.limit.ceil() as usize).clamp(1, self.config.max as usize)
     }
 
-    /// How long to wait after a batch that took `batch_ms`, when the limit is below one job.
-    pub fn pause_after(&self, batch_ms: u64) -> u64 {
-        if self.limit >= 1.0 {
-            return 0;
+    /// The least time between two jobs sent (ms): a job's usual time over the limit, so that
+    /// on average `limit` jobs are in flight, and a limit between two whole numbers (or below
+    /// one) is kept as smoothly as one of them. 0 until a job has been timed, or with the
+    /// limit fixed.
+    pub fn interval_ms(&self) -> u64 {
+        match self.job_ms {
+            Some(job_ms) if self.config.adaptive => (job_ms / self.limit).round() as u64,
+            _ => 0,
         }
-        (batch_ms as f64 * (1.0 / self.limit - 1.0)).round() as u64
     }
 
     /// Back to the initial limit (Plex was down and is back), keeping the baseline.
     pub fn restart(&mut self) {
         *self = Pacer {
             baseline: self.baseline,
-            anchor: self.anchor,
+            job_ms: self.job_ms,
             ..Pacer::new(self.config)
         };
     }
 
-    /// A job's requests took `per_request_ms` each on average; it ended at `now`.
-    pub fn record(&mut self, per_request_ms: f64, now: u64) {
-        if !self.config.adaptive || !per_request_ms.is_finite() || per_request_ms < 0.0 {
+    /// A job of `requests` requests took `job_ms` in all; it ended at `now`.
+    pub fn record(&mut self, job_ms: f64, requests: u32, now: u64) {
+        if !self.config.adaptive || !job_ms.is_finite() || job_ms < 0.0 || requests == 0 {
             return;
         }
+        self.job_ms = Some(match self.job_ms {
+            Some(usual) => usual + JOB_WEIGHT * (job_ms - usual),
+            None => job_ms,
+        });
+        let per_request_ms = job_ms / f64::from(requests);
         let opened = *self.opened.get_or_insert(now);
         self.window.push(per_request_ms.max(0.1));
         if self.window.len() < self.config.window_jobs as usize
@@ -244,40 +286,68 @@ impl Pacer {
             if self.warmup.len() >= c.warmup_windows as usize {
                 let mean = self.warmup.iter().sum::<f64>() / self.warmup.len() as f64;
                 self.baseline = Some(mean);
-                self.anchor = (mean, now);
                 self.warmup.clear();
             }
             return;
         };
-        let (anchored, since) = self.anchor;
-        let elapsed_min = now.saturating_sub(since) as f64 / 60_000.0;
-        let baseline = (baseline + c.smoothing * (median - baseline))
-            .min(anchored * (1.0 + c.baseline_rise_per_min * elapsed_min));
-        self.baseline = Some(baseline);
-        if elapsed_min >= 1.0 {
-            self.anchor = (baseline, now);
-        }
-        let ratio = median / baseline;
-        let limit = if ratio <= c.grow_below {
-            self.limit + 1.0
-        } else if ratio > c.tolerance {
-            self.limit * (c.tolerance / ratio).max(0.5)
+        let baseline = if self.limit <= 2.0 * c.initial {
+            baseline + RELEARN_WEIGHT * (median - baseline)
+        } else if median < baseline {
+            baseline + c.smoothing * (median - baseline)
         } else {
-            self.limit
+            baseline
+        };
+        self.baseline = Some(baseline);
+        let ratio = match self.trend {
+            Some(previous) => (previous + median / baseline) / 2.0,
+            None => median / baseline,
+        };
+        self.trend = Some(median / baseline);
+        let target = self.target();
+        // Until Plex first slows down past the target, the limit may double a window (TCP's
+        // slow start): a drain reaches its pace in seconds, not minutes.
+        if ratio > target {
+            self.starting = false;
+        }
+        let limit = if self.starting {
+            self.limit * 2.0
+        } else {
+            self.limit * (target / ratio).powf(c.gain).clamp(0.5, 1.0 + c.grow_by)
         };
         self.limit = limit.clamp(c.min, f64::from(c.max));
+    }
+
+    /// The latency aimed at, over the baseline: `target`, but with few jobs in flight down to
+    /// 70 % as far above the baseline, rising to it at `full_target_at` jobs. A server that
+    /// few jobs already slow down is one that each job is a large share of: one job more
+    /// or less moves its latency a long way, so it is run further from its limits.
+    pub fn target(&self) -> f64 {
+        let c = &self.config;
+        let share = (self.limit / c.full_target_at.max(1.0)).clamp(LEAST_TARGET_SHARE, 1.0);
+        1.0 + (c.target - 1.0) * share
     }
 
     /// Plex said it is overloaded (a 503, a 429) or failed to answer at `now`: half the
     /// limit, and a new window.
     pub fn overloaded(&mut self, now: u64) {
         if self.config.adaptive {
+            self.starting = false;
             self.limit = (self.limit / 2.0).max(self.config.min);
             self.window.clear();
             self.opened = Some(now);
         }
     }
 }
+
+/// How far above the baseline the target is, at the least, as a share of `target`'s.
+const LEAST_TARGET_SHARE: f64 = 0.7;
+
+/// The weight of a window's median in the baseline when it is learnt again at the initial
+/// limit.
+const RELEARN_WEIGHT: f64 = 0.5;
+
+/// The weight of a job's time in the moving average of a job's usual time.
+const JOB_WEIGHT: f64 = 0.1;
 
 /// The median of `samples` (not empty), which it sorts.
 fn median(samples: &mut [f64]) -> f64 {
@@ -294,60 +364,65 @@ fn median(samples: &mut [f64]) -> f64 {
 mod tests {
     use super::{PaceConfig, Pacer};
     use proptest::prelude::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// A job of three requests, each an exponential tail over a floor, one request in 200
+    /// two seconds late: its time in all.
+    fn job_ms(rng: &mut rand::rngs::SmallRng, mean: f64) -> f64 {
+        (0..3)
+            .map(|_| {
+                let u: f64 = rng.random();
+                let spike = if rng.random_bool(0.005) { 2_000.0 } else { 0.0 };
+                mean * 0.2 - (1.0 - u).ln() * mean * 0.8 + spike
+            })
+            .sum()
+    }
 
     proptest! {
-        /// Whatever Plex's latencies, the limit stays within its bounds, and a window never
-        /// grows it by more than one job nor cuts it by more than half.
+        /// Whatever Plex's latencies and overloads, the limit stays within its bounds, and a
+        /// window at most doubles it or halves it.
         #[test]
         fn the_limit_stays_in_bounds_and_moves_by_steps(
-            samples in proptest::collection::vec((0.0f64..10_000.0, 0u64..500, 0u8..20), 1..400),
+            samples in proptest::collection::vec((0.0f64..10_000.0, 0u32..4, 0u64..500, 0u8..20), 1..400),
         ) {
             let config = PaceConfig::default();
             let mut pacer = Pacer::new(config);
             let mut now = 0;
-            for (ms, dt, overload) in samples {
+            for (ms, requests, dt, overload) in samples {
                 now += dt;
                 let before = pacer.limit();
-                if overload == 0 { pacer.overloaded(now) } else { pacer.record(ms, now) }
+                if overload == 0 { pacer.overloaded(now) } else { pacer.record(ms, requests, now) }
                 let after = pacer.limit();
                 prop_assert!(after >= config.min && after <= f64::from(config.max));
-                prop_assert!(after <= before + 1.0 + 1e-9);
+                prop_assert!(after <= 2.0 * before + 1e-9);
                 prop_assert!(after >= (before / 2.0).max(config.min) - 1e-9);
                 prop_assert!((1..=config.max as usize).contains(&pacer.in_flight()));
             }
         }
 
-        /// Latencies drawn around a steady mean, with Plex's occasional slow request, grow
-        /// the limit to its most; the same three times slower bring it to its least.
+        /// Latencies drawn around a steady mean grow the limit to its most; the same three
+        /// times slower bring it down to a light load within half a minute, jobs spaced out.
         #[test]
         fn steady_grows_slow_shrinks(base in 1.0f64..500.0, slower in 3.0f64..20.0, seed in any::<u64>()) {
-            use rand::{RngExt, SeedableRng};
             let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
             let config = PaceConfig::default();
             let mut pacer = Pacer::new(config);
-            // A job of three requests, each an exponential tail over a floor, one in 200 two
-            // seconds late.
-            let mut draw = |mean: f64| {
-                let mut total = 0.0;
-                for _ in 0..3 {
-                    let u: f64 = rng.random();
-                    let spike = if rng.random_bool(0.005) { 2_000.0 } else { 0.0 };
-                    total += mean * 0.2 - (1.0 - u).ln() * mean * 0.8 + spike;
-                }
-                total / 3.0
-            };
             let mut now = 0;
             for _ in 0..8_000 {
                 now += 20;
-                pacer.record(draw(base), now);
+                pacer.record(job_ms(&mut rng, base), 3, now);
             }
             prop_assert_eq!(pacer.in_flight(), config.max as usize);
-            for _ in 0..4_000 {
+            let mut least = (pacer.limit(), 0);
+            for _ in 0..1_500 {
                 now += 20;
-                pacer.record(draw(base * slower), now);
+                pacer.record(job_ms(&mut rng, base * slower), 3, now);
+                if pacer.limit() < least.0 {
+                    least = (pacer.limit(), pacer.interval_ms());
+                }
             }
-            prop_assert_eq!(pacer.limit(), config.min);
-            prop_assert!(pacer.pause_after(100) > 0);
+            prop_assert!(least.0 <= 2.0 * config.min, "{}", least.0);
+            prop_assert!(least.1 as f64 >= base * slower, "{:?}", least);
         }
     }
 
@@ -355,73 +430,94 @@ mod tests {
     fn fixed_stays_fixed() {
         let mut pacer = Pacer::new(PaceConfig::single());
         for i in 0..100 {
-            pacer.record(1.0 + i as f64, i * 1_000);
+            pacer.record(1.0 + i as f64, 3, i * 1_000);
         }
         pacer.overloaded(100_000);
         assert_eq!(pacer.in_flight(), 1);
-        assert_eq!(pacer.pause_after(1_000), 0);
+        assert_eq!(pacer.interval_ms(), 0);
+    }
+
+    #[test]
+    fn jobs_are_spaced_to_keep_the_limit_on_average() {
+        let mut pacer = Pacer::new(PaceConfig::default());
+        assert_eq!(pacer.interval_ms(), 0, "nothing timed yet");
+        pacer.record(100.0, 2, 0);
+        // 0.25 jobs in flight on average: one every four job times.
+        assert_eq!(pacer.limit(), 0.25);
+        assert_eq!(pacer.interval_ms(), 400);
+        assert_eq!(pacer.in_flight(), 1);
     }
 
     #[test]
     fn a_restart_starts_low_and_remembers_the_baseline() {
         let mut pacer = Pacer::new(PaceConfig::default());
-        for i in 0..100 {
-            pacer.record(20.0, i * 100);
+        for i in 0..1_000 {
+            pacer.record(60.0, 3, i * 100);
         }
         assert!(pacer.in_flight() > 1);
         pacer.restart();
-        assert_eq!(pacer.in_flight(), 1);
+        assert_eq!(pacer.limit(), PaceConfig::default().initial);
         assert_eq!(pacer.baseline_ms(), Some(20.0));
     }
 
     #[test]
-    fn the_baseline_rises_slowly_and_falls_at_once() {
-        let mut pacer = Pacer::new(PaceConfig::default());
+    fn the_drains_own_load_does_not_raise_the_baseline_but_a_slower_server_does() {
+        let config = PaceConfig::default();
+        let mut pacer = Pacer::new(config);
         let mut now = 0;
-        for _ in 0..64 {
-            now += 100;
-            pacer.record(20.0, now);
-        }
+        let mut run = |pacer: &mut Pacer, ms: f64, jobs: usize| {
+            for _ in 0..jobs {
+                now += 100;
+                pacer.record(ms, 3, now);
+            }
+        };
+        run(&mut pacer, 60.0, 2_000);
         assert_eq!(pacer.baseline_ms(), Some(20.0));
-        // Twice as slow for a minute: the baseline has risen by about 2 %, not doubled.
-        for _ in 0..600 {
-            now += 100;
-            pacer.record(40.0, now);
+        assert_eq!(pacer.in_flight(), config.max as usize);
+        // Slower while the limit is high: the baseline stays, the limit comes down.
+        run(&mut pacer, 120.0, 200);
+        assert_eq!(pacer.baseline_ms(), Some(20.0));
+        assert!(pacer.limit() < f64::from(config.max));
+        // Slower for good: the limit comes down to a light load, where the baseline is
+        // learnt again, and then grows back.
+        run(&mut pacer, 120.0, 10_000);
+        let learnt = pacer.baseline_ms().unwrap();
+        assert!((35.0..=40.0).contains(&learnt), "{learnt}");
+        assert!(pacer.limit() > 1.0, "{}", pacer.limit());
+        // Faster again: the baseline follows down.
+        run(&mut pacer, 30.0, 20_000);
+        assert!(pacer.baseline_ms().unwrap() < 12.0);
+    }
+
+    #[test]
+    fn few_jobs_in_flight_aim_closer_to_the_baseline() {
+        let config = PaceConfig::default();
+        let low = Pacer::new(config);
+        let mut high = Pacer::new(config);
+        for i in 0..2_000 {
+            high.record(60.0, 3, i * 100);
         }
-        let risen = pacer.baseline_ms().unwrap();
-        assert!((20.0..=20.0 * 1.03).contains(&risen), "{risen}");
-        // And for ten minutes more, about 2 % a minute.
-        for _ in 0..6_000 {
-            now += 100;
-            pacer.record(40.0, now);
-        }
-        let risen = pacer.baseline_ms().unwrap();
-        assert!((20.0 * 1.15..=20.0 * 1.3).contains(&risen), "{risen}");
-        // Faster again for five minutes: its average follows down, whatever it rose to.
-        for _ in 0..3_000 {
-            now += 100;
-            pacer.record(10.0, now);
-        }
-        assert!(pacer.baseline_ms().unwrap() < 11.0);
+        assert!(low.target() < high.target());
+        assert_eq!(high.target(), config.target);
+        assert!(low.target() > 1.0);
     }
 
     #[test]
     fn bad_settings_are_named() {
-        let bad = PaceConfig {
-            min: 0.0,
-            ..PaceConfig::default()
+        let bad = |change: fn(&mut PaceConfig), word: &str| {
+            let mut config = PaceConfig::default();
+            change(&mut config);
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.contains(word), "{message}");
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("min"));
-        let bad = PaceConfig {
-            tolerance: 1.0,
-            ..PaceConfig::default()
-        };
-        assert!(bad.validate().unwrap_err().to_string().contains("tolerance"));
-        let bad = PaceConfig {
-            window_jobs: 0,
-            ..PaceConfig::default()
-        };
-        assert!(bad.validate().unwrap_err().to_string().contains("window_jobs"));
+        bad(|c| c.min = 0.0, "min");
+        bad(|c| c.initial = 100.0, "initial");
+        bad(|c| c.target = 1.0, "target");
+        bad(|c| c.gain = 0.0, "gain");
+        bad(|c| c.window_jobs = 0, "window_jobs");
+        bad(|c| c.warmup_windows = 0, "warmup_windows");
+        bad(|c| c.smoothing = f64::NAN, "smoothing");
+        bad(|c| c.full_target_at = 0.5, "full_target_at");
         PaceConfig::default().validate().unwrap();
         PaceConfig::single().validate().unwrap();
     }

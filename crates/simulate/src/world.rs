@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
-use std::future::Future;
 use std::rc::Rc;
 
 use breaker_core::State;
@@ -195,7 +194,9 @@ impl Clock for SimClock {
         self.0.now()
     }
 
-    fn sleep_until(&mut self, at: u64) -> impl Future<Output = Wake> {
+    /// Sleeps on the world's virtual time, so that requests in flight land first if they
+    /// are due first (then this sleep is dropped, and nothing it would have done happens).
+    async fn sleep_until(&mut self, at: u64) -> Wake {
         let world = &self.0;
         let now = world.now();
         let at = at.max(now);
@@ -205,13 +206,13 @@ impl Clock for SimClock {
         if let Some(t) = notice.filter(|t| {
             *t <= at && world.hooks.get(heard).is_none_or(|h| h.at > *t) && *t < world.limit
         }) {
-            world.time.jump_to(now.max(t));
-            return std::future::ready(Wake::Nudged);
+            world.sleep_until(t).await;
+            return Wake::Nudged;
         }
-        let wake = match world.hooks.get(heard) {
+        match world.hooks.get(heard) {
             // A hook came while the worker was busy, or comes before the deadline.
             Some(hook) if hook.at <= at => {
-                world.time.jump_to(now.max(hook.at));
+                world.sleep_until(hook.at).await;
                 let now = world.now();
                 let upto = heard + world.hooks[heard..].partition_point(|h| h.at <= now);
                 world.heard.set(upto);
@@ -222,18 +223,17 @@ impl Clock for SimClock {
             }
             _ => {
                 if at >= world.end && world.settled() {
-                    world.time.jump_to(world.end.max(now));
+                    world.sleep_until(world.end).await;
                     Wake::Stop
                 } else if at >= world.limit {
-                    world.time.jump_to(world.limit.max(now));
+                    world.sleep_until(world.limit).await;
                     Wake::Stop
                 } else {
-                    world.time.jump_to(at);
+                    world.sleep_until(at).await;
                     Wake::Deadline
                 }
             }
-        };
-        std::future::ready(wake)
+        }
     }
 
     fn stop_requested(&self) -> bool {

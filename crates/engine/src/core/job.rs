@@ -10,18 +10,20 @@ use scheduler::{ErrorClass, Ramp, RetryDecision};
 
 use super::timers::Timer;
 use super::{Engine, Phase, scan_key};
-use crate::action::{Action, Disposition, Finished, ScanTarget, SyncResult, Synced};
+use crate::action::{Action, Disposition, Finished, Mode, ScanTarget, SyncResult, Synced};
 use crate::event::{Event, JobOutcome, StopReason};
 use crate::job::SyncJob;
 use crate::state::{EngineState, FAILING_KEYS, Failing, Halt, LastSync};
 
-/// The job in hand: its key, the half-open permit it runs under (if the breaker gave one),
+/// A job in hand: its key, the half-open permit it runs under (if the breaker gave one),
 /// and what the queue knows of its past.
 #[derive(Debug)]
 pub(super) struct Flight {
     key: String,
     /// When it was sent (ms since the epoch).
     started: u64,
+    /// When its time runs out.
+    pub(super) deadline: u64,
     permit: Option<Permit>,
     attempts: u32,
     /// When it last failed, if it has.
@@ -48,6 +50,17 @@ struct Verdict {
 impl Engine {
     /// The breaker admits calls: take a job if the ramp allows.
     pub(super) fn take_or_wait(&mut self, state: &mut EngineState, now: u64) -> Action {
+        if let Some(until) = self.timers.get(Timer::Hold).filter(|&t| t > now) {
+            // A drain that may be over does not wait to find out.
+            if self.mode == Mode::Drain {
+                match self.queue {
+                    None => return Action::Inspect,
+                    Some(counts) if counts.ready == 0 => return self.drained(now),
+                    Some(_) => {}
+                }
+            }
+            return self.wait(until, now);
+        }
         match self.ramp_allows(state, now) {
             Ok(()) => self.take(),
             Err(at) => self.wait(at, now),
@@ -66,41 +79,39 @@ impl Engine {
         Ok(())
     }
 
-    /// A batch is being gathered: take one more job if the pacer, the breaker and the ramp
-    /// allow and the queue may have one; else send what was gathered (`None`: nothing was).
-    pub(super) fn gather(&mut self, state: &mut EngineState, now: u64) -> Option<Action> {
-        let limit = match self.breaker(state).state() {
-            State::Closed => self.pacer.in_flight(),
-            // Trials go one at a time.
-            State::HalfOpen | State::Open | State::ForcedOpen => 1,
-        };
-        let more = self.batch.len() < limit
+    /// Jobs are in flight: take one more if the pacer, the breaker and the ramp allow it
+    /// and nothing else needs doing once they land; else wait for one to land.
+    pub(super) fn while_flying(&mut self, state: &mut EngineState, now: u64) -> Action {
+        let breaker = self.breaker(state);
+        let pause = [Timer::Pause, Timer::Hold]
+            .into_iter()
+            .filter_map(|t| self.timers.get(t))
+            .filter(|&until| until > now)
+            .max();
+        let more = breaker.state() == State::Closed
+            // After a failure, the next call is a look (if the policy says so).
+            && !(self.policy.engine.probe_after_failure && breaker.consecutive_failures() > 0)
+            && self.flying.len() < self.pacer.in_flight()
+            && pause.is_none()
             && !self.nothing_ready
+            && !self.probe_asked
             && self.stop.is_none()
             && self.scan.is_none()
+            && self.optimising_until(state).is_none()
             && self.ramp_allows(state, now).is_ok();
         if more {
             self.phase = Phase::Taking;
-            return Some(self.take());
+            return self.take();
         }
-        self.gathering = false;
-        if self.batch.is_empty() {
-            return None;
+        // A job lands by its deadline at the latest.
+        let landed_by = self.flying.iter().map(|f| f.deadline).min().unwrap_or(now);
+        Action::Wait {
+            until: pause.map_or(landed_by, |p| p.min(landed_by)).max(now),
         }
-        let (mut flights, jobs): (Vec<Flight>, Vec<SyncJob>) = self.batch.drain(..).unzip();
-        for flight in &mut flights {
-            flight.started = now;
-        }
-        self.batch_sent = now;
-        self.phase = Phase::Syncing(flights);
-        Some(Action::Sync {
-            jobs,
-            deadline: self.deadline(state, now, self.policy.engine.job_timeout_ms),
-        })
     }
 
-    /// A job came from the queue: into the batch if the breaker still admits calls, else
-    /// put it back.
+    /// A job came from the queue: send it if the breaker still admits calls, else put it
+    /// back.
     pub(super) fn admit<R: Rng + ?Sized>(
         &mut self,
         state: &mut EngineState,
@@ -111,6 +122,7 @@ impl Engine {
         let mut flight = Flight {
             key: job.key.clone(),
             started: now,
+            deadline: self.deadline(state, now, self.policy.engine.job_timeout_ms),
             permit: None,
             attempts: job.attempts,
             failed_at: job.history.last().map(|a| a.at),
@@ -129,7 +141,7 @@ impl Engine {
         // The permit is part of the state stored on return: a trial is on disk before its
         // request is sent.
         state.breaker = breaker.snapshot();
-        match admission.decision {
+        let sent = match admission.decision {
             Decision::Permit(permit) => {
                 flight.permit = Some(permit);
                 if let Some(ramp_state) = state.ramp {
@@ -138,79 +150,49 @@ impl Engine {
                         state.ramp = Some(ramp.state());
                     }
                 }
-                self.batch.push((flight, sync_job));
+                // Jobs go out spaced, so that the limit is kept on average.
+                self.hold_until(now.saturating_add(self.pacer.interval_ms()));
+                let action = Action::Sync {
+                    key: flight.key.clone(),
+                    job: Box::new(sync_job),
+                    deadline: flight.deadline,
+                };
+                self.flying.push(flight);
+                Some(action)
             }
             // Another process changed the breaker under us: put the job back as it was.
-            Decision::Reject(_) => self.finish(
-                flight,
-                Disposition::Retry {
-                    at: now,
-                    counted: false,
-                    class: ErrorClass::Deferred,
-                    error: "the breaker no longer admits calls".into(),
-                },
-            ),
-        }
+            Decision::Reject(_) => {
+                self.finish(
+                    flight,
+                    Disposition::Retry {
+                        at: now,
+                        counted: false,
+                        class: ErrorClass::Deferred,
+                        error: "the breaker no longer admits calls".into(),
+                    },
+                );
+                None
+            }
+        };
         self.note(state, admission.transitions, now, rng, None);
-        self.proceed(state, now, rng)
-    }
-
-    /// The batch came back: each job judged, then the pacer told how fast Plex answered
-    /// (or that it is overloaded, and for how long it asked to be left alone).
-    pub(super) fn settle_batch<R: Rng + ?Sized>(
-        &mut self,
-        state: &mut EngineState,
-        flights: Vec<Flight>,
-        results: Vec<Synced>,
-        now: u64,
-        rng: &mut R,
-    ) {
-        let mut per_request = Vec::new();
-        let mut overloaded = false;
-        let mut asked_wait_ms = 0;
-        for (flight, synced) in flights.into_iter().zip(results) {
-            match &synced.result {
-                SyncResult::Failed { error, .. }
-                    if error.class().is_outage() || error.kind() == FailureKind::RateLimited =>
-                {
-                    overloaded = true;
-                    let asked = error.retry_after().map_or(0, |d| d.as_millis() as u64);
-                    asked_wait_ms = asked_wait_ms.max(asked.min(MAX_ASKED_WAIT_MS));
-                }
-                _ if synced.requests > 0 => {
-                    per_request.push(synced.took_ms as f64 / f64::from(synced.requests));
-                }
-                _ => {}
-            }
-            self.settle(state, flight, synced.result, now, rng);
-        }
-        if overloaded {
-            self.pacer.overloaded(now);
-        } else {
-            for sample in per_request {
-                self.pacer.record(sample, now);
-            }
-        }
-        let spaced = self
-            .pacer
-            .pause_after(now.saturating_sub(self.batch_sent));
-        let pause = spaced.max(asked_wait_ms);
-        if pause > 0 {
-            let until = now.saturating_add(pause);
-            let later = self.timers.get(Timer::Pause).map_or(until, |t| t.max(until));
-            self.timers.set(Timer::Pause, later);
+        match sent {
+            Some(action) => action,
+            None => self.proceed(state, now, rng),
         }
     }
 
-    /// A job's sync came back: tell the breaker and the ramp, decide what becomes of the job.
-    fn settle<R: Rng + ?Sized>(
+    /// A job landed: tell the pacer how fast Plex answered (or that it is overloaded), the
+    /// breaker and the ramp how it went, and decide what becomes of the job.
+    pub(super) fn settle<R: Rng + ?Sized>(
         &mut self,
         state: &mut EngineState,
         mut flight: Flight,
-        result: SyncResult,
+        synced: Synced,
         now: u64,
         rng: &mut R,
     ) {
+        self.learn_pace(&synced, now);
+        let result = synced.result;
         let verdict = match &result {
             SyncResult::Updated { .. } | SyncResult::Unchanged => {
                 self.succeeded(state, &flight, &result, now)
@@ -461,6 +443,36 @@ impl Engine {
         if pause > 0 {
             self.timers.set(Timer::Pause, now.saturating_add(pause));
         }
+    }
+}
+
+impl Engine {
+    /// What a landed job says of Plex's pace: an overload (an outage's failure, a 429) halves
+    /// the limit and holds every job back for as long as Plex asked; an answer's time is a
+    /// sample.
+    fn learn_pace(&mut self, synced: &Synced, now: u64) {
+        let mut hold = 0;
+        match &synced.result {
+            SyncResult::Failed { error, .. }
+                if error.class().is_outage() || error.kind() == FailureKind::RateLimited =>
+            {
+                self.pacer.overloaded(now);
+                let asked = error.retry_after().map_or(0, |d| d.as_millis() as u64);
+                hold = asked.min(MAX_ASKED_WAIT_MS);
+            }
+            _ => self
+                .pacer
+                .record(synced.took_ms as f64, synced.requests, now),
+        }
+        if hold > 0 {
+            self.hold_until(now.saturating_add(hold));
+        }
+    }
+
+    /// No job is taken before `until` (nor before any later time already set).
+    fn hold_until(&mut self, until: u64) {
+        let later = self.timers.get(Timer::Hold).map_or(until, |t| t.max(until));
+        self.timers.set(Timer::Hold, later);
     }
 }
 

@@ -6,9 +6,10 @@
 //! [`Phase`] whose variants carry their data; the engine's own deadlines are one [`Timers`]
 //! table.
 //!
-//! Jobs go to Plex in batches, all of a batch in flight together: the core takes jobs one by
-//! one (each admitted by the breaker) until the [`Pacer`]'s limit, sends the batch, takes
-//! its results together, then finishes its jobs one by one.
+//! Several jobs may be in flight together, as many as the [`Pacer`] allows: each is taken,
+//! admitted by the breaker and sent on its own, and while some are out the core takes more
+//! or waits for one to land; a job that lands is judged and finished, and tells the pacer
+//! how fast Plex answered. Probes, scans and stops wait until nothing is in flight.
 
 mod down;
 mod job;
@@ -27,7 +28,6 @@ use scheduler::{Pacer, ProbeSchedule};
 use crate::action::{
     Action, Disposition, Input, Mode, QueueCounts, RunStats, ScanTarget, Synced, UnexpectedInput,
 };
-use crate::job::SyncJob;
 use crate::event::{Event, StopReason};
 use crate::policy::Policy;
 use crate::state::EngineState;
@@ -48,10 +48,6 @@ enum Phase {
     Taking,
     /// The queue handed out this job: the next poll decides whether it may run.
     Taken(Job),
-    /// [`Action::Sync`] is out for this batch.
-    Syncing(Vec<Flight>),
-    /// The batch came back: the next poll decides what becomes of its jobs.
-    Synced(Vec<Flight>, Vec<Synced>),
     /// [`Action::Finish`] is out for this job, with this disposition.
     Finishing(Flight, Disposition),
     /// [`Action::Scan`] is out for this folder.
@@ -66,8 +62,7 @@ impl Phase {
             Phase::Probing => "a probe report was expected",
             Phase::Inspecting => "queue counts were expected",
             Phase::Taking => "a leased job (or none) was expected",
-            Phase::Taken(_) | Phase::Synced(..) => "the engine had yet to be polled",
-            Phase::Syncing(_) => "a sync result for each job of the batch was expected",
+            Phase::Taken(_) => "the engine had yet to be polled",
             Phase::Finishing(..) => "the end of a job was expected",
             Phase::Scanning(_) => "a scan result was expected",
         }
@@ -96,12 +91,10 @@ pub struct Engine {
     timers: Timers,
     /// How many jobs go to Plex together.
     pacer: Pacer,
-    /// Jobs admitted for the next batch, while it is gathered.
-    batch: Vec<(Flight, SyncJob)>,
-    /// A batch is being gathered: take more, or send it.
-    gathering: bool,
-    /// When the batch out was sent.
-    batch_sent: u64,
+    /// Jobs out with the driver ([`Action::Sync`]), in the order sent.
+    flying: Vec<Flight>,
+    /// Jobs back from Plex, to be judged at the next poll.
+    landed: VecDeque<(Flight, Synced)>,
     /// Jobs whose fate is decided, to hand to the queue one by one.
     finishing: VecDeque<(Flight, Disposition)>,
     events: VecDeque<Event>,
@@ -124,9 +117,8 @@ impl Engine {
             stop: None,
             timers: Timers::default(),
             pacer: Pacer::new(policy.pace),
-            batch: Vec::new(),
-            gathering: false,
-            batch_sent: 0,
+            flying: Vec::new(),
+            landed: VecDeque::new(),
             finishing: VecDeque::new(),
             events: VecDeque::new(),
             stats: RunStats::default(),
@@ -156,9 +148,15 @@ impl Engine {
         self.events.pop_front()
     }
 
-    /// How many jobs the next batch may hold, as the pacer has it now.
+    /// How many jobs may be in flight together, as the pacer has it now (below 1: one, with
+    /// a pause after it).
     pub fn pace(&self) -> f64 {
         self.pacer.limit()
+    }
+
+    /// How many jobs are in flight.
+    pub fn in_flight(&self) -> usize {
+        self.flying.len()
     }
 
     /// Asks the engine to stop: the jobs in flight are finished first, then
@@ -182,10 +180,6 @@ impl Engine {
     ) -> Action {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Taken(job) => self.admit(state, job, now, rng),
-            Phase::Synced(flights, results) => {
-                self.settle_batch(state, flights, results, now, rng);
-                self.proceed(state, now, rng)
-            }
             Phase::Idle => self.proceed(state, now, rng),
             out => panic!(
                 "the driver polled the engine before answering its last action ({})",
@@ -194,23 +188,24 @@ impl Engine {
         }
     }
 
-    /// The next step with nothing out: a decided job to finish, the batch being gathered,
-    /// or a new decision.
+    /// The next step with no answer awaited: judge the jobs that landed, finish those
+    /// decided, take more or wait while jobs are in flight, or decide anew.
     fn proceed<R: Rng + ?Sized>(
         &mut self,
         state: &mut EngineState,
         now: u64,
         rng: &mut R,
     ) -> Action {
+        while let Some((flight, synced)) = self.landed.pop_front() {
+            self.settle(state, flight, synced, now, rng);
+        }
         if let Some((flight, disposition)) = self.finishing.pop_front() {
             let key = flight.key().to_owned();
             self.phase = Phase::Finishing(flight, disposition.clone());
             return Action::Finish { key, disposition };
         }
-        if self.gathering {
-            if let Some(action) = self.gather(state, now) {
-                return action;
-            }
+        if !self.flying.is_empty() {
+            return self.while_flying(state, now);
         }
         match self.phase {
             Phase::Idle if self.probe_asked => {
@@ -232,10 +227,7 @@ impl Engine {
                 self.phase = match &action {
                     Action::Probe { .. } => Phase::Probing,
                     Action::Inspect => Phase::Inspecting,
-                    Action::Take { .. } => {
-                        self.gathering = true;
-                        Phase::Taking
-                    }
+                    Action::Take { .. } => Phase::Taking,
                     Action::Scan { target, .. } => Phase::Scanning(target.clone()),
                     Action::Wait { .. } | Action::Stop(_) => Phase::Idle,
                     Action::Sync { .. } | Action::Finish { .. } => {
@@ -275,6 +267,18 @@ impl Engine {
                 }
                 return Ok(());
             }
+            // A job in flight lands whenever it lands.
+            Input::Synced { key, synced } => {
+                let Some(at) = self.flying.iter().position(|f| f.key() == key) else {
+                    return Err(UnexpectedInput {
+                        got: "Synced",
+                        expected: "no job with that key was in flight",
+                    });
+                };
+                let flight = self.flying.remove(at);
+                self.landed.push_back((flight, synced));
+                return Ok(());
+            }
             other => other,
         };
         match (std::mem::replace(&mut self.phase, Phase::Idle), input) {
@@ -285,11 +289,6 @@ impl Engine {
                 self.nothing_ready = true;
             }
             (Phase::Taking, Input::Taken(Some(job))) => self.phase = Phase::Taken(job),
-            (Phase::Syncing(flights), Input::Synced(results))
-                if results.len() == flights.len() =>
-            {
-                self.phase = Phase::Synced(flights, results);
-            }
             (Phase::Finishing(flight, disposition), Input::Finished(finished)) => {
                 self.finished(state, flight, disposition, finished, now);
             }
@@ -435,7 +434,7 @@ impl Engine {
 
     /// A drain with nothing ready: stop, unless `settle_ms` says to wait for a retry due
     /// soon (then wait as a long-running worker would, for it or for a new job).
-    fn drained(&mut self, now: u64) -> Action {
+    pub(super) fn drained(&mut self, now: u64) -> Action {
         let Some(window) = self.policy.engine.settle_ms else {
             return Action::Stop(StopReason::Drained);
         };

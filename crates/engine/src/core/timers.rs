@@ -9,16 +9,20 @@ pub(super) enum Timer {
     Idle,
     /// While Plex is down, the next summary line is due then.
     Summary,
+    /// No job is taken before this: the pacer spaces jobs out, or Plex asked to be left
+    /// alone (`Retry-After`). Probes do not wait for it.
+    Hold,
 }
 
 impl Timer {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 
     fn index(self) -> usize {
         match self {
             Timer::Pause => 0,
             Timer::Idle => 1,
             Timer::Summary => 2,
+            Timer::Hold => 3,
         }
     }
 }
