@@ -260,11 +260,24 @@ impl Policy {
         policy
     }
 
-    /// A preset by name: `plexsync` (or `default`), `plexsync-blind`, `naive`.
+    /// plexsync's defaults before they paced themselves: one job at a time, and after an
+    /// outage the ramp (5 → 20 jobs a second over 5 minutes). The simulator holds the
+    /// defaults' drains against it.
+    pub fn single_flight() -> Policy {
+        Policy {
+            ramp: RampConfig::default(),
+            pace: PaceConfig::single(),
+            ..Policy::default()
+        }
+    }
+
+    /// A preset by name: `plexsync` (or `default`), `plexsync-blind`, `plexsync-single`,
+    /// `naive`.
     pub fn preset(name: &str) -> Option<Policy> {
         match name {
             "plexsync" | "default" => Some(Policy::default()),
             "plexsync-blind" => Some(Policy::window_blind()),
+            "plexsync-single" => Some(Policy::single_flight()),
             "naive" => Some(Policy::naive()),
             _ => None,
         }

@@ -71,7 +71,7 @@ impl Default for PaceConfig {
             gain: 0.5,
             window_jobs: 16,
             window_ms: 1_000,
-            warmup_windows: 4,
+            warmup_windows: 2,
             smoothing: 0.02,
         }
     }
@@ -283,8 +283,11 @@ impl Pacer {
         let c = self.config;
         let Some(baseline) = self.baseline else {
             self.warmup.push(median);
-            if self.warmup.len() >= c.warmup_windows as usize {
-                let mean = self.warmup.iter().sum::<f64>() / self.warmup.len() as f64;
+            // The first window is dropped: it starts with Plex idle, lighter than the load
+            // the others see.
+            if self.warmup.len() > c.warmup_windows as usize {
+                let kept = &self.warmup[1..];
+                let mean = kept.iter().sum::<f64>() / kept.len() as f64;
                 self.baseline = Some(mean);
                 self.warmup.clear();
             }

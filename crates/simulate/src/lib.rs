@@ -49,11 +49,11 @@ pub use plex::{Latency, ProbeSeen};
 pub use plot::{PlotError, plot};
 pub use predecessor::Variant;
 pub use report::{
-    BLIND, Figure, Miss, Summary, legend, pacing, percentile, seconds, summarize, table, targets,
-    windows,
+    BLIND, Figure, Miss, SINGLE, Summary, legend, pacing, percentile, seconds, summarize, table,
+    targets, windows,
 };
 pub use run::{Contender, Run, RunError, Trace, run, run_contender};
-pub use scenario::{Intended, START, Scenario, Setup, Target, scenario, scenarios};
+pub use scenario::{Class, Intended, START, Scenario, Setup, Target, scenario, scenarios};
 pub use suite::{Outcome, Suite};
 pub use timeline::Timeline;
 pub use workload::{Bulk, Sessions};

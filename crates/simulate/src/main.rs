@@ -126,7 +126,7 @@ fn simulate(args: &[&str]) -> Result<(), String> {
             println!("{:<10} {}", s.name, s.about);
         }
         println!(
-            "\npolicies: plexsync (the defaults), naive (a deep probe every minute), and the predecessor's model: predecessor-warm, predecessor-cold"
+            "\npolicies: plexsync (the defaults), naive (a deep probe every minute), and the predecessor's model: predecessor-warm, predecessor-cold; plexsync-blind (the defaults blind to Plex's maintenance window) runs on the scenarios with one, plexsync-single (one job at a time, as before pacing) on those whose server has a load"
         );
         return Ok(());
     }
@@ -149,6 +149,7 @@ fn simulate(args: &[&str]) -> Result<(), String> {
             "predecessor-cold".into(),
             "naive".into(),
             simulate::BLIND.into(),
+            simulate::SINGLE.into(),
         ]
     } else {
         o.policies.clone()
@@ -176,6 +177,11 @@ fn simulate(args: &[&str]) -> Result<(), String> {
         // Asked for by name, it runs everywhere.
         window_only: if o.policies.is_empty() {
             vec![simulate::BLIND.into()]
+        } else {
+            Vec::new()
+        },
+        load_only: if o.policies.is_empty() {
+            vec![simulate::SINGLE.into()]
         } else {
             Vec::new()
         },

@@ -77,6 +77,11 @@ pub struct Metrics {
     pub drain_latency_p95_ms: Option<u64>,
     /// The same server's 95th percentile idle (streaming as in the run).
     pub idle_latency_p95_ms: Option<u64>,
+    /// The most job requests in flight together.
+    pub most_in_flight: u32,
+    /// Job requests sent while the breaker was half-open and another was in flight: trials
+    /// go one at a time, so never.
+    pub trials_overlapping: u64,
 }
 
 /// Measures a finished run.
@@ -154,6 +159,8 @@ pub(crate) fn measure(
         bulk_drain_ms,
         drain_latency_p95_ms,
         idle_latency_p95_ms,
+        most_in_flight: seen.most_in_flight,
+        trials_overlapping: seen.trials_overlapping,
     }
 }
 

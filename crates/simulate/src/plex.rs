@@ -161,6 +161,11 @@ pub(crate) struct Seen {
     pub(crate) scans: u64,
     /// With a load model: when each ready answer came, and how long it took.
     pub(crate) answered: Vec<(u64, u64)>,
+    /// Job requests in flight now, and the most there were at once.
+    pub(crate) in_flight: u32,
+    pub(crate) most_in_flight: u32,
+    /// Job requests sent while the breaker was half-open and another was in flight.
+    pub(crate) trials_overlapping: u64,
 }
 
 /// The simulated server. It serves requests in flight together (each waits on the world's
@@ -354,8 +359,19 @@ impl SimPlex {
     }
 
     async fn job_request(&self, deadline: u64) -> Result<(), PlexError> {
-        self.request(Asked::Library, TIMEOUTS.read_ms, deadline)
-            .await
+        {
+            let seen = &mut self.inner.borrow_mut().seen;
+            seen.in_flight += 1;
+            seen.most_in_flight = seen.most_in_flight.max(seen.in_flight);
+            if seen.in_flight > 1 && self.world.breaker_state() == breaker_core::State::HalfOpen {
+                seen.trials_overlapping += 1;
+            }
+        }
+        let answer = self
+            .request(Asked::Library, TIMEOUTS.read_ms, deadline)
+            .await;
+        self.inner.borrow_mut().seen.in_flight -= 1;
+        answer
     }
 
     fn file_of(located: &Located) -> String {

@@ -37,9 +37,26 @@ pub enum Target {
     /// the deep requests to a not-ready server inside the window, recovery seen no later
     /// (p95), and outages outside the window seen no later either.
     Nightly,
+    /// A drain on a loaded server of this class, against the defaults before they paced
+    /// themselves (one job at a time): on medium and strong servers at least 4 times
+    /// shorter (median); Plex's p95 answer time while it drains at most twice its idle p95
+    /// (worst run), and on weak servers no worse than one job at a time's (median, worst).
+    Pacing(Class),
     /// No target of its own (nothing lost, no outage dead letters, no false closes and no
     /// more deep requests to a server that is not ready than the predecessor still hold).
     None,
+}
+
+/// How much a simulated server can take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// A NAS or a Pi: 40-120 requests a second.
+    Weak,
+    /// 200-500 requests a second.
+    Medium,
+    /// 800-2,000 requests a second.
+    Strong,
 }
 
 /// One scenario.
@@ -171,6 +188,25 @@ impl Setup {
         )
     }
 
+    /// The same with `bulk` scenes edited at once besides (its `at` from the start) on a
+    /// server with a load: `capacity_rps` and `streaming` as [`Latency`] has them.
+    pub fn custom_bulk(
+        name: &str,
+        phases: Vec<(u64, ServerPhase)>,
+        length: u64,
+        seed: u64,
+        bulk: Bulk,
+        load: (f64, f64),
+    ) -> Setup {
+        let mut rng = SmallRng::seed_from_u64(seed ^ fnv(name));
+        let mut plan = Plan::new(length, phases);
+        plan.library = plan.library.max(u64::from(bulk.scenes) + 100);
+        plan.bulk = Some(bulk);
+        plan.latency.capacity_rps = load.0;
+        plan.latency.streaming = load.1;
+        Setup::build(name, Target::None, plan, seed, &mut rng)
+    }
+
     fn build(name: &str, target: Target, plan: Plan, seed: u64, rng: &mut SmallRng) -> Setup {
         let rng = &mut *rng;
         let timeline = Timeline::new(
@@ -227,6 +263,49 @@ impl Setup {
     }
 }
 
+/// 10,000 scenes edited during a 10-40 min outage (refused), 5-10 min into the run.
+fn backlog(rng: &mut SmallRng) -> Plan {
+    let mut drawn = Vec::new();
+    let at = draw(rng, &mut drawn, "starts_after_ms", 5 * MIN..10 * MIN);
+    let outage = draw(rng, &mut drawn, "outage_ms", 10 * MIN..40 * MIN);
+    let bulk_at = at + draw(rng, &mut drawn, "bulk_after_ms", 0..outage / 2);
+    let over = draw(
+        rng,
+        &mut drawn,
+        "bulk_over_ms",
+        5 * MIN..(outage / 2).max(5 * MIN + 1),
+    );
+    let mut plan = Plan::new(
+        HOUR,
+        vec![
+            (at, ServerPhase::Refused),
+            (at + outage, ServerPhase::Ready),
+        ],
+    );
+    plan.drawn = drawn;
+    plan.library = 12_000;
+    plan.bulk = Some(Bulk {
+        at: bulk_at,
+        scenes: 10_000,
+        over_ms: over,
+    });
+    plan
+}
+
+/// `plan` on a server of `capacity` requests a second with `streaming` percent of it taken.
+fn loaded(
+    mut plan: Plan,
+    rng: &mut SmallRng,
+    capacity: std::ops::Range<u64>,
+    streaming: std::ops::Range<u64>,
+) -> Plan {
+    let capacity = draw(rng, &mut plan.drawn, "capacity_rps", capacity);
+    let streaming = draw(rng, &mut plan.drawn, "streaming_percent", streaming);
+    plan.latency.capacity_rps = capacity as f64;
+    plan.latency.streaming = streaming as f64 / 100.0;
+    plan
+}
+
 /// A first "Sync All Scenes" on a healthy server of `capacity` requests a second with
 /// `streaming` percent of it taken: 10,000 scenes of a 12,000-scene library queued within
 /// 10-60 s, 1-5 min into the run.
@@ -238,8 +317,6 @@ fn bulk_on(
     let mut drawn = Vec::new();
     let at = draw(rng, &mut drawn, "bulk_at_ms", MIN..5 * MIN);
     let over = draw(rng, &mut drawn, "bulk_over_ms", 10 * S..60 * S);
-    let capacity = draw(rng, &mut drawn, "capacity_rps", capacity);
-    let streaming = draw(rng, &mut drawn, "streaming_percent", streaming);
     let mut plan = Plan::new(HOUR, Vec::new());
     plan.drawn = drawn;
     plan.library = 12_000;
@@ -248,9 +325,7 @@ fn bulk_on(
         scenes: 10_000,
         over_ms: over,
     });
-    plan.latency.capacity_rps = capacity as f64;
-    plan.latency.streaming = streaming as f64 / 100.0;
-    plan
+    loaded(plan, rng, capacity, streaming)
 }
 
 /// Draws `name` uniformly from `range` (ms, or a count) and records it.
@@ -511,50 +586,42 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "backlog",
             about: "10,000 scenes edited during a 10-40 min outage (refused), released at recovery",
             target: Target::None,
-            plan: |rng, _| {
-                let mut drawn = Vec::new();
-                let at = draw(rng, &mut drawn, "starts_after_ms", 5 * MIN..10 * MIN);
-                let outage = draw(rng, &mut drawn, "outage_ms", 10 * MIN..40 * MIN);
-                let bulk_at = at + draw(rng, &mut drawn, "bulk_after_ms", 0..outage / 2);
-                let over = draw(
-                    rng,
-                    &mut drawn,
-                    "bulk_over_ms",
-                    5 * MIN..(outage / 2).max(5 * MIN + 1),
-                );
-                let mut plan = Plan::new(
-                    HOUR,
-                    vec![
-                        (at, ServerPhase::Refused),
-                        (at + outage, ServerPhase::Ready),
-                    ],
-                );
-                plan.drawn = drawn;
-                plan.library = 12_000;
-                plan.bulk = Some(Bulk {
-                    at: bulk_at,
-                    scenes: 10_000,
-                    over_ms: over,
-                });
-                plan
-            },
+            plan: |rng, _| backlog(rng),
+        },
+        Scenario {
+            name: "backlog-weak",
+            about: "the same backlog on a weak server (40-120 requests/s), streaming 0-50% of it",
+            target: Target::Pacing(Class::Weak),
+            plan: |rng, _| loaded(backlog(rng), rng, 40..120, 0..50),
+        },
+        Scenario {
+            name: "backlog-medium",
+            about: "the same on a medium server (200-500 requests/s), streaming 0-30% of it",
+            target: Target::Pacing(Class::Medium),
+            plan: |rng, _| loaded(backlog(rng), rng, 200..500, 0..30),
+        },
+        Scenario {
+            name: "backlog-strong",
+            about: "the same on a strong server (800-2,000 requests/s), streaming 0-20% of it",
+            target: Target::Pacing(Class::Strong),
+            plan: |rng, _| loaded(backlog(rng), rng, 800..2_000, 0..20),
         },
         Scenario {
             name: "bulk-weak",
             about: "10,000 scenes queued at once, Plex healthy: a weak server (a NAS or a Pi: 40-120 requests/s), streaming 0-50% of it",
-            target: Target::None,
+            target: Target::Pacing(Class::Weak),
             plan: |rng, _| bulk_on(rng, 40..120, 0..50),
         },
         Scenario {
             name: "bulk-medium",
             about: "the same on a medium server (200-500 requests/s), streaming 0-30% of it",
-            target: Target::None,
+            target: Target::Pacing(Class::Medium),
             plan: |rng, _| bulk_on(rng, 200..500, 0..30),
         },
         Scenario {
             name: "bulk-strong",
             about: "the same on a strong server (800-2,000 requests/s), streaming 0-20% of it",
-            target: Target::None,
+            target: Target::Pacing(Class::Strong),
             plan: |rng, _| bulk_on(rng, 800..2_000, 0..20),
         },
         Scenario {

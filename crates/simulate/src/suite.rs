@@ -27,6 +27,9 @@ pub struct Suite {
     /// Contenders, by name, run only on scenarios with a maintenance window (elsewhere they
     /// would run exactly as the defaults do).
     pub window_only: Vec<String>,
+    /// Contenders, by name, run only on scenarios whose server has a load (elsewhere they
+    /// would tell nothing the table needs).
+    pub load_only: Vec<String>,
 }
 
 /// What a suite gave.
@@ -55,10 +58,21 @@ impl Suite {
                     .is_some_and(|seed| s.setup(*seed).butler.is_some())
             })
             .collect();
+        let loaded: Vec<bool> = self
+            .scenarios
+            .iter()
+            .map(|s| {
+                self.seeds
+                    .first()
+                    .is_some_and(|seed| s.setup(*seed).latency.capacity_rps > 0.0)
+            })
+            .collect();
         let tasks: Vec<(usize, usize)> = (0..setups.len())
             .flat_map(|i| (0..self.policies.len()).map(move |p| (i, p)))
             .filter(|&(i, p)| {
-                windowed[setups[i].0] || !self.window_only.contains(&self.policies[p].0)
+                let name = &self.policies[p].0;
+                (windowed[setups[i].0] || !self.window_only.contains(name))
+                    && (loaded[setups[i].0] || !self.load_only.contains(name))
             })
             .collect();
         let drawn: Vec<std::sync::OnceLock<crate::scenario::Setup>> =

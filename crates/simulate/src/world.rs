@@ -125,6 +125,11 @@ impl World {
         Ok(())
     }
 
+    /// The breaker's state as stored.
+    pub(crate) fn breaker_state(&self) -> State {
+        self.state.borrow().breaker.state()
+    }
+
     /// Nothing left to do: every hook queued, the queue empty, the breaker closed.
     fn settled(&self) -> bool {
         self.queued.get() == self.hooks.len()

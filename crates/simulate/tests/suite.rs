@@ -5,7 +5,7 @@ use std::process::Command;
 
 use engine::Policy;
 use proptest::prelude::*;
-use simulate::{Contender, Run, ServerPhase, Setup, Suite, Variant, run, scenarios};
+use simulate::{Bulk, Contender, Run, ServerPhase, Setup, Suite, Variant, run, scenarios};
 
 fn contenders() -> Vec<(String, Contender)> {
     vec![
@@ -57,6 +57,7 @@ fn every_scenario_keeps_every_job_and_lands_every_edit() {
         threads: 2,
         traces: false,
         window_only: Vec::new(),
+        load_only: Vec::new(),
     };
     let outcome = suite.run().unwrap();
     assert_eq!(outcome.runs.len(), scenarios().len() * 4 * 2);
@@ -118,6 +119,20 @@ fn the_predecessor_model_logs_what_its_code_logs_per_breaker_cycle() {
     assert!(count("Plex server is down") >= opened);
     assert_eq!(count("CLOSED after successful recovery"), 1);
     assert!(r.metrics.outage_log_lines >= 3 * opened as u64);
+}
+
+#[test]
+fn a_bulk_on_a_strong_server_goes_out_many_at_once_and_on_a_weak_one_hardly() {
+    let in_flight = |name: &str| {
+        let setup = simulate::scenario(name).unwrap().setup(1);
+        let r = run(&setup, "plexsync", &Policy::default(), false).unwrap();
+        holds_for_the_defaults(&r);
+        r.metrics.most_in_flight
+    };
+    let strong = in_flight("bulk-strong");
+    let weak = in_flight("bulk-weak");
+    assert!(strong >= 8, "{strong}");
+    assert!(weak < strong, "{weak} < {strong}");
 }
 
 #[test]
@@ -370,6 +385,29 @@ fn cases() -> u32 {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Jobs in flight together, on a server with a drawn capacity and streaming load, through
+    /// random outages: nothing lost, never more in flight than the pacer's most, and trials
+    /// one at a time.
+    #[test]
+    fn jobs_in_flight_together_lose_nothing_and_trials_go_alone(
+        phases in schedule(),
+        seed in 0u64..1_000,
+        capacity in 20.0f64..2_000.0,
+        streaming in 0.0f64..0.5,
+        bulk_at in 0u64..600_000,
+    ) {
+        let length = phases.last().map_or(0, |(at, _)| *at) + 1_800_000;
+        // 300 scenes edited at once, within the first ten minutes, outages or not.
+        let bulk = Bulk { at: bulk_at, scenes: 300, over_ms: 20_000 };
+        let setup =
+            Setup::custom_bulk("random-load", phases, length, seed, bulk, (capacity, streaming));
+        let policy = Policy::default();
+        let r = run(&setup, "plexsync", &policy, false).unwrap();
+        holds_for_the_defaults(&r);
+        prop_assert!(r.metrics.most_in_flight <= policy.pace.max, "{}", r.metrics.most_in_flight);
+        prop_assert_eq!(r.metrics.trials_overlapping, 0);
+    }
 
     #[test]
     fn random_outage_schedules_lose_nothing_under_the_defaults(
