@@ -282,6 +282,11 @@ fn bad_settings_get_one_line_that_says_what_to_fix_and_exit_2() {
             "[policy.engine]\njob_timeout_ms = 100000\n",
             "must be longer than engine.job_timeout_ms",
         ),
+        (
+            "[policy.pace]\ntarget = 0.9\n",
+            "pace: target must be above 1",
+        ),
+        ("[policy.pace]\nmax = 0\n", "pace: max must be at least 1"),
     ] {
         std::fs::write(data.join("config.toml"), text).unwrap();
         let run = ps.clone().env("PLEX_TOKEN", "t").run(&["health"]);
