@@ -387,3 +387,37 @@ fn hooks_queued_during_a_drain_are_all_kept() {
     assert_eq!(status["queue"]["pending"], 0);
     assert_eq!(status["queue"]["dead_lettered"], 0);
 }
+
+#[test]
+fn a_large_drain_walks_the_library_once_and_syncs_every_scene_as_asked() {
+    const SCENES: usize = 150;
+    let plex = Plex::start(SCENES, ServerPhase::Ready);
+    let data = DataDir::new(&plex.fake.url(), plex.fake.token(), QUICK_POLICY);
+    let ps = data.plexsync();
+    for scene in 0..SCENES {
+        enqueue(&ps, scene, &format!("walked {scene}"));
+    }
+    let run = ps.run(&["process"]);
+    assert_eq!(run.status, Some(0), "{run:?}");
+    for scene in 0..SCENES {
+        assert_eq!(
+            plex.title_of(&format!("/data/Movies/m{scene}.mkv"))
+                .as_deref(),
+            Some(format!("walked {scene}").as_str()),
+            "scene {scene}"
+        );
+    }
+    // After 64 lookups the library is walked: the rest read their items by rating key at
+    // once, without a search, and a job reads its item once.
+    let requests = plex.fake.requests();
+    let searches = requests
+        .iter()
+        .filter(|r| r.query.contains("file="))
+        .count();
+    let reads = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/library/metadata/"))
+        .count();
+    assert!(searches <= 64, "{searches} searches");
+    assert!(reads <= SCENES, "{reads} reads of {SCENES} items");
+}

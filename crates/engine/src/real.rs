@@ -12,12 +12,22 @@ use crate::ports::Plex;
 /// Sections are fetched again after this long, so that a section added in Plex is found.
 const SECTIONS_TTL_MS: u64 = 300_000;
 
+/// This many lookups within a minute make a drain: the sections are walked once, and the
+/// next lookups read their items by rating key at once (one request a job fewer).
+const WALK_AFTER: u32 = 64;
+
 /// A real Plex server through [`PlexClient`]. Deadlines are wall-clock milliseconds.
 #[derive(Debug)]
 pub struct RealPlex {
     client: PlexClient,
-    /// The sections, and when they were fetched (a lock: the jobs of a batch share them).
+    /// The sections, and when they were fetched (a lock: the jobs in flight share them).
     sections: std::sync::Mutex<Option<(Vec<Section>, u64)>>,
+    /// Lookups since the minute that began then: `(start, count)`.
+    lookups: std::sync::Mutex<(u64, u32)>,
+    /// Items a lookup read whole, by rating key, for the read that follows it.
+    whole: std::sync::Mutex<std::collections::HashMap<String, Item>>,
+    /// Whether a drain walks the sections.
+    walks: bool,
 }
 
 impl RealPlex {
@@ -26,7 +36,17 @@ impl RealPlex {
         RealPlex {
             client,
             sections: std::sync::Mutex::new(None),
+            lookups: std::sync::Mutex::new((0, 0)),
+            whole: std::sync::Mutex::default(),
+            walks: true,
         }
+    }
+
+    /// Never walks the sections for a drain: every lookup searches (how plexsync looked items
+    /// up before; for comparisons).
+    pub fn without_walks(mut self) -> RealPlex {
+        self.walks = false;
+        self
     }
 
     /// The client.
@@ -35,10 +55,17 @@ impl RealPlex {
     }
 
     fn cached_sections(&self) -> std::sync::MutexGuard<'_, Option<(Vec<Section>, u64)>> {
-        // A panic elsewhere cannot leave a half-written cache: the value is replaced whole.
-        self.sections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.sections)
+    }
+
+    /// Counts a lookup at `now`; whether it is the one that makes a drain of the minute.
+    fn drain_begins(&self, now: u64) -> bool {
+        let mut lookups = lock(&self.lookups);
+        if now.saturating_sub(lookups.0) >= 60_000 {
+            *lookups = (now, 0);
+        }
+        lookups.1 += 1;
+        lookups.1 == WALK_AFTER
     }
 
     async fn within<T>(
@@ -56,6 +83,14 @@ impl RealPlex {
             )),
         }
     }
+}
+
+/// A lock whose value is replaced whole or counted, so a panic elsewhere leaves nothing
+/// half-written.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -105,11 +140,27 @@ impl Plex for RealPlex {
         file: &str,
         deadline: u64,
     ) -> Result<Located, PlexError> {
-        self.within(deadline, self.client.find_by_file_in(sections, file))
-            .await
+        if self.walks && self.drain_begins(wall_ms()) {
+            // A failed walk only costs the lookups it would have saved.
+            let _ = self
+                .within(deadline, self.client.walk_sections(sections))
+                .await;
+        }
+        let (located, whole) = self
+            .within(deadline, self.client.find_for_sync(sections, file))
+            .await?;
+        if whole {
+            let key = located.item.rating_key.clone();
+            lock(&self.whole).insert(key, located.item.clone());
+        }
+        Ok(located)
     }
 
     async fn read(&self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
+        // The lookup just read it whole: no second request for the same item.
+        if let Some(item) = lock(&self.whole).remove(&located.item.rating_key) {
+            return Ok(item);
+        }
         self.within(deadline, self.client.item(&located.item.rating_key))
             .await
     }

@@ -164,6 +164,30 @@ impl PlexClient {
         sections: &[Section],
         file: &str,
     ) -> Result<Located, PlexError> {
+        self.find_for_sync(sections, file).await.map(|(l, _)| l)
+    }
+
+    /// [`PlexClient::find_by_file_in`], and whether the item found is whole (read by its
+    /// rating key, as [`PlexClient::item`] reads it). A file a recent walk saw is read by its
+    /// rating key at once, without the filtered search: one request that is also the read a
+    /// sync needs ([`PlexClient::walk_sections`] makes such walks on purpose). An item that no
+    /// longer has the file (moved since the walk) makes the walk forgotten and the search
+    /// run.
+    pub async fn find_for_sync(
+        &self,
+        sections: &[Section],
+        file: &str,
+    ) -> Result<(Located, bool), PlexError> {
+        for section in sections.iter().filter(|s| s.contains(file)) {
+            if let Known::At(rating_key) = self.walked.lookup(&section.key, file) {
+                let item = self.item(&rating_key).await?;
+                if item.files().any(|f| f == file) {
+                    let section = section.clone();
+                    return Ok((Located { section, item }, true));
+                }
+                self.walked.forget(&section.key);
+            }
+        }
         for section in sections.iter().filter(|s| s.contains(file)) {
             let Some(kind) = section.video_type() else {
                 continue;
@@ -174,55 +198,31 @@ impl PlexClient {
                 .get_library(&path, &[("type", &kind), ("file", file)], &[])
                 .await?;
             if let Some(item) = exact(filtered.container.items, file) {
-                return Ok(Located {
-                    section: section.clone(),
-                    item,
-                });
+                return Ok((
+                    Located {
+                        section: section.clone(),
+                        item,
+                    },
+                    false,
+                ));
             }
             match self.walked.lookup(&section.key, file) {
                 Known::At(rating_key) => {
                     let item = self.item(&rating_key).await?;
-                    return Ok(Located {
-                        section: section.clone(),
-                        item,
-                    });
+                    let section = section.clone();
+                    return Ok((Located { section, item }, true));
                 }
                 Known::Absent => continue,
                 Known::Unknown => {}
             }
-            let page = self.config().page_size;
-            let mut start = 0u64;
-            let mut files = HashMap::new();
-            let mut found = None;
-            loop {
-                let headers = [
-                    ("x-plex-container-start", start.to_string()),
-                    ("x-plex-container-size", page.to_string()),
-                ];
-                let listing: Envelope<ItemList> = self
-                    .get_library(&path, &[("type", &kind)], &headers)
-                    .await?;
-                let count = listing.container.items.len() as u64;
-                let total = listing.container.total_size;
-                for item in listing.container.items {
-                    for f in item.files() {
-                        files.insert(f.to_owned(), item.rating_key.clone());
-                    }
-                    if found.is_none() && item.files().any(|f| f == file) {
-                        found = Some(item);
-                    }
-                }
-                start += count;
-                if count == 0 || total.is_some_and(|t| start >= t) || count < u64::from(page) {
-                    break;
-                }
-            }
-            self.walked.remember(&section.key, files);
-            if let Some(item) = found {
-                return Ok(Located {
-                    section: section.clone(),
-                    item,
-                });
+            if let Some(item) = self.walk(section, &kind, Some(file)).await? {
+                return Ok((
+                    Located {
+                        section: section.clone(),
+                        item,
+                    },
+                    false,
+                ));
             }
         }
         Err(PlexError::new(
@@ -230,6 +230,61 @@ impl PlexClient {
             self.config().redacted_url(),
             "no movie or episode in Plex has that file",
         ))
+    }
+
+    /// Walks every video section of `sections` that no walk of the last minute covers, so
+    /// that the lookups of a drain read their items by rating key at once
+    /// ([`PlexClient::find_for_sync`]): a listing of the section in pages, instead of one
+    /// search per job.
+    pub async fn walk_sections(&self, sections: &[Section]) -> Result<(), PlexError> {
+        for section in sections {
+            let Some(kind) = section.video_type() else {
+                continue;
+            };
+            if self.walked.lookup(&section.key, "") == Known::Unknown {
+                self.walk(section, &kind.to_string(), None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists `section` whole, page by page, and remembers its files; the item with `file`, if
+    /// one is asked for and listed.
+    async fn walk(
+        &self,
+        section: &Section,
+        kind: &str,
+        file: Option<&str>,
+    ) -> Result<Option<Item>, PlexError> {
+        let path = format!("/library/sections/{}/all", encode_segment(&section.key));
+        let page = self.config().page_size;
+        let mut start = 0u64;
+        let mut files = HashMap::new();
+        let mut found = None;
+        loop {
+            let headers = [
+                ("x-plex-container-start", start.to_string()),
+                ("x-plex-container-size", page.to_string()),
+            ];
+            let listing: Envelope<ItemList> =
+                self.get_library(&path, &[("type", kind)], &headers).await?;
+            let count = listing.container.items.len() as u64;
+            let total = listing.container.total_size;
+            for item in listing.container.items {
+                for f in item.files() {
+                    files.insert(f.to_owned(), item.rating_key.clone());
+                }
+                if found.is_none() && file.is_some_and(|file| item.files().any(|f| f == file)) {
+                    found = Some(item);
+                }
+            }
+            start += count;
+            if count == 0 || total.is_some_and(|t| start >= t) || count < u64::from(page) {
+                break;
+            }
+        }
+        self.walked.remember(&section.key, files);
+        Ok(found)
     }
 
     /// Makes `located` match `edit`: reads the item whole (a listing truncates its tags), and

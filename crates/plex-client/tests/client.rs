@@ -880,3 +880,78 @@ proptest::proptest! {
         proptest::prop_assert!(PlexConfig::new(&root, Token::new(TOKEN).unwrap(), "id").is_ok());
     }
 }
+
+#[tokio::test]
+async fn a_walked_file_is_read_by_its_key_at_once_and_a_moved_one_is_searched_again() {
+    let server = MockServer::start().await;
+    let file = |k: usize| format!("/data/TV/The 100/Season 1/The 100 S01E{k:02}.mkv");
+    let episode = |k: usize, f: &str| {
+        format!(
+            r#"{{"ratingKey":"{k}","type":"episode","title":"E{k}","Media":[{{"Part":[{{"file":"{f}"}}]}}]}}"#
+        )
+    };
+    let listing = |items: Vec<String>| {
+        format!(
+            r#"{{"MediaContainer":{{"size":{0},"totalSize":{0},"Metadata":[{1}]}}}}"#,
+            items.len(),
+            items.join(",")
+        )
+    };
+    Mock::given(path("/library/sections"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(SECTIONS))
+        .mount(&server)
+        .await;
+    // The walk lists episodes 0-3 in one page.
+    Mock::given(path("/library/sections/2/all"))
+        .and(header("x-plex-container-start", "0"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(listing((0..4).map(|k| episode(k, &file(k))).collect())),
+        )
+        .mount(&server)
+        .await;
+    // Episode 1 is where the walk saw it; episode 2's file has since moved to item 9.
+    Mock::given(path("/library/metadata/1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(listing(vec![episode(1, &file(1))])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/library/metadata/2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(listing(vec![episode(2, "/data/TV/elsewhere.mkv")])),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/library/sections/2/all"))
+        .and(query_param("file", file(1).as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string(listing(vec![])))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(path("/library/sections/2/all"))
+        .and(query_param("file", file(2).as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(listing(vec![episode(9, &file(2))])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let plex = PlexClient::new(config(&server.uri()).page_size(50)).unwrap();
+    let sections: Vec<_> = plex
+        .sections()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.key == "2")
+        .collect();
+    plex.walk_sections(&sections).await.unwrap();
+    // Walked: read whole by its key, no search.
+    let (found, whole) = plex.find_for_sync(&sections, &file(1)).await.unwrap();
+    assert_eq!((found.item.rating_key.as_str(), whole), ("1", true));
+    // Moved since the walk: the search finds where it is now.
+    let (found, whole) = plex.find_for_sync(&sections, &file(2)).await.unwrap();
+    assert_eq!((found.item.rating_key.as_str(), whole), ("9", false));
+}
