@@ -164,7 +164,7 @@ pub struct PaceError(String);
 /// // A light start: one job, then a pause three times as long as it took.
 /// assert_eq!(pacer.in_flight(), 1);
 /// let mut now = 0;
-/// for _ in 0..4 * 4 {
+/// for _ in 0..4 * 3 {
 ///     now += 100;
 ///     pacer.record(90.0, 3, now); // a job of three requests in 90 ms
 /// }
