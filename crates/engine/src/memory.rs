@@ -239,7 +239,7 @@ mod tests {
     use super::{VirtualTime, block_on};
 
     /// Runs `futures` together and gives their outputs in their order. Each poll polls every
-    /// one not yet done: a batch holds a few jobs, so that costs less than a waker per future
+    /// one not yet done: a test runs a few, so that costs less than a waker per future
     /// (and a virtual world needs every sleeper polled to know which wakes first).
     async fn all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         let mut running: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
@@ -283,7 +283,7 @@ mod tests {
             sleep(200, "middle"),
         ]));
         assert_eq!(out, ["slow", "fast", "middle"]);
-        // Together: the batch takes as long as its slowest, not the sum.
+        // Together: they take as long as the slowest, not the sum.
         assert_eq!(time.now(), 1_600);
         assert_eq!(
             ended.into_inner(),

@@ -11,7 +11,7 @@ use crate::action::{Disposition, Finished, ProbeDepth, QueueCounts};
 use crate::event::Event;
 use crate::state::EngineState;
 
-/// A Plex server. Calls take `&self` so that the jobs of a batch may be in flight together.
+/// A Plex server. Calls take `&self` so that several jobs may be in flight together.
 /// Every call must be over by its `deadline` (milliseconds on the clock the
 /// driver runs on), failing with a read timeout if it is not; the probe has a deadline of its
 /// own, which `deadline` may shorten.

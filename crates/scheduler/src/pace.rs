@@ -235,7 +235,7 @@ impl Pacer {
         self.baseline
     }
 
-    /// How many jobs the next batch may hold.
+    /// How many jobs may be in flight together now.
     pub fn in_flight(&self) -> usize {
         (self.limit.ceil() as usize).clamp(1, self.config.max as usize)
     }

@@ -1,6 +1,6 @@
-//! Jobs' way through the core: each admitted (or not) by the breaker and the ramp into a
-//! batch as large as the pacer allows, the batch sent, each job judged by its result and
-//! finished; the batch's latency tells the pacer how Plex keeps up.
+//! Jobs' way through the core: each taken while the pacer, the breaker and the ramp allow,
+//! admitted by the breaker and sent; each judged when it lands and finished; its time tells
+//! the pacer how Plex keeps up.
 
 use breaker_core::{Decision, FailureClass, Outcome, Permit, State};
 use persist::{Job, Payload};
@@ -430,7 +430,7 @@ impl Engine {
             (Finished::Done, Disposition::Ack) => {}
             (Finished::Done, Disposition::Retry { at, .. }) => {
                 self.stats.retried += 1;
-                // Taken again at once: the queue's "nothing ready" of the batch is over.
+                // Ready again at once: the queue's last "nothing ready" no longer holds.
                 if at <= now {
                     self.nothing_ready = false;
                 }
