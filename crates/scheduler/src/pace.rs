@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 /// request) is held against the baseline: Plex's latency while plexsync asks little of it.
 /// So the baseline is learnt only under a light load: first as the mean of
 /// `warmup_windows` medians at the initial limit (the limit does not grow before), later
-/// whenever the limit is back within twice the initial one (a server slower for good
-/// brings it there); above, the drain's own load would become its own excuse, and the
+/// whenever the limit is back below three quarters of a job (a server slower for good, or a
+/// baseline learnt too low, brings it there); above, the drain's own load would become its own excuse, and the
 /// baseline may only fall, as a moving average of the medians below it (weight
 /// `smoothing`). Until Plex first slows down past the target the limit doubles a window
 /// (TCP's slow start); then it moves in proportion, as Gradient2's does: by the target over
@@ -293,7 +293,7 @@ impl Pacer {
             }
             return;
         };
-        let baseline = if self.limit <= 2.0 * c.initial {
+        let baseline = if self.limit <= RELEARN_BELOW {
             baseline + RELEARN_WEIGHT * (median - baseline)
         } else if median < baseline {
             baseline + c.smoothing * (median - baseline)
@@ -348,6 +348,10 @@ const LEAST_TARGET_SHARE: f64 = 0.7;
 /// The weight of a window's median in the baseline when it is learnt again at the initial
 /// limit.
 const RELEARN_WEIGHT: f64 = 0.5;
+
+/// Below this limit (less than one job in flight on average) the load plexsync puts on Plex is
+/// light, and the baseline is learnt again.
+const RELEARN_BELOW: f64 = 0.75;
 
 /// The weight of a job's time in the moving average of a job's usual time.
 const JOB_WEIGHT: f64 = 0.1;
