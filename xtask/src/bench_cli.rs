@@ -257,7 +257,7 @@ impl Plex for TimedPlex<'_> {
         sections: &[Section],
         file: &str,
         deadline: u64,
-    ) -> Result<Located, PlexError> {
+    ) -> Result<(Located, bool), PlexError> {
         self.timed(self.0.find(sections, file, deadline)).await
     }
     async fn read(&self, located: &Located, deadline: u64) -> Result<Item, PlexError> {

@@ -22,13 +22,14 @@ pub trait Plex {
     -> impl Future<Output = HealthReport>;
     /// The library sections (a cache of them is fine: they change rarely).
     fn sections(&self, deadline: u64) -> impl Future<Output = Result<Vec<Section>, PlexError>>;
-    /// The item whose file is `file`, searching `sections`.
+    /// The item whose file is `file`, searching `sections`, and whether it was read whole
+    /// (then the sync needs no [`Plex::read`] of it).
     fn find(
         &self,
         sections: &[Section],
         file: &str,
         deadline: u64,
-    ) -> impl Future<Output = Result<Located, PlexError>>;
+    ) -> impl Future<Output = Result<(Located, bool), PlexError>>;
     /// The item, whole.
     fn read(
         &self,
@@ -203,7 +204,7 @@ impl<T: Plex + ?Sized> Plex for &T {
         sections: &[Section],
         file: &str,
         deadline: u64,
-    ) -> impl Future<Output = Result<Located, PlexError>> {
+    ) -> impl Future<Output = Result<(Located, bool), PlexError>> {
         (**self).find(sections, file, deadline)
     }
 

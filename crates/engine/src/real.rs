@@ -24,8 +24,6 @@ pub struct RealPlex {
     sections: std::sync::Mutex<Option<(Vec<Section>, u64)>>,
     /// Lookups since the minute that began then: `(start, count)`.
     lookups: std::sync::Mutex<(u64, u32)>,
-    /// Items a lookup read whole, by rating key, for the read that follows it.
-    whole: std::sync::Mutex<std::collections::HashMap<String, Item>>,
     /// Whether a drain walks the sections.
     walks: bool,
 }
@@ -37,7 +35,6 @@ impl RealPlex {
             client,
             sections: std::sync::Mutex::new(None),
             lookups: std::sync::Mutex::new((0, 0)),
-            whole: std::sync::Mutex::default(),
             walks: true,
         }
     }
@@ -52,10 +49,6 @@ impl RealPlex {
     /// The client.
     pub fn client(&self) -> &PlexClient {
         &self.client
-    }
-
-    fn cached_sections(&self) -> std::sync::MutexGuard<'_, Option<(Vec<Section>, u64)>> {
-        lock(&self.sections)
     }
 
     /// Counts a lookup at `now`; whether it is the one that makes a drain of the minute.
@@ -124,13 +117,13 @@ impl Plex for RealPlex {
 
     async fn sections(&self, deadline: u64) -> Result<Vec<Section>, PlexError> {
         let now = wall_ms();
-        if let Some((sections, at)) = &*self.cached_sections() {
+        if let Some((sections, at)) = &*lock(&self.sections) {
             if *at <= now && now - at < SECTIONS_TTL_MS {
                 return Ok(sections.clone());
             }
         }
         let sections = self.within(deadline, self.client.sections()).await?;
-        *self.cached_sections() = Some((sections.clone(), now));
+        *lock(&self.sections) = Some((sections.clone(), now));
         Ok(sections)
     }
 
@@ -139,28 +132,18 @@ impl Plex for RealPlex {
         sections: &[Section],
         file: &str,
         deadline: u64,
-    ) -> Result<Located, PlexError> {
+    ) -> Result<(Located, bool), PlexError> {
         if self.walks && self.drain_begins(wall_ms()) {
             // A failed walk only costs the lookups it would have saved.
             let _ = self
                 .within(deadline, self.client.walk_sections(sections))
                 .await;
         }
-        let (located, whole) = self
-            .within(deadline, self.client.find_for_sync(sections, file))
-            .await?;
-        if whole {
-            let key = located.item.rating_key.clone();
-            lock(&self.whole).insert(key, located.item.clone());
-        }
-        Ok(located)
+        self.within(deadline, self.client.find_for_sync(sections, file))
+            .await
     }
 
     async fn read(&self, located: &Located, deadline: u64) -> Result<Item, PlexError> {
-        // The lookup just read it whole: no second request for the same item.
-        if let Some(item) = lock(&self.whole).remove(&located.item.rating_key) {
-            return Ok(item);
-        }
         self.within(deadline, self.client.item(&located.item.rating_key))
             .await
     }

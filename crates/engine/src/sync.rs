@@ -1,5 +1,5 @@
-//! Syncing one job: find the item by its file, read it whole, work out the edit the settings
-//! allow, send it if anything differs. The steps are fixed; what to make of the result is the
+//! Syncing one job: find the item by its file, read it whole (unless the lookup did), work out
+//! the edit the settings allow, send it if anything differs. The steps are fixed; what to make of the result is the
 //! core's to decide.
 
 use plex_client::{FailureKind, Field, Item, MetadataEdit, PlexError};
@@ -38,18 +38,22 @@ async fn sync_counting<P: Plex>(
     let mut missing = None;
     for file in &job.files {
         sent();
-        let located = match plex.find(&sections, file, deadline).await {
-            Ok(located) => located,
+        let (located, whole) = match plex.find(&sections, file, deadline).await {
+            Ok(found) => found,
             Err(e) if e.kind() == FailureKind::NotFound => {
                 missing.get_or_insert(e);
                 continue;
             }
             Err(e) => return failed(e),
         };
-        sent();
-        let item = match plex.read(&located, deadline).await {
-            Ok(item) => item,
-            Err(e) => return failed(e),
+        let item = if whole {
+            located.item.clone()
+        } else {
+            sent();
+            match plex.read(&located, deadline).await {
+                Ok(item) => item,
+                Err(e) => return failed(e),
+            }
         };
         let pairs = plan(&job.edit, &item, options).changes(&item);
         if pairs.is_empty() {

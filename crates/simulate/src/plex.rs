@@ -486,14 +486,17 @@ impl Plex for SimPlex {
         _sections: &[Section],
         file: &str,
         deadline: u64,
-    ) -> Result<Located, PlexError> {
+    ) -> Result<(Located, bool), PlexError> {
         self.job_request(deadline).await?;
         let found = self.inner.borrow_mut().library.get(file);
         match found {
-            Some(item) => Ok(Located {
-                section: section(),
-                item,
-            }),
+            Some(item) => Ok((
+                Located {
+                    section: section(),
+                    item,
+                },
+                false,
+            )),
             None => Err(PlexError::new(
                 FailureKind::NotFound,
                 URL,

@@ -212,13 +212,21 @@ impl Plex for ScriptedPlex {
         Ok(vec![section()])
     }
 
-    async fn find(&self, _: &[Section], file: &str, deadline: u64) -> Result<Located, PlexError> {
+    async fn find(
+        &self,
+        _: &[Section],
+        file: &str,
+        deadline: u64,
+    ) -> Result<(Located, bool), PlexError> {
         self.request("find", true, deadline)?;
         match self.items.borrow().get(file) {
-            Some(item) => Ok(Located {
-                section: section(),
-                item: item.clone(),
-            }),
+            Some(item) => Ok((
+                Located {
+                    section: section(),
+                    item: item.clone(),
+                },
+                false,
+            )),
             None => Err(PlexError::new(FailureKind::NotFound, URL, "no such file")),
         }
     }
