@@ -206,14 +206,9 @@ impl PlexClient {
                     false,
                 ));
             }
-            match self.walked.lookup(&section.key, file) {
-                Known::At(rating_key) => {
-                    let item = self.item(&rating_key).await?;
-                    let section = section.clone();
-                    return Ok((Located { section, item }, true));
-                }
-                Known::Absent => continue,
-                Known::Unknown => {}
+            // A walk that saw the file was used above; one that did not answers for it.
+            if self.walked.lookup(&section.key, file) == Known::Absent {
+                continue;
             }
             if let Some(item) = self.walk(section, &kind, Some(file)).await? {
                 return Ok((
@@ -241,7 +236,7 @@ impl PlexClient {
             let Some(kind) = section.video_type() else {
                 continue;
             };
-            if self.walked.lookup(&section.key, "") == Known::Unknown {
+            if !self.walked.covers(&section.key) {
                 self.walk(section, &kind.to_string(), None).await?;
             }
         }

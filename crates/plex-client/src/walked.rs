@@ -38,6 +38,14 @@ impl Walked {
         }
     }
 
+    /// Whether a recent walk answers for `section`.
+    pub(crate) fn covers(&self, section: &str) -> bool {
+        let walks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        walks
+            .get(section)
+            .is_some_and(|(at, _)| at.elapsed() < REUSE)
+    }
+
     pub(crate) fn remember(&self, section: &str, files: Files) {
         let mut walks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         walks.insert(section.to_owned(), (Instant::now(), files));

@@ -52,7 +52,8 @@ pub struct PaceConfig {
     pub window_jobs: u32,
     /// The least time a window spans (ms): the limit changes at most once in this long.
     pub window_ms: u64,
-    /// Windows measured at the initial limit before the baseline is set and the limit grows.
+    /// Windows measured at the initial limit before the baseline is set and the limit grows
+    /// (one more is measured first and dropped: it starts with Plex idle).
     pub warmup_windows: u32,
     /// The weight of a window below the baseline in its moving average (0 to 1).
     pub smoothing: f64,
@@ -345,8 +346,8 @@ impl Pacer {
 /// How far above the baseline the target is, at the least, as a share of `target`'s.
 const LEAST_TARGET_SHARE: f64 = 0.7;
 
-/// The weight of a window's median in the baseline when it is learnt again at the initial
-/// limit.
+/// The weight of a window's median in the baseline when it is learnt again under a light
+/// load.
 const RELEARN_WEIGHT: f64 = 0.5;
 
 /// Below this limit (less than one job in flight on average) the load plexsync puts on Plex is

@@ -444,9 +444,7 @@ impl Engine {
             self.timers.set(Timer::Pause, now.saturating_add(pause));
         }
     }
-}
 
-impl Engine {
     /// What a landed job says of Plex's pace: an overload (an outage's failure, a 429) halves
     /// the limit and holds every job back for as long as Plex asked; an answer's time is a
     /// sample.

@@ -2,9 +2,9 @@
 //! to do next. No I/O, no clock, no randomness of its own.
 //!
 //! Shaped as quinn-proto shapes a connection: [`Engine::handle`] records what happened;
-//! [`Engine::poll`] makes every decision and says what to do; the jobs in hand live in a
-//! [`Phase`] whose variants carry their data; the engine's own deadlines are one [`Timers`]
-//! table.
+//! [`Engine::poll`] makes every decision and says what to do; the action awaiting an answer
+//! is a [`Phase`] whose variants carry their data; the engine's own deadlines are one
+//! [`Timers`] table.
 //!
 //! Several jobs may be in flight together, as many as the [`Pacer`] allows: each is taken,
 //! admitted by the breaker and sent on its own, and while some are out the core takes more
@@ -34,8 +34,8 @@ use crate::state::EngineState;
 use job::Flight;
 use timers::{Timer, Timers};
 
-/// What the engine has out with the driver, and the jobs in hand: each variant carries what
-/// that step needs, so a job cannot be in two steps at once.
+/// The action the engine has out with the driver (jobs in flight aside): each variant
+/// carries what that step needs, so a job cannot be in two steps at once.
 #[derive(Debug)]
 enum Phase {
     /// Nothing is out: [`Engine::poll`] decides.
@@ -154,11 +154,6 @@ impl Engine {
         self.pacer.limit()
     }
 
-    /// How many jobs are in flight.
-    pub fn in_flight(&self) -> usize {
-        self.flying.len()
-    }
-
     /// Asks the engine to stop: the jobs in flight are finished first, then
     /// [`Action::Stop`] comes with [`StopReason::Requested`].
     pub fn request_stop(&mut self) {
@@ -207,43 +202,38 @@ impl Engine {
         if !self.flying.is_empty() {
             return self.while_flying(state, now);
         }
-        match self.phase {
-            Phase::Idle if self.probe_asked => {
-                self.probe_asked = false;
-                self.phase = Phase::Probing;
-                self.probe_action(state, now)
-            }
-            Phase::Idle => {
-                let action = match self.decide(state, now, rng) {
-                    // A drain that gives up on Plex wakes when its limit is reached.
-                    Action::Wait { until } => Action::Wait {
-                        until: match (outage_since(state), self.outage_deadline(state, now)) {
-                            (Some(_), Some(limit)) => until.min(limit.max(now)),
-                            _ => until,
-                        },
-                    },
-                    other => other,
-                };
-                self.phase = match &action {
-                    Action::Probe { .. } => Phase::Probing,
-                    Action::Inspect => Phase::Inspecting,
-                    Action::Take { .. } => Phase::Taking,
-                    Action::Scan { target, .. } => Phase::Scanning(target.clone()),
-                    Action::Wait { .. } | Action::Stop(_) => Phase::Idle,
-                    Action::Sync { .. } | Action::Finish { .. } => {
-                        unreachable!("jobs are synced and finished from their own phases")
-                    }
-                };
-                if let Action::Stop(reason) = &action {
-                    self.events.push_back(Event::Stopped {
-                        at: now,
-                        reason: reason.clone(),
-                    });
-                }
-                action
-            }
-            _ => unreachable!("proceed is called with nothing out"),
+        if self.probe_asked {
+            self.probe_asked = false;
+            self.phase = Phase::Probing;
+            return self.probe_action(state, now);
         }
+        let action = match self.decide(state, now, rng) {
+            // A drain that gives up on Plex wakes when its limit is reached.
+            Action::Wait { until } => Action::Wait {
+                until: match (outage_since(state), self.outage_deadline(state, now)) {
+                    (Some(_), Some(limit)) => until.min(limit.max(now)),
+                    _ => until,
+                },
+            },
+            other => other,
+        };
+        self.phase = match &action {
+            Action::Probe { .. } => Phase::Probing,
+            Action::Inspect => Phase::Inspecting,
+            Action::Take { .. } => Phase::Taking,
+            Action::Scan { target, .. } => Phase::Scanning(target.clone()),
+            Action::Wait { .. } | Action::Stop(_) => Phase::Idle,
+            Action::Sync { .. } | Action::Finish { .. } => {
+                unreachable!("jobs are synced and finished from their own phases")
+            }
+        };
+        if let Action::Stop(reason) = &action {
+            self.events.push_back(Event::Stopped {
+                at: now,
+                reason: reason.clone(),
+            });
+        }
+        action
     }
 
     /// Takes in what happened at `now`: the answer to the action that is out, or news
