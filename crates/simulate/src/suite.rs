@@ -49,23 +49,20 @@ impl Suite {
             .collect();
         // One task per run, so that the heavy runs spread over the threads; each scenario
         // and seed is drawn once and shared by its runs.
-        let windowed: Vec<bool> = self
+        // What each scenario is like, from its first seed: whether it has a maintenance
+        // window, whether its server has a load, how many hooks it brings.
+        let first: Vec<Option<crate::scenario::Setup>> = self
             .scenarios
             .iter()
-            .map(|s| {
-                self.seeds
-                    .first()
-                    .is_some_and(|seed| s.setup(*seed).butler.is_some())
-            })
+            .map(|s| self.seeds.first().map(|seed| s.setup(*seed)))
             .collect();
-        let loaded: Vec<bool> = self
-            .scenarios
+        let windowed: Vec<bool> = first
             .iter()
-            .map(|s| {
-                self.seeds
-                    .first()
-                    .is_some_and(|seed| s.setup(*seed).latency.capacity_rps > 0.0)
-            })
+            .map(|f| f.as_ref().is_some_and(|f| f.butler.is_some()))
+            .collect();
+        let loaded: Vec<bool> = first
+            .iter()
+            .map(|f| f.as_ref().is_some_and(|f| f.latency.capacity_rps > 0.0))
             .collect();
         let tasks: Vec<(usize, usize)> = (0..setups.len())
             .flat_map(|i| (0..self.policies.len()).map(move |p| (i, p)))
@@ -80,14 +77,9 @@ impl Suite {
         let results: Vec<Slot> = tasks.iter().map(|_| Mutex::new(None)).collect();
         // The heaviest scenarios first, so that no thread is left with one at the end; the
         // results keep the suite's order whatever order they are run in.
-        let weight: Vec<usize> = self
-            .scenarios
+        let weight: Vec<usize> = first
             .iter()
-            .map(|s| {
-                self.seeds
-                    .first()
-                    .map_or(0, |seed| s.setup(*seed).hooks.len())
-            })
+            .map(|f| f.as_ref().map_or(0, |f| f.hooks.len()))
             .collect();
         let mut order: Vec<usize> = (0..tasks.len()).collect();
         order.sort_by_key(|i| std::cmp::Reverse(weight[setups[tasks[*i].0].0]));
