@@ -344,6 +344,9 @@ impl Clock for Wall {
     fn now(&self) -> u64 {
         wall_ms()
     }
+    fn now_us(&self) -> u64 {
+        engine::wall_us()
+    }
     async fn sleep_until(&mut self, at: u64) -> Wake {
         tokio::time::sleep(Duration::from_millis(at.saturating_sub(wall_ms()))).await;
         Wake::Deadline

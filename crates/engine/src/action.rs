@@ -164,18 +164,19 @@ pub enum SyncResult {
 pub struct Synced {
     /// How the sync went.
     pub result: SyncResult,
-    /// How long it took, all its requests together (ms).
-    pub took_ms: u64,
+    /// How long it took, all its requests together (µs: a job on a fast network may take
+    /// less than a millisecond, and the pacer's samples must still tell jobs apart).
+    pub took_us: u64,
     /// How many requests it sent (the cached list of sections not counted).
     pub requests: u32,
 }
 
 impl Synced {
-    /// A result that took `took_ms` over `requests` requests.
-    pub fn new(result: SyncResult, took_ms: u64, requests: u32) -> Synced {
+    /// A result that took `took` over `requests` requests.
+    pub fn new(result: SyncResult, took: std::time::Duration, requests: u32) -> Synced {
         Synced {
             result,
-            took_ms,
+            took_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
             requests,
         }
     }

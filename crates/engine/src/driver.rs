@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Duration;
 
 use persist::Lease;
 use rand::Rng;
@@ -46,10 +47,10 @@ pub enum DriveError {
     Engine(#[from] UnexpectedInput),
 }
 
-/// A job in flight: its key, when it was sent, and its requests under way.
+/// A job in flight: its key, when it was sent (µs), and its requests under way.
 struct Flying<'a> {
     key: String,
-    sent: u64,
+    sent_us: u64,
     sync: Pin<Box<dyn Future<Output = (SyncResult, u32)> + 'a>>,
 }
 
@@ -114,7 +115,7 @@ where
                 let sync = Box::pin(async move { sync_job(plex, &job, options, deadline).await });
                 flying.push(Flying {
                     key,
-                    sent: now,
+                    sent_us: clock.now_us(),
                     sync,
                 });
                 continue;
@@ -189,7 +190,7 @@ async fn land_or_sleep<C: Clock>(
             for i in (0..flying.len()).rev() {
                 if let Poll::Ready(out) = flying[i].sync.as_mut().poll(cx) {
                     let job = flying.remove(i);
-                    done.push_back((job.key, out, job.sent));
+                    done.push_back((job.key, out, job.sent_us));
                 }
             }
             if !done.is_empty() {
@@ -199,9 +200,9 @@ async fn land_or_sleep<C: Clock>(
         })
         .await
     };
-    let now = clock.now();
-    for (key, (result, requests), sent) in done {
-        let took = now.saturating_sub(sent);
+    let now_us = clock.now_us();
+    for (key, (result, requests), sent_us) in done {
+        let took = Duration::from_micros(now_us.saturating_sub(sent_us));
         landed.push_back((key, Synced::new(result, took, requests)));
     }
     match (woke, landed.pop_front()) {

@@ -27,7 +27,7 @@
 //! assert_eq!(job.edit.title.as_deref(), Some("Sintel"));
 //! assert!(matches!(engine.poll(&mut state, now, &mut rng), Action::Wait { .. }));
 //! // ... sync it with Plex (engine::sync_job does), then say how it went:
-//! let synced = Synced::new(SyncResult::Unchanged, 40, 2);
+//! let synced = Synced::new(SyncResult::Unchanged, std::time::Duration::from_millis(40), 2);
 //! engine.handle(&mut state, Input::Synced { key: key.clone(), synced }, now + 40, &mut rng)?;
 //! let finish = engine.poll(&mut state, now + 40, &mut rng);
 //! assert_eq!(finish, Action::Finish { key, disposition: Disposition::Ack });
@@ -88,7 +88,7 @@ pub use memory::{MemoryState, Sleep, VirtualClock, VirtualTime, block_on};
 pub use outage::{History, KEPT_OUTAGES, MEANINGFUL_WATCH_MS, Outage, Reliability};
 pub use policy::{Knobs, Policy, PolicyError, SyncOptions};
 pub use ports::{Clock, EventSink, JobStore, Plex, StateStore, Wake};
-pub use real::{RealPlex, wall_ms};
+pub use real::{RealPlex, wall_ms, wall_us};
 pub use scheduler::{ErrorClass, Scope};
 pub use state::{
     EngineState, Evidence, Failing, Halt, KEPT_PROBES, LastSync, ProbeRecord, Reached, STATE_SCHEMA,

@@ -146,6 +146,12 @@ impl StateStore for persist::StateFile<EngineState> {
 pub trait Clock {
     /// Milliseconds since the Unix epoch (or since the start of a simulation).
     fn now(&self) -> u64;
+    /// Microseconds on the same scale as [`Clock::now`]. A clock that tells finer time than
+    /// milliseconds says so here: a job shorter than a millisecond is then timed as such, not
+    /// as nothing.
+    fn now_us(&self) -> u64 {
+        self.now().saturating_mul(1_000)
+    }
     /// Sleeps until `at`, or until something needs attention. The driver may drop the sleep
     /// before it ends (a job in flight landed first): a sleep has no effect until polled.
     fn sleep_until(&mut self, at: u64) -> impl Future<Output = Wake>;

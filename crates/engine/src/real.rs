@@ -93,6 +93,13 @@ pub fn wall_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Microseconds since the Unix epoch: what a wall clock's [`crate::Clock::now_us`] says.
+pub fn wall_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 impl Plex for RealPlex {
     async fn probe(&self, depth: ProbeDepth, deadline: Option<u64>) -> HealthReport {
         let check = self.client.check_health_until(depth.last_stage());

@@ -48,7 +48,7 @@ fn leased(queue: &mut Queue, scene: &str) -> persist::Job {
 fn landed(scene: &str, result: SyncResult) -> Input {
     Input::Synced {
         key: job(scene).key(),
-        synced: Synced::new(result, 0, 0),
+        synced: Synced::new(result, std::time::Duration::ZERO, 0),
     }
 }
 
@@ -467,7 +467,7 @@ fn outage_failures_never_reach_the_dead_letters_unless_the_policy_says_so() {
                     &mut state,
                     Input::Synced {
                         key: lease.job.key.clone(),
-                        synced: Synced::new(maintenance(), 0, 0),
+                        synced: Synced::new(maintenance(), std::time::Duration::ZERO, 0),
                     },
                     now,
                     &mut rng(),

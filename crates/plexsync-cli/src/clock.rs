@@ -115,6 +115,10 @@ impl Clock for WallClock {
         wall_ms()
     }
 
+    fn now_us(&self) -> u64 {
+        engine::wall_us()
+    }
+
     async fn sleep_until(&mut self, at: u64) -> Wake {
         loop {
             let wait = std::time::Duration::from_millis(at.saturating_sub(wall_ms()));

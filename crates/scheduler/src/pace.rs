@@ -42,7 +42,7 @@ pub struct PaceConfig {
     pub target: f64,
     /// The most a window grows the limit by, as a share of it.
     pub grow_by: f64,
-    /// The limit at which `target` is aimed at in full; below, in proportion, down to 70 %
+    /// The limit at which `target` is aimed at in full; below, in proportion, down to 60 %
     /// as far above the baseline.
     pub full_target_at: f64,
     /// How far a window moves the limit towards where the target would have it (0 to 1,
@@ -204,6 +204,8 @@ pub struct Pacer {
     job_ms: Option<f64>,
     /// Plex has not yet slowed down past the target since the start or the last restart.
     starting: bool,
+    /// When the next job is due, if jobs went out exactly spaced (ms, with its fraction).
+    due: f64,
 }
 
 impl Pacer {
@@ -223,6 +225,7 @@ impl Pacer {
             trend: None,
             job_ms: None,
             starting: true,
+            due: 0.0,
         }
     }
 
@@ -252,6 +255,20 @@ impl Pacer {
         }
     }
 
+    /// A job goes out at `now`: the time before which the next may not (ms). Jobs are spaced
+    /// by a job's usual time over the limit, kept with its fraction: the next may go out up
+    /// to a millisecond early, and the one after is then due that much sooner after it, so a
+    /// job shorter than the clock's tick is spaced right on average rather than by a whole
+    /// tick (the cell rate algorithm's schedule, to the tick).
+    pub fn sent(&mut self, now: u64) -> u64 {
+        let interval = match self.job_ms {
+            Some(job_ms) if self.config.adaptive => job_ms / self.limit,
+            _ => 0.0,
+        };
+        self.due = self.due.max(now as f64) + interval;
+        self.due.floor() as u64
+    }
+
     /// Back to the initial limit (Plex was down and is back), keeping the baseline.
     pub fn restart(&mut self) {
         *self = Pacer {
@@ -266,8 +283,10 @@ impl Pacer {
         if !self.config.adaptive || !job_ms.is_finite() || job_ms < 0.0 || requests == 0 {
             return;
         }
+        // A job's usual time spaces the jobs sent: one very slow job (a spike, a walk of the
+        // library) counts as at most twice the usual, or it would hold the next jobs back.
         self.job_ms = Some(match self.job_ms {
-            Some(usual) => usual + JOB_WEIGHT * (job_ms - usual),
+            Some(usual) => usual + JOB_WEIGHT * (job_ms.min(usual * JOB_CLIP) - usual),
             None => job_ms,
         });
         let per_request_ms = job_ms / f64::from(requests);
@@ -322,7 +341,7 @@ impl Pacer {
     }
 
     /// The latency aimed at, over the baseline: `target`, but with few jobs in flight down to
-    /// 70 % as far above the baseline, rising to it at `full_target_at` jobs. A server that
+    /// 60 % as far above the baseline, rising to it at `full_target_at` jobs. A server that
     /// few jobs already slow down is one that each job is a large share of: one job more
     /// or less moves its latency a long way, so it is run further from its limits.
     pub fn target(&self) -> f64 {
@@ -344,7 +363,7 @@ impl Pacer {
 }
 
 /// How far above the baseline the target is, at the least, as a share of `target`'s.
-const LEAST_TARGET_SHARE: f64 = 0.7;
+const LEAST_TARGET_SHARE: f64 = 0.6;
 
 /// The weight of a window's median in the baseline when it is learnt again under a light
 /// load.
@@ -356,6 +375,9 @@ const RELEARN_BELOW: f64 = 0.75;
 
 /// The weight of a job's time in the moving average of a job's usual time.
 const JOB_WEIGHT: f64 = 0.1;
+
+/// The most a job's time counts for in that average, as a multiple of the usual time.
+const JOB_CLIP: f64 = 2.0;
 
 /// The median of `samples` (not empty), which it sorts.
 fn median(samples: &mut [f64]) -> f64 {
@@ -433,6 +455,36 @@ mod tests {
             prop_assert!(least.0 < super::RELEARN_BELOW, "{}", least.0);
             prop_assert!(least.1 as f64 >= base * slower, "{:?}", least);
         }
+    }
+
+    #[test]
+    fn a_slow_job_does_not_hold_the_next_ones_back() {
+        let mut pacer = Pacer::new(PaceConfig::default());
+        for i in 0..20 {
+            pacer.record(100.0, 2, i * 100);
+        }
+        let usual = pacer.interval_ms();
+        // A walk of the library, or a spike: one job a hundred times as long.
+        pacer.record(10_000.0, 2, 2_100);
+        assert!(
+            pacer.interval_ms() <= usual * 11 / 10,
+            "{} after {usual}",
+            pacer.interval_ms()
+        );
+    }
+
+    #[test]
+    fn jobs_shorter_than_a_tick_are_spaced_right_on_average() {
+        let mut pacer = Pacer::new(PaceConfig::default());
+        // Jobs of 0.3 ms at a quarter of a job: one every 1.2 ms, which no whole tick is.
+        pacer.record(0.3, 2, 0);
+        let (mut now, mut sent) = (0, 0);
+        while now < 1_200 {
+            let next = pacer.sent(now);
+            sent += 1;
+            now = now.max(next);
+        }
+        assert!((990..=1_010).contains(&sent), "{sent} jobs in 1.2 s");
     }
 
     #[test]

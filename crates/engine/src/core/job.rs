@@ -151,7 +151,8 @@ impl Engine {
                     }
                 }
                 // Jobs go out spaced, so that the limit is kept on average.
-                self.hold_until(now.saturating_add(self.pacer.interval_ms()));
+                let next = self.pacer.sent(now);
+                self.hold_until(next);
                 let action = Action::Sync {
                     key: flight.key.clone(),
                     job: Box::new(sync_job),
@@ -460,7 +461,7 @@ impl Engine {
             }
             _ => self
                 .pacer
-                .record(synced.took_ms as f64, synced.requests, now),
+                .record(synced.took_us as f64 / 1_000.0, synced.requests, now),
         }
         if hold > 0 {
             self.hold_until(now.saturating_add(hold));
