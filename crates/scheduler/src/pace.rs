@@ -50,7 +50,8 @@ pub struct PaceConfig {
     pub gain: f64,
     /// Jobs a window needs before it is judged.
     pub window_jobs: u32,
-    /// The least time a window spans (ms): the limit changes at most once in this long.
+    /// The least time a window spans (ms): the limit changes at most once in this long. The
+    /// warm-up's windows after the first need only their jobs: the limit stays as it is.
     pub window_ms: u64,
     /// Windows measured at the initial limit before the baseline is set and the limit grows
     /// (one more is measured first and dropped: it starts with Plex idle).
@@ -292,8 +293,12 @@ impl Pacer {
         let per_request_ms = job_ms / f64::from(requests);
         let opened = *self.opened.get_or_insert(now);
         self.window.push(per_request_ms.max(0.1));
+        // `window_ms` is the time Plex is given to show what a change of the limit does. The
+        // warm-up's windows after the first, at a limit that has not changed, need only
+        // their jobs.
+        let measuring = self.baseline.is_none() && !self.warmup.is_empty();
         if self.window.len() < self.config.window_jobs as usize
-            || now.saturating_sub(opened) < self.config.window_ms
+            || (!measuring && now.saturating_sub(opened) < self.config.window_ms)
         {
             return;
         }
@@ -485,6 +490,22 @@ mod tests {
             now = now.max(next);
         }
         assert!((990..=1_010).contains(&sent), "{sent} jobs in 1.2 s");
+    }
+
+    #[test]
+    fn fast_jobs_learn_the_baseline_once_plex_has_had_its_window() {
+        let config = PaceConfig::default();
+        let mut pacer = Pacer::new(config);
+        // Jobs of 0.4 ms, one every 1.6 ms: the first window spans its second, the two after
+        // it only their jobs.
+        let mut now = 0;
+        while pacer.baseline_ms().is_none() {
+            now += 2;
+            pacer.record(0.4, 2, now);
+        }
+        let first = config.window_ms + 2 * 2 * (u64::from(config.window_jobs) + 1);
+        assert!(now <= first, "learnt at {now} ms");
+        assert_eq!(pacer.baseline_ms(), Some(0.2));
     }
 
     #[test]
