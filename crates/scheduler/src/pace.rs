@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 /// So the baseline is learnt only under a light load: first as the mean of
 /// `warmup_windows` medians at the initial limit (the limit does not grow before), later
 /// whenever the limit is back below three quarters of a job (a server slower for good, or a
-/// baseline learnt too low, brings it there); above, the drain's own load would become its own excuse, and the
-/// baseline may only fall, as a moving average of the medians below it (weight
-/// `smoothing`). Until Plex first slows down past the target the limit doubles a window
-/// (TCP's slow start); then it moves in proportion, as Gradient2's does: by the target over
-/// the ratio of the windows' medians (the last two averaged) to the baseline, to the power
-/// `gain`, growing by at most `grow_by` of itself a window and shrinking by at most half.
+/// baseline learnt too low, brings it there): while the limit first grows, such a window
+/// counts as one more of the warm-up's, and once Plex has pushed back, as half; above, the
+/// drain's own load would become its own excuse, and the baseline may only fall, as a moving
+/// average of the medians below it (weight `smoothing`). Until Plex first slows down past
+/// the target the limit doubles a window (TCP's slow start); then it moves in proportion, as
+/// Gradient2's does: by the target over the ratio of the windows' medians (the last two
+/// averaged) to the baseline, to the power `gain`, growing by at most `grow_by` of itself a
+/// window and shrinking by at most half.
 /// The target is `target` with `full_target_at` jobs in flight or more, and closer to the
 /// baseline below ([`Pacer::target`]). Jobs go out spaced by a job's usual time over the
 /// limit, so that a limit of 2.5 keeps 2.5 jobs in flight on average, and one of 0.5 waits
@@ -73,7 +75,7 @@ impl Default for PaceConfig {
             gain: 0.5,
             window_jobs: 16,
             window_ms: 1_000,
-            warmup_windows: 2,
+            warmup_windows: 3,
             smoothing: 0.02,
         }
     }
@@ -166,7 +168,8 @@ pub struct PaceError(String);
 /// // A light start: one job, then a pause three times as long as it took.
 /// assert_eq!(pacer.in_flight(), 1);
 /// let mut now = 0;
-/// for _ in 0..4 * 3 {
+/// // A window dropped (it starts with Plex idle), then the warm-up's three.
+/// for _ in 0..4 * 4 {
 ///     now += 100;
 ///     pacer.record(90.0, 3, now); // a job of three requests in 90 ms
 /// }
@@ -319,7 +322,16 @@ impl Pacer {
             return;
         };
         let baseline = if self.limit <= RELEARN_BELOW {
-            baseline + RELEARN_WEIGHT * (median - baseline)
+            // While the limit first grows the baseline is fresh, and a window's median is
+            // as noisy as each of the warm-up's: weighing it as half of the baseline let one
+            // noisy window move it a long way. Once Plex has pushed back, Plex may be slower
+            // for good, and the baseline follows it quickly.
+            let weight = if self.starting {
+                1.0 / f64::from(c.warmup_windows + 1)
+            } else {
+                RELEARN_WEIGHT
+            };
+            baseline + weight * (median - baseline)
         } else if median < baseline {
             baseline + c.smoothing * (median - baseline)
         } else {
@@ -371,7 +383,7 @@ impl Pacer {
 const LEAST_TARGET_SHARE: f64 = 0.6;
 
 /// The weight of a window's median in the baseline when it is learnt again under a light
-/// load.
+/// load, once Plex has pushed back.
 const RELEARN_WEIGHT: f64 = 0.5;
 
 /// Below this limit (less than one job in flight on average) the load plexsync puts on Plex is
@@ -460,6 +472,46 @@ mod tests {
             prop_assert!(least.0 < super::RELEARN_BELOW, "{}", least.0);
             prop_assert!(least.1 as f64 >= base * slower, "{:?}", least);
         }
+
+        /// While the limit first grows, a window at a light load counts in the baseline as
+        /// much as each of the warm-up's (the baseline is their mean: one noisy window does
+        /// not move it far); once Plex has pushed back, as half (Plex may be slower for good).
+        #[test]
+        fn a_fresh_baseline_is_the_mean_of_the_light_windows(
+            base in 0.5f64..500.0,
+            spread in proptest::collection::vec(0.9f64..1.1, 5),
+            later in 0.5f64..3.0,
+        ) {
+            let config = PaceConfig::default();
+            prop_assume!(config.warmup_windows == 3);
+            let mut pacer = Pacer::new(config);
+            let mut now = 0;
+            let mut window = |pacer: &mut Pacer, per_request_ms: f64| {
+                for _ in 0..config.window_jobs {
+                    now += 100;
+                    pacer.record(per_request_ms * 3.0, 3, now);
+                }
+                now
+            };
+            // The dropped window, the warm-up's three, then the first at half a job.
+            let mut at = 0;
+            for share in &spread {
+                at = window(&mut pacer, base * share);
+            }
+            let light = &spread[1..];
+            let mean = base * light.iter().sum::<f64>() / light.len() as f64;
+            let learnt = pacer.baseline_ms().unwrap();
+            prop_assert!((learnt - mean).abs() <= mean * 1e-9, "{} against {}", learnt, mean);
+            prop_assert!(pacer.limit() > config.initial);
+            // Pushed back to a light load, a window's median moves the baseline halfway.
+            pacer.overloaded(at);
+            pacer.overloaded(at);
+            prop_assert!(pacer.limit() <= super::RELEARN_BELOW);
+            window(&mut pacer, base * later);
+            let halfway = learnt + 0.5 * (base * later - learnt);
+            let relearnt = pacer.baseline_ms().unwrap();
+            prop_assert!((relearnt - halfway).abs() <= halfway * 1e-9, "{} against {}", relearnt, halfway);
+        }
     }
 
     #[test]
@@ -496,16 +548,18 @@ mod tests {
     fn fast_jobs_learn_the_baseline_once_plex_has_had_its_window() {
         let config = PaceConfig::default();
         let mut pacer = Pacer::new(config);
-        // Jobs of 0.4 ms, one every 1.6 ms: the first window spans its second, the two after
-        // it only their jobs.
+        // Jobs of 0.4 ms, one every 1.6 ms: the first window spans its second, the warm-up's
+        // after it only their jobs.
         let mut now = 0;
         while pacer.baseline_ms().is_none() {
             now += 2;
             pacer.record(0.4, 2, now);
         }
-        let first = config.window_ms + 2 * 2 * (u64::from(config.window_jobs) + 1);
+        let first = config.window_ms
+            + 2 * u64::from(config.warmup_windows) * (u64::from(config.window_jobs) + 1);
         assert!(now <= first, "learnt at {now} ms");
-        assert_eq!(pacer.baseline_ms(), Some(0.2));
+        let learnt = pacer.baseline_ms().unwrap();
+        assert!((learnt - 0.2).abs() < 1e-9, "{learnt}");
     }
 
     #[test]
