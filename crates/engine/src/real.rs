@@ -88,9 +88,7 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Milliseconds since the Unix epoch.
 pub fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    wall_us() / 1_000
 }
 
 /// Microseconds since the Unix epoch: what a wall clock's [`crate::Clock::now_us`] says.

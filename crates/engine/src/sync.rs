@@ -1,6 +1,6 @@
 //! Syncing one job: find the item by its file, read it whole (unless the lookup did), work out
-//! the edit the settings allow, send it if anything differs. The steps are fixed; what to make of the result is the
-//! core's to decide.
+//! the edit the settings allow, send it if anything differs. The steps are fixed; what to make
+//! of the result is the core's to decide.
 
 use plex_client::{FailureKind, Field, Item, MetadataEdit, PlexError};
 
